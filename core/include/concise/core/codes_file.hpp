@@ -1,0 +1,76 @@
+#pragma once
+// Sparse codes on disk: CSR in the anndata layout plus per-row stats (DESIGN §3).
+// A run writes OUT.partial, commits rows_done after every chunk, and renames the
+// file to OUT only once every row is in, so an interrupted run resumes where it
+// stopped and never leaves a half file that looks whole.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "concise/core/sparse.hpp"
+
+namespace concise {
+
+// Identifies a run: resuming OUT.partial requires the same values.
+struct CodesRunInfo {
+  std::int64_t rows = 0;
+  std::int64_t concepts = 0;
+  double l1 = 0;
+  double tol = 0;
+  std::string solver;
+  std::string dictionary_fingerprint;
+  std::string source;
+};
+
+struct CodeStats {
+  std::vector<std::int32_t> l0;
+  std::vector<float> cosine;
+  std::vector<float> gap;        // certified duality gap of each row
+  std::vector<float> objective;  // F(w) of each row
+  std::vector<std::int32_t> iterations;
+
+  void resize(std::size_t n) {
+    l0.assign(n, 0);
+    cosine.assign(n, 0.0f);
+    gap.assign(n, 0.0f);
+    objective.assign(n, 0.0f);
+    iterations.assign(n, 0);
+  }
+};
+
+class CodesWriter {
+ public:
+  // Resumes path.partial when a matching one exists, else starts it afresh.
+  // A .partial left by a run with other settings is an InputError.
+  CodesWriter(const std::string& path, const CodesRunInfo& info, const std::vector<std::string>& concepts);
+  ~CodesWriter();
+  CodesWriter(const CodesWriter&) = delete;
+  CodesWriter& operator=(const CodesWriter&) = delete;
+
+  std::int64_t rows_done() const;
+  bool resumed() const;
+  std::string partial_path() const;
+  // Appends the next rows and their stats, then commits rows_done to disk.
+  void append(const SparseRows& rows, const CodeStats& stats);
+  // Marks the file complete and renames it into place.
+  void finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+struct CodesFile {
+  CodesRunInfo info;
+  std::int64_t first_row = 0;
+  SparseRows codes;   // rows [first_row, first_row + codes.rows())
+  CodeStats stats;
+  std::vector<std::string> concepts;
+  bool complete = false;
+
+  // Reads rows [first, first + count) (count < 0: to the end).
+  static CodesFile load(const std::string& path, std::int64_t first = 0, std::int64_t count = -1);
+};
+
+}  // namespace concise

@@ -1,0 +1,52 @@
+#pragma once
+// Streams rows of embeddings from an HDF5 dataset, a .npy file, or a folder of
+// .npy shards (clip-retrieval's img_emb_0.npy, img_emb_1.npy, ... layout).
+#include <cstdint>
+#include <memory>
+#include <memory>
+#include <string>
+
+namespace concise {
+
+class EmbeddingSource {
+ public:
+  virtual ~EmbeddingSource() = default;
+  virtual std::int64_t rows() const = 0;
+  virtual std::int64_t dim() const = 0;
+  // Reads rows [first, first + count) as float32 into out (count x dim).
+  virtual void read(std::int64_t first, std::int64_t count, float* out) const = 0;
+  // Where the data comes from, e.g. "file 'x.h5', dataset '/embeddings'".
+  virtual std::string describe() const = 0;
+  // Where one row comes from, e.g. "file 'img_emb_3.npy', row 17".
+  virtual std::string describe_row(std::int64_t row) const;
+};
+
+inline constexpr const char* kDefaultEmbeddingDataset = "/embeddings";
+
+// Opens path by its kind (folder, .npy, HDF5). Empty inputs are rejected.
+std::unique_ptr<EmbeddingSource> open_embeddings(const std::string& path,
+                                                 const std::string& dataset = kDefaultEmbeddingDataset);
+
+}  // namespace concise
+
+namespace concise {
+
+// Writes a float32 [rows, dim] dataset row block by row block to path.partial and
+// renames it to path when every row is in (recomposed embeddings, encoder output).
+class EmbeddingWriter {
+ public:
+  EmbeddingWriter(const std::string& path, std::int64_t rows, std::int64_t dim,
+                  const std::string& dataset = kDefaultEmbeddingDataset);
+  ~EmbeddingWriter();
+  EmbeddingWriter(const EmbeddingWriter&) = delete;
+  EmbeddingWriter& operator=(const EmbeddingWriter&) = delete;
+
+  void append(const float* rows, std::int64_t count);
+  void finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace concise

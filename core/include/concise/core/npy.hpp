@@ -1,0 +1,31 @@
+#pragma once
+// NumPy .npy files: little-endian float16/32/64, C order, version 1 to 3 headers.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "concise/core/matrix.hpp"
+
+namespace concise {
+
+struct NpyInfo {
+  std::string path;
+  int item_size = 4;                 // 2, 4 or 8 bytes (float16, float32, float64)
+  std::vector<std::int64_t> shape;
+  std::uint64_t data_offset = 0;     // bytes before the first value
+};
+
+// Parses and validates the header; checks the file holds all the data it announces.
+NpyInfo inspect_npy(const std::string& path);
+
+// Reads rows [first, first + count) of a 1-D or 2-D array as float32 (1-D arrays are one row).
+void read_npy_rows(const NpyInfo& info, std::int64_t first, std::int64_t count, float* out);
+
+Matrix<float> read_npy_matrix(const std::string& path);
+std::vector<float> read_npy_vector(const std::string& path);
+
+void write_npy(const std::string& path, const float* data, const std::vector<std::int64_t>& shape);
+
+float half_to_float(std::uint16_t half);
+
+}  // namespace concise

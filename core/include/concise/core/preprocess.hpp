@@ -1,0 +1,33 @@
+#pragma once
+// SpLiCE's preprocessing, bit-for-bit in float32 (DESIGN §1):
+//   atoms       C_k = normalize(t_k - mean_k t_k),  t_k = normalize(text_k)
+//   embeddings  z   = normalize(normalize(e) - mu)
+//   recompose   e^  = normalize(normalize(C^T w) + mu)
+// normalize(x) = x / max(||x||, 1e-12), as torch.nn.functional.normalize.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "concise/core/matrix.hpp"
+#include "concise/core/sparse.hpp"
+
+namespace concise {
+
+using RowNamer = std::function<std::string(std::int64_t row)>;
+
+void normalize(float* x, std::int64_t n);
+double dot(const float* a, const float* b, std::int64_t n);
+
+// Checks every row (finite, nonzero) and centers it in place with mu (may be
+// empty: no mean). Bad rows raise InputError naming the row through name_row.
+void center_embeddings(MatrixView<float> rows, const std::vector<float>& mu, const RowNamer& name_row);
+
+// Normalizes raw text embeddings, subtracts their mean and normalizes again.
+// Returns the mean of the normalized embeddings (the dictionary's text mean).
+std::vector<float> center_atoms(MatrixView<float> text_embeddings, const RowNamer& name_row);
+
+// e^ rows for the given codes: normalize(normalize(C^T w) + mu).
+Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu);
+
+}  // namespace concise

@@ -1,0 +1,34 @@
+#pragma once
+// A one-line progress display (rows done, rows/s, ETA) on stderr when stderr is a
+// terminal; silent when it is a pipe or a file.
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace concise {
+
+class Progress {
+ public:
+  Progress(std::string label, std::int64_t total, std::int64_t already_done = 0);
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  void advance(std::int64_t rows);
+  void finish();
+  bool enabled() const { return enabled_; }
+
+ private:
+  void draw(bool final);
+  using Clock = std::chrono::steady_clock;
+  std::string label_;
+  std::int64_t total_;
+  std::int64_t start_done_;
+  std::int64_t done_;
+  Clock::time_point start_;
+  Clock::time_point last_draw_;
+  bool enabled_;
+  bool finished_ = false;
+};
+
+}  // namespace concise

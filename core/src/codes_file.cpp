@@ -1,0 +1,221 @@
+#include "concise/core/codes_file.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
+#include "concise/core/error.hpp"
+#include "hdf5_io.hpp"
+
+namespace concise {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr hsize_t kChunk = 1 << 16;
+
+void write_run_info(const detail::H5File& file, const CodesRunInfo& info) {
+  hid_t root = file.id.get();
+  detail::set_attr(file, root, "l1", info.l1);
+  detail::set_attr(file, root, "tol", info.tol);
+  detail::set_attr(file, root, "solver", info.solver);
+  detail::set_attr(file, root, "dictionary_fingerprint", info.dictionary_fingerprint);
+  detail::set_attr(file, root, "source", info.source);
+  detail::set_attr(file, root, "n_rows", info.rows);
+  detail::set_attr(file, root, "n_concepts", info.concepts);
+}
+
+CodesRunInfo read_run_info(const detail::H5File& file) {
+  hid_t root = file.id.get();
+  CodesRunInfo info;
+  info.l1 = detail::get_attr_double(root, "l1").value_or(-1);
+  info.tol = detail::get_attr_double(root, "tol").value_or(-1);
+  info.solver = detail::get_attr_string(root, "solver").value_or("");
+  info.dictionary_fingerprint = detail::get_attr_string(root, "dictionary_fingerprint").value_or("");
+  info.source = detail::get_attr_string(root, "source").value_or("");
+  info.rows = detail::get_attr_int64(root, "n_rows").value_or(-1);
+  info.concepts = detail::get_attr_int64(root, "n_concepts").value_or(-1);
+  return info;
+}
+
+// Why a .partial cannot be resumed by this run, or "" when it can.
+std::string mismatch(const CodesRunInfo& found, const CodesRunInfo& wanted) {
+  auto num = [](double v) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%g", v);
+    return std::string(text);
+  };
+  if (found.source != wanted.source) return "input " + found.source + ", this run reads " + wanted.source;
+  if (found.dictionary_fingerprint != wanted.dictionary_fingerprint) return "another dictionary";
+  if (found.l1 != wanted.l1) return "l1 " + num(found.l1) + ", this run uses " + num(wanted.l1);
+  if (found.tol != wanted.tol) return "tol " + num(found.tol) + ", this run uses " + num(wanted.tol);
+  if (found.solver != wanted.solver) return "solver " + found.solver + ", this run uses " + wanted.solver;
+  if (found.rows != wanted.rows || found.concepts != wanted.concepts) return "another shape";
+  return "";
+}
+
+}  // namespace
+
+struct CodesWriter::State {
+  std::string path;
+  std::string partial;
+  detail::H5File file;
+  CodesRunInfo info;
+  std::int64_t rows_done = 0;
+  std::int64_t nnz = 0;
+  bool resumed = false;
+  bool finished = false;
+};
+
+CodesWriter::CodesWriter(const std::string& path, const CodesRunInfo& info, const std::vector<std::string>& concepts)
+    : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.path = path;
+  s.partial = path + ".partial";
+  s.info = info;
+  std::error_code ec;
+  if (fs::exists(s.partial, ec)) {
+    std::optional<detail::H5File> old;
+    try {
+      old = detail::open_h5(s.partial, true);
+    } catch (const Error&) {
+      std::fprintf(stderr, "concise: %s is unreadable (interrupted mid-write); starting over\n", s.partial.c_str());
+    }
+    if (old) {
+      std::string why = mismatch(read_run_info(*old), info);
+      if (!why.empty())
+        throw InputError("file " + in_quotes(s.partial) + ": left by an interrupted run with " + why +
+                         "; delete it to start over, or rerun with the same settings to resume");
+      s.rows_done = detail::get_attr_int64(old->id.get(), "rows_done").value_or(0);
+      if (s.rows_done > 0) {
+        detail::read_slice(*old, "/codes/indptr", H5T_NATIVE_INT64, s.rows_done, 1, &s.nnz);
+        detail::resize_1d(*old, "/codes/data", s.nnz);
+        detail::resize_1d(*old, "/codes/indices", s.nnz);
+      }
+      s.file = std::move(*old);
+      s.resumed = true;
+      return;
+    }
+  }
+  s.file = detail::create_h5(s.partial);
+  const auto& f = s.file;
+  {
+    detail::H5Id group = detail::open_or_create_group(f, "/codes");
+    detail::set_attr(f, group.get(), "encoding-type", std::string("csr_matrix"));
+    detail::set_attr(f, group.get(), "encoding-version", std::string("0.1.0"));
+    detail::set_attr(f, group.get(), "shape", std::vector<std::int64_t>{info.rows, info.concepts});
+  }
+  detail::create_growable(f, "/codes/data", H5T_IEEE_F32LE, kChunk);
+  detail::create_growable(f, "/codes/indices", H5T_STD_I32LE, kChunk);
+  const auto n = static_cast<hsize_t>(info.rows);
+  detail::create_fixed(f, "/codes/indptr", H5T_STD_I64LE, n + 1, kChunk);
+  detail::create_fixed(f, "/stats/l0", H5T_STD_I32LE, n, kChunk);
+  detail::create_fixed(f, "/stats/cosine", H5T_IEEE_F32LE, n, kChunk);
+  detail::create_fixed(f, "/stats/gap", H5T_IEEE_F32LE, n, kChunk);
+  detail::create_fixed(f, "/stats/objective", H5T_IEEE_F32LE, n, kChunk);
+  detail::create_fixed(f, "/stats/iterations", H5T_STD_I32LE, n, kChunk);
+  detail::write_strings(f, "/concepts", concepts);
+  const std::int64_t zero = 0;
+  detail::write_at(f, "/codes/indptr", H5T_NATIVE_INT64, 0, 1, &zero);
+  write_run_info(f, info);
+  detail::set_attr(f, f.id.get(), "rows_done", zero);
+  detail::set_attr(f, f.id.get(), "complete", zero);
+  detail::flush_h5(f);
+}
+
+CodesWriter::~CodesWriter() {
+  // A run that failed before committing any row leaves nothing behind.
+  if (state_ && !state_->finished && !state_->resumed && state_->rows_done == 0) {
+    state_->file.id.reset();
+    std::error_code ec;
+    fs::remove(state_->partial, ec);
+  }
+}
+
+std::int64_t CodesWriter::rows_done() const { return state_->rows_done; }
+bool CodesWriter::resumed() const { return state_->resumed; }
+std::string CodesWriter::partial_path() const { return state_->partial; }
+
+void CodesWriter::append(const SparseRows& rows, const CodeStats& stats) {
+  State& s = *state_;
+  const auto& f = s.file;
+  const std::int64_t n = rows.rows();
+  if (s.rows_done + n > s.info.rows) throw Error("codes writer: more rows than announced");
+  detail::resize_1d(f, "/codes/data", s.nnz + rows.nnz());
+  detail::resize_1d(f, "/codes/indices", s.nnz + rows.nnz());
+  detail::write_at(f, "/codes/data", H5T_NATIVE_FLOAT, s.nnz, rows.nnz(), rows.data.data());
+  detail::write_at(f, "/codes/indices", H5T_NATIVE_INT32, s.nnz, rows.nnz(), rows.indices.data());
+  std::vector<std::int64_t> indptr(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) indptr[static_cast<std::size_t>(i)] = s.nnz + rows.indptr[static_cast<std::size_t>(i) + 1];
+  detail::write_at(f, "/codes/indptr", H5T_NATIVE_INT64, s.rows_done + 1, n, indptr.data());
+  detail::write_at(f, "/stats/l0", H5T_NATIVE_INT32, s.rows_done, n, stats.l0.data());
+  detail::write_at(f, "/stats/cosine", H5T_NATIVE_FLOAT, s.rows_done, n, stats.cosine.data());
+  detail::write_at(f, "/stats/gap", H5T_NATIVE_FLOAT, s.rows_done, n, stats.gap.data());
+  detail::write_at(f, "/stats/objective", H5T_NATIVE_FLOAT, s.rows_done, n, stats.objective.data());
+  detail::write_at(f, "/stats/iterations", H5T_NATIVE_INT32, s.rows_done, n, stats.iterations.data());
+  // Data first, then the commit point: a crash before the flush leaves the old rows_done.
+  detail::flush_h5(f);
+  s.rows_done += n;
+  s.nnz += rows.nnz();
+  detail::set_attr(f, f.id.get(), "rows_done", s.rows_done);
+  detail::flush_h5(f);
+}
+
+void CodesWriter::finish() {
+  State& s = *state_;
+  if (s.rows_done != s.info.rows)
+    throw Error("codes writer: finished with " + std::to_string(s.rows_done) + " of " + std::to_string(s.info.rows) + " rows");
+  detail::set_attr(s.file, s.file.id.get(), "complete", std::int64_t{1});
+  s.file.id.reset();
+  std::error_code ec;
+  fs::rename(s.partial, s.path, ec);
+  if (ec) throw Error("file " + in_quotes(s.path) + ": cannot be written (" + ec.message() + ")");
+  s.finished = true;
+}
+
+CodesFile CodesFile::load(const std::string& path, std::int64_t first, std::int64_t count) {
+  auto file = detail::open_h5(path, false);
+  for (const char* needed : {"/codes/data", "/codes/indices", "/codes/indptr"})
+    if (!detail::h5_exists(file, needed))
+      throw InputError("file " + in_quotes(path) + ", dataset " + in_quotes(needed) + ": not found, expected concise codes");
+  CodesFile out;
+  out.info = read_run_info(file);
+  out.complete = detail::get_attr_int64(file.id.get(), "complete").value_or(1) != 0;
+  const auto indptr_all_len = [&] {
+    detail::H5Id ds = detail::open_dataset(file, "/codes/indptr");
+    return static_cast<std::int64_t>(detail::dataset_shape(file, "/codes/indptr", ds.get()).at(0));
+  }();
+  const std::int64_t n_rows = indptr_all_len - 1;
+  if (first < 0 || first > n_rows)
+    throw InputError("file " + in_quotes(path) + ": row " + std::to_string(first) + " is out of range, the file has " +
+                     std::to_string(n_rows) + " rows");
+  if (count < 0 || first + count > n_rows) count = n_rows - first;
+  out.first_row = first;
+  out.concepts = detail::h5_exists(file, "/concepts") ? detail::read_strings(file, "/concepts") : std::vector<std::string>{};
+  out.codes.cols = out.info.concepts >= 0 ? out.info.concepts : static_cast<std::int64_t>(out.concepts.size());
+  std::vector<std::int64_t> indptr(static_cast<std::size_t>(count) + 1);
+  detail::read_slice(file, "/codes/indptr", H5T_NATIVE_INT64, first, count + 1, indptr.data());
+  const std::int64_t begin = indptr.front(), nnz = indptr.back() - begin;
+  if (nnz < 0) throw InputError("file " + in_quotes(path) + ", dataset '/codes/indptr': is not monotone (corrupt file)");
+  out.codes.indptr.resize(indptr.size());
+  for (std::size_t i = 0; i < indptr.size(); ++i) out.codes.indptr[i] = indptr[i] - begin;
+  out.codes.data.resize(static_cast<std::size_t>(nnz));
+  out.codes.indices.resize(static_cast<std::size_t>(nnz));
+  detail::read_slice(file, "/codes/data", H5T_NATIVE_FLOAT, begin, nnz, out.codes.data.data());
+  detail::read_slice(file, "/codes/indices", H5T_NATIVE_INT32, begin, nnz, out.codes.indices.data());
+  for (auto k : out.codes.indices)
+    if (k < 0 || (out.codes.cols > 0 && k >= out.codes.cols))
+      throw InputError("file " + in_quotes(path) + ", dataset '/codes/indices': index " + std::to_string(k) +
+                       " is out of range (corrupt file)");
+  out.stats.resize(static_cast<std::size_t>(count));
+  auto stat = [&](const char* name, hid_t type, void* dst) {
+    if (detail::h5_exists(file, name)) detail::read_slice(file, name, type, first, count, dst);
+  };
+  stat("/stats/l0", H5T_NATIVE_INT32, out.stats.l0.data());
+  stat("/stats/cosine", H5T_NATIVE_FLOAT, out.stats.cosine.data());
+  stat("/stats/gap", H5T_NATIVE_FLOAT, out.stats.gap.data());
+  stat("/stats/objective", H5T_NATIVE_FLOAT, out.stats.objective.data());
+  stat("/stats/iterations", H5T_NATIVE_INT32, out.stats.iterations.data());
+  return out;
+}
+
+}  // namespace concise

@@ -1,0 +1,124 @@
+#include "concise/core/dictionary.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "concise/core/error.hpp"
+#include "concise/core/preprocess.hpp"
+#include "hdf5_io.hpp"
+
+namespace concise {
+namespace {
+
+constexpr std::int64_t kFormatVersion = 1;
+
+void fnv1a(std::uint64_t& hash, const void* bytes, std::size_t n) {
+  const auto* p = static_cast<const unsigned char*>(bytes);
+  for (std::size_t i = 0; i < n; ++i) {
+    hash ^= p[i];
+    hash *= 1099511628211ull;
+  }
+}
+
+}  // namespace
+
+std::string fingerprint_of(const Matrix<float>& atoms, const std::vector<std::string>& names) {
+  std::uint64_t hash = 14695981039346656037ull;
+  fnv1a(hash, atoms.data(), atoms.values().size() * sizeof(float));
+  for (const auto& n : names) fnv1a(hash, n.c_str(), n.size() + 1);
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
+
+std::int64_t Dictionary::find(const std::string& concept_name) const {
+  for (std::size_t i = 0; i < concepts.size(); ++i)
+    if (concepts[i] == concept_name) return static_cast<std::int64_t>(i);
+  return -1;
+}
+
+Dictionary Dictionary::build(Matrix<float> text_embeddings, std::vector<std::string> names,
+                             std::vector<float> image_mean, std::string model, std::string vocabulary) {
+  if (text_embeddings.rows() == 0) throw InputError("the text embeddings are empty, expected one row per concept");
+  if (static_cast<std::int64_t>(names.size()) != text_embeddings.rows())
+    throw InputError("there are " + std::to_string(names.size()) + " concept names for " +
+                     std::to_string(text_embeddings.rows()) + " text embeddings, expected one name per row");
+  if (!image_mean.empty() && static_cast<std::int64_t>(image_mean.size()) != text_embeddings.cols())
+    throw InputError("the image mean has dimension " + std::to_string(image_mean.size()) + ", expected " +
+                     std::to_string(text_embeddings.cols()) + " like the text embeddings");
+  Dictionary dict;
+  dict.text_mean = center_atoms(text_embeddings.view(),
+                                [](std::int64_t r) { return "text embedding row " + std::to_string(r); });
+  dict.atoms = std::move(text_embeddings);
+  dict.concepts = std::move(names);
+  dict.image_mean = std::move(image_mean);
+  dict.model = std::move(model);
+  dict.vocabulary = std::move(vocabulary);
+  dict.fingerprint = fingerprint_of(dict.atoms, dict.concepts);
+  return dict;
+}
+
+Dictionary Dictionary::load(const std::string& path) {
+  auto file = detail::open_h5(path, false);
+  Dictionary dict;
+  if (!detail::h5_exists(file, "/atoms"))
+    throw InputError("file " + in_quotes(path) + ", dataset '/atoms': not found, expected a concise dictionary (float32 [c, d])");
+  dict.atoms = detail::read_matrix_f32(file, "/atoms");
+  if (dict.atoms.rows() == 0 || dict.atoms.cols() == 0)
+    throw InputError("file " + in_quotes(path) + ", dataset '/atoms': is empty, expected [c, d] with c, d > 0");
+  for (std::int64_t r = 0; r < dict.atoms.rows(); ++r)
+    for (std::int64_t i = 0; i < dict.atoms.cols(); ++i)
+      if (!std::isfinite(dict.atoms.row(r)[i]))
+        throw InputError("file " + in_quotes(path) + ", dataset '/atoms', row " + std::to_string(r) +
+                         ": contains NaN or Inf, expected finite values");
+  if (detail::h5_exists(file, "/concepts")) {
+    dict.concepts = detail::read_strings(file, "/concepts");
+    if (static_cast<std::int64_t>(dict.concepts.size()) != dict.atoms.rows())
+      throw InputError("file " + in_quotes(path) + ", dataset '/concepts': has " + std::to_string(dict.concepts.size()) +
+                       " names, expected " + std::to_string(dict.atoms.rows()) + " (one per atom)");
+  } else {
+    for (std::int64_t k = 0; k < dict.atoms.rows(); ++k) dict.concepts.push_back("concept_" + std::to_string(k));
+  }
+  auto read_mean = [&](const char* name) {
+    std::vector<float> mean;
+    if (detail::h5_exists(file, name)) {
+      mean = detail::read_vector_f32(file, name);
+      if (static_cast<std::int64_t>(mean.size()) != dict.atoms.cols())
+        throw InputError("file " + in_quotes(path) + ", dataset " + in_quotes(name) + ": has dimension " +
+                         std::to_string(mean.size()) + ", expected " + std::to_string(dict.atoms.cols()));
+    }
+    return mean;
+  };
+  dict.image_mean = read_mean("/image_mean");
+  dict.text_mean = read_mean("/text_mean");
+  hid_t root = file.id.get();
+  dict.model = detail::get_attr_string(root, "model").value_or("");
+  dict.vocabulary = detail::get_attr_string(root, "vocabulary").value_or("");
+  dict.fingerprint = detail::get_attr_string(root, "fingerprint").value_or(fingerprint_of(dict.atoms, dict.concepts));
+  return dict;
+}
+
+void Dictionary::save(const std::string& path) const {
+  const std::string partial = path + ".partial";
+  {
+    auto file = detail::create_h5(partial);
+    detail::write_matrix_f32(file, "/atoms", atoms.data(), atoms.rows(), atoms.cols());
+    detail::write_strings(file, "/concepts", concepts);
+    if (!image_mean.empty()) detail::write_vector_f32(file, "/image_mean", image_mean);
+    if (!text_mean.empty()) detail::write_vector_f32(file, "/text_mean", text_mean);
+    hid_t root = file.id.get();
+    detail::set_attr(file, root, "model", model);
+    detail::set_attr(file, root, "vocabulary", vocabulary);
+    detail::set_attr(file, root, "dim", dim());
+    detail::set_attr(file, root, "n_concepts", size());
+    detail::set_attr(file, root, "fingerprint", fingerprint);
+    detail::set_attr(file, root, "version", kFormatVersion);
+  }
+  std::error_code ec;
+  std::filesystem::rename(partial, path, ec);
+  if (ec) throw Error("file " + in_quotes(path) + ": cannot be written (" + ec.message() + ")");
+}
+
+}  // namespace concise

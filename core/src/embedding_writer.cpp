@@ -1,0 +1,73 @@
+#include <cstdio>
+#include <filesystem>
+
+#include "concise/core/embedding_source.hpp"
+#include "concise/core/error.hpp"
+#include "hdf5_io.hpp"
+
+namespace concise {
+
+struct EmbeddingWriter::State {
+  std::string path, partial, dataset;
+  detail::H5File file;
+  std::int64_t rows = 0, dim = 0, done = 0;
+  bool finished = false;
+};
+
+EmbeddingWriter::EmbeddingWriter(const std::string& path, std::int64_t rows, std::int64_t dim,
+                                 const std::string& dataset)
+    : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.path = path;
+  s.partial = path + ".partial";
+  s.dataset = dataset;
+  s.rows = rows;
+  s.dim = dim;
+  s.file = detail::create_h5(s.partial);
+  detail::H5QuietScope quiet;
+  hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(dim)};
+  hsize_t chunk[2] = {static_cast<hsize_t>(std::max<std::int64_t>(1, std::min<std::int64_t>(rows, 1024))), dims[1]};
+  detail::H5Id space(H5Screate_simple(2, dims, nullptr), H5Sclose);
+  detail::H5Id props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (rows > 0) H5Pset_chunk(props.get(), 2, chunk);
+  detail::H5Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  detail::H5Id ds(H5Dcreate2(s.file.id.get(), dataset.c_str(), H5T_IEEE_F32LE, space.get(), lcpl.get(), props.get(),
+                             H5P_DEFAULT),
+                  H5Dclose);
+  if (!ds.valid()) throw Error("file " + in_quotes(s.partial) + ": cannot create dataset " + in_quotes(dataset));
+}
+
+EmbeddingWriter::~EmbeddingWriter() {
+  if (state_ && !state_->finished) {
+    state_->file.id.reset();
+    std::remove(state_->partial.c_str());
+  }
+}
+
+void EmbeddingWriter::append(const float* rows, std::int64_t count) {
+  State& s = *state_;
+  if (count <= 0) return;
+  if (s.done + count > s.rows) throw Error("embedding writer: more rows than announced");
+  detail::H5Id ds = detail::open_dataset(s.file, s.dataset);
+  detail::H5QuietScope quiet;
+  detail::H5Id space(H5Dget_space(ds.get()), H5Sclose);
+  hsize_t start[2] = {static_cast<hsize_t>(s.done), 0}, n[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(s.dim)};
+  detail::H5Id mem(H5Screate_simple(2, n, nullptr), H5Sclose);
+  if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr) < 0 ||
+      H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, rows) < 0)
+    throw Error("file " + in_quotes(s.partial) + ": writing rows failed (disk full?)");
+  s.done += count;
+}
+
+void EmbeddingWriter::finish() {
+  State& s = *state_;
+  if (s.done != s.rows) throw Error("embedding writer: finished with " + std::to_string(s.done) + " of " + std::to_string(s.rows) + " rows");
+  s.file.id.reset();
+  std::error_code ec;
+  std::filesystem::rename(s.partial, s.path, ec);
+  if (ec) throw Error("file " + in_quotes(s.path) + ": cannot be written (" + ec.message() + ")");
+  s.finished = true;
+}
+
+}  // namespace concise

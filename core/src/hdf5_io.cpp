@@ -1,0 +1,353 @@
+#include "hdf5_io.hpp"
+
+#include <sys/stat.h>
+
+#include "concise/core/error.hpp"
+
+namespace concise::detail {
+namespace {
+
+std::string where(const H5File& file, const std::string& dataset) {
+  return "file " + in_quotes(file.path) + ", dataset " + in_quotes(dataset);
+}
+
+void check(herr_t status, const H5File& file, const std::string& what) {
+  if (status < 0) throw Error("file " + in_quotes(file.path) + ": HDF5 failed to " + what);
+}
+
+hid_t checked_id(hid_t id, const H5File& file, const std::string& what) {
+  if (id < 0) throw Error("file " + in_quotes(file.path) + ": HDF5 failed to " + what);
+  return id;
+}
+
+H5Id string_type() {
+  H5Id type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  return type;
+}
+
+H5Id link_creation_props() {
+  H5Id props(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(props.get(), 1);
+  return props;
+}
+
+template <class T>
+std::vector<T> read_vector(const H5File& file, const std::string& dataset, hid_t mem_type) {
+  H5Id ds = open_dataset(file, dataset);
+  auto shape = dataset_shape(file, dataset, ds.get());
+  if (shape.size() != 1) throw InputError(where(file, dataset) + ": expected a 1-D dataset");
+  std::vector<T> out(shape[0]);
+  if (!out.empty()) {
+    H5QuietScope quiet;
+    check(H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), file,
+          "read dataset " + in_quotes(dataset) + " (truncated or corrupt?)");
+  }
+  return out;
+}
+
+void write_dataset(const H5File& file, const std::string& dataset, hid_t file_type, hid_t mem_type,
+                   const std::vector<hsize_t>& dims, const void* data) {
+  H5QuietScope quiet;
+  H5Id space(checked_id(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), file,
+                        "create a dataspace"),
+             H5Sclose);
+  H5Id lcpl = link_creation_props();
+  H5Id ds(checked_id(H5Dcreate2(file.id.get(), dataset.c_str(), file_type, space.get(), lcpl.get(), H5P_DEFAULT,
+                                H5P_DEFAULT),
+                     file, "create dataset " + in_quotes(dataset)),
+          H5Dclose);
+  bool empty = false;
+  for (auto d : dims) empty = empty || d == 0;
+  if (!empty) check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), file, "write " + in_quotes(dataset));
+}
+
+H5Id open_attr_for_write(const H5File& file, hid_t object, const std::string& name, hid_t type, hid_t space) {
+  H5QuietScope quiet;
+  if (H5Aexists(object, name.c_str()) > 0) check(H5Adelete(object, name.c_str()), file, "replace attribute " + name);
+  return H5Id(checked_id(H5Acreate2(object, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), file,
+                         "create attribute " + name),
+              H5Aclose);
+}
+
+}  // namespace
+
+H5File open_h5(const std::string& path, bool writable) {
+  struct stat info {};
+  if (stat(path.c_str(), &info) != 0) throw InputError("file " + in_quotes(path) + ": no such file");
+  H5QuietScope quiet;
+  if (H5Fis_hdf5(path.c_str()) <= 0)
+    throw InputError("file " + in_quotes(path) + ": not an HDF5 file, or it is truncated or corrupt");
+  hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) throw InputError("file " + in_quotes(path) + ": cannot be opened as HDF5 (truncated, corrupt or locked)");
+  return H5File{H5Id(id, H5Fclose), path};
+}
+
+H5File create_h5(const std::string& path) {
+  H5QuietScope quiet;
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) throw Error("file " + in_quotes(path) + ": cannot be created");
+  return H5File{H5Id(id, H5Fclose), path};
+}
+
+void flush_h5(const H5File& file) { check(H5Fflush(file.id.get(), H5F_SCOPE_GLOBAL), file, "flush"); }
+
+bool h5_exists(const H5File& file, const std::string& object_path) {
+  H5QuietScope quiet;
+  std::string partial;
+  std::size_t start = 0;
+  while (start < object_path.size()) {
+    std::size_t slash = object_path.find('/', start);
+    if (slash == std::string::npos) slash = object_path.size();
+    if (slash > start) {
+      partial += "/" + object_path.substr(start, slash - start);
+      if (H5Lexists(file.id.get(), partial.c_str(), H5P_DEFAULT) <= 0) return false;
+    }
+    start = slash + 1;
+  }
+  return !partial.empty();
+}
+
+H5Id open_dataset(const H5File& file, const std::string& dataset) {
+  if (!h5_exists(file, dataset)) throw InputError(where(file, dataset) + ": not found");
+  H5QuietScope quiet;
+  hid_t id = H5Dopen2(file.id.get(), dataset.c_str(), H5P_DEFAULT);
+  if (id < 0) throw InputError(where(file, dataset) + ": is not a dataset, or it is corrupt");
+  return H5Id(id, H5Dclose);
+}
+
+H5Id open_or_create_group(const H5File& file, const std::string& group) {
+  H5QuietScope quiet;
+  if (h5_exists(file, group))
+    return H5Id(checked_id(H5Gopen2(file.id.get(), group.c_str(), H5P_DEFAULT), file, "open group " + group),
+                H5Gclose);
+  H5Id lcpl = link_creation_props();
+  return H5Id(checked_id(H5Gcreate2(file.id.get(), group.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), file,
+                         "create group " + group),
+              H5Gclose);
+}
+
+std::vector<hsize_t> dataset_shape(const H5File& file, const std::string& dataset, hid_t ds) {
+  H5Id space(checked_id(H5Dget_space(ds), file, "read the shape of " + in_quotes(dataset)), H5Sclose);
+  int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0) throw InputError(where(file, dataset) + ": unreadable shape");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return dims;
+}
+
+bool dataset_is_float(hid_t ds) {
+  H5Id type(H5Dget_type(ds), H5Tclose);
+  return type.valid() && H5Tget_class(type.get()) == H5T_FLOAT;
+}
+
+Matrix<float> read_matrix_f32(const H5File& file, const std::string& dataset) {
+  H5Id ds = open_dataset(file, dataset);
+  auto shape = dataset_shape(file, dataset, ds.get());
+  if (shape.size() != 2) throw InputError(where(file, dataset) + ": expected a 2-D float dataset");
+  if (!dataset_is_float(ds.get())) throw InputError(where(file, dataset) + ": expected floating-point values");
+  Matrix<float> out(static_cast<std::int64_t>(shape[0]), static_cast<std::int64_t>(shape[1]));
+  if (out.rows() * out.cols() > 0) {
+    H5QuietScope quiet;
+    check(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), file,
+          "read dataset " + in_quotes(dataset) + " (truncated or corrupt?)");
+  }
+  return out;
+}
+
+std::vector<float> read_vector_f32(const H5File& file, const std::string& dataset) {
+  return read_vector<float>(file, dataset, H5T_NATIVE_FLOAT);
+}
+std::vector<std::int32_t> read_vector_i32(const H5File& file, const std::string& dataset) {
+  return read_vector<std::int32_t>(file, dataset, H5T_NATIVE_INT32);
+}
+std::vector<std::int64_t> read_vector_i64(const H5File& file, const std::string& dataset) {
+  return read_vector<std::int64_t>(file, dataset, H5T_NATIVE_INT64);
+}
+
+std::vector<std::string> read_strings(const H5File& file, const std::string& dataset) {
+  H5Id ds = open_dataset(file, dataset);
+  auto shape = dataset_shape(file, dataset, ds.get());
+  if (shape.size() != 1) throw InputError(where(file, dataset) + ": expected a 1-D string dataset");
+  H5Id file_type(H5Dget_type(ds.get()), H5Tclose);
+  if (H5Tget_class(file_type.get()) != H5T_STRING) throw InputError(where(file, dataset) + ": expected strings");
+  std::vector<std::string> out(shape[0]);
+  if (out.empty()) return out;
+  H5QuietScope quiet;
+  if (H5Tis_variable_str(file_type.get()) > 0) {
+    H5Id mem_type = string_type();
+    std::vector<char*> raw(out.size(), nullptr);
+    check(H5Dread(ds.get(), mem_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()), file,
+          "read strings " + in_quotes(dataset));
+    for (std::size_t i = 0; i < raw.size(); ++i) out[i] = raw[i] ? raw[i] : "";
+    H5Id space(H5Dget_space(ds.get()), H5Sclose);
+    H5Dvlen_reclaim(mem_type.get(), space.get(), H5P_DEFAULT, raw.data());
+  } else {
+    std::size_t width = H5Tget_size(file_type.get());
+    H5Id mem_type(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem_type.get(), width);
+    std::vector<char> raw(width * out.size());
+    check(H5Dread(ds.get(), mem_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()), file,
+          "read strings " + in_quotes(dataset));
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const char* s = raw.data() + i * width;
+      std::size_t n = 0;
+      while (n < width && s[n] != '\0') ++n;
+      out[i].assign(s, n);
+    }
+  }
+  return out;
+}
+
+void read_slice(const H5File& file, const std::string& dataset, hid_t mem_type, std::int64_t first,
+                std::int64_t count, void* out) {
+  if (count <= 0) return;
+  H5Id ds = open_dataset(file, dataset);
+  H5Id space(checked_id(H5Dget_space(ds.get()), file, "read the shape of " + in_quotes(dataset)), H5Sclose);
+  hsize_t start[1] = {static_cast<hsize_t>(first)};
+  hsize_t n[1] = {static_cast<hsize_t>(count)};
+  H5QuietScope quiet;
+  check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr), file,
+        "select rows of " + in_quotes(dataset));
+  H5Id mem(H5Screate_simple(1, n, nullptr), H5Sclose);
+  check(H5Dread(ds.get(), mem_type, mem.get(), space.get(), H5P_DEFAULT, out), file,
+        "read " + in_quotes(dataset) + " (truncated or corrupt?)");
+}
+
+void write_matrix_f32(const H5File& file, const std::string& dataset, const float* data, std::int64_t rows,
+                      std::int64_t cols) {
+  write_dataset(file, dataset, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)}, data);
+}
+
+void write_vector_f32(const H5File& file, const std::string& dataset, const std::vector<float>& values) {
+  write_dataset(file, dataset, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {values.size()}, values.data());
+}
+
+void write_strings(const H5File& file, const std::string& dataset, const std::vector<std::string>& values) {
+  std::vector<const char*> raw(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) raw[i] = values[i].c_str();
+  H5Id type = string_type();
+  write_dataset(file, dataset, type.get(), type.get(), {values.size()}, raw.data());
+}
+
+void set_attr(const H5File& file, hid_t object, const std::string& name, const std::string& value) {
+  H5Id type = string_type();
+  H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
+  H5Id attr = open_attr_for_write(file, object, name, type.get(), space.get());
+  const char* raw = value.c_str();
+  check(H5Awrite(attr.get(), type.get(), &raw), file, "write attribute " + name);
+}
+
+void set_attr(const H5File& file, hid_t object, const std::string& name, double value) {
+  H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
+  H5Id attr = open_attr_for_write(file, object, name, H5T_IEEE_F64LE, space.get());
+  check(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, &value), file, "write attribute " + name);
+}
+
+void set_attr(const H5File& file, hid_t object, const std::string& name, std::int64_t value) {
+  H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
+  H5Id attr = open_attr_for_write(file, object, name, H5T_STD_I64LE, space.get());
+  check(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), file, "write attribute " + name);
+}
+
+void set_attr(const H5File& file, hid_t object, const std::string& name, const std::vector<std::int64_t>& value) {
+  hsize_t n[1] = {value.size()};
+  H5Id space(H5Screate_simple(1, n, nullptr), H5Sclose);
+  H5Id attr = open_attr_for_write(file, object, name, H5T_STD_I64LE, space.get());
+  check(H5Awrite(attr.get(), H5T_NATIVE_INT64, value.data()), file, "write attribute " + name);
+}
+
+std::optional<std::string> get_attr_string(hid_t object, const std::string& name) {
+  H5QuietScope quiet;
+  if (H5Aexists(object, name.c_str()) <= 0) return std::nullopt;
+  H5Id attr(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose);
+  H5Id type(H5Aget_type(attr.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING) return std::nullopt;
+  if (H5Tis_variable_str(type.get()) > 0) {
+    H5Id mem = string_type();
+    char* raw = nullptr;
+    if (H5Aread(attr.get(), mem.get(), &raw) < 0) return std::nullopt;
+    std::string out = raw ? raw : "";
+    H5free_memory(raw);
+    return out;
+  }
+  std::size_t width = H5Tget_size(type.get());
+  std::string out(width, '\0');
+  H5Id mem(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(mem.get(), width);
+  if (H5Aread(attr.get(), mem.get(), out.data()) < 0) return std::nullopt;
+  out.resize(out.find('\0') == std::string::npos ? width : out.find('\0'));
+  return out;
+}
+
+std::optional<double> get_attr_double(hid_t object, const std::string& name) {
+  H5QuietScope quiet;
+  if (H5Aexists(object, name.c_str()) <= 0) return std::nullopt;
+  H5Id attr(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose);
+  double value = 0;
+  if (H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value) < 0) return std::nullopt;
+  return value;
+}
+
+std::optional<std::int64_t> get_attr_int64(hid_t object, const std::string& name) {
+  H5QuietScope quiet;
+  if (H5Aexists(object, name.c_str()) <= 0) return std::nullopt;
+  H5Id attr(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose);
+  std::int64_t value = 0;
+  if (H5Aread(attr.get(), H5T_NATIVE_INT64, &value) < 0) return std::nullopt;
+  return value;
+}
+
+}  // namespace concise::detail
+
+namespace concise::detail {
+
+void create_growable(const H5File& file, const std::string& dataset, hid_t file_type, hsize_t chunk) {
+  H5QuietScope quiet;
+  hsize_t zero[1] = {0}, unlimited[1] = {H5S_UNLIMITED}, chunk_dims[1] = {chunk};
+  H5Id space(H5Screate_simple(1, zero, unlimited), H5Sclose);
+  H5Id props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  check(H5Pset_chunk(props.get(), 1, chunk_dims), file, "set chunking of " + in_quotes(dataset));
+  H5Id lcpl = link_creation_props();
+  H5Id ds(checked_id(H5Dcreate2(file.id.get(), dataset.c_str(), file_type, space.get(), lcpl.get(), props.get(),
+                                H5P_DEFAULT),
+                     file, "create dataset " + in_quotes(dataset)),
+          H5Dclose);
+}
+
+void create_fixed(const H5File& file, const std::string& dataset, hid_t file_type, hsize_t size, hsize_t chunk) {
+  H5QuietScope quiet;
+  hsize_t dims[1] = {size}, chunk_dims[1] = {std::max<hsize_t>(1, std::min(chunk, size))};
+  H5Id space(H5Screate_simple(1, dims, nullptr), H5Sclose);
+  H5Id props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  check(H5Pset_chunk(props.get(), 1, chunk_dims), file, "set chunking of " + in_quotes(dataset));
+  H5Id lcpl = link_creation_props();
+  H5Id ds(checked_id(H5Dcreate2(file.id.get(), dataset.c_str(), file_type, space.get(), lcpl.get(), props.get(),
+                                H5P_DEFAULT),
+                     file, "create dataset " + in_quotes(dataset)),
+          H5Dclose);
+}
+
+void write_at(const H5File& file, const std::string& dataset, hid_t mem_type, std::int64_t offset, std::int64_t count,
+              const void* data) {
+  if (count <= 0) return;
+  H5Id ds = open_dataset(file, dataset);
+  H5QuietScope quiet;
+  H5Id space(checked_id(H5Dget_space(ds.get()), file, "read the shape of " + in_quotes(dataset)), H5Sclose);
+  hsize_t start[1] = {static_cast<hsize_t>(offset)}, n[1] = {static_cast<hsize_t>(count)};
+  check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr), file,
+        "select rows of " + in_quotes(dataset));
+  H5Id mem(H5Screate_simple(1, n, nullptr), H5Sclose);
+  check(H5Dwrite(ds.get(), mem_type, mem.get(), space.get(), H5P_DEFAULT, data), file, "write " + in_quotes(dataset));
+}
+
+void resize_1d(const H5File& file, const std::string& dataset, std::int64_t size) {
+  H5Id ds = open_dataset(file, dataset);
+  hsize_t dims[1] = {static_cast<hsize_t>(size)};
+  H5QuietScope quiet;
+  check(H5Dset_extent(ds.get(), dims), file, "resize " + in_quotes(dataset));
+}
+
+}  // namespace concise::detail

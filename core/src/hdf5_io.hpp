@@ -1,0 +1,65 @@
+#pragma once
+// Small checked helpers over HDF5's C API, shared by the dictionary, embedding
+// and codes readers and writers. Every call is checked and errors name the file
+// and dataset.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "concise/core/matrix.hpp"
+#include "hdf5_handle.hpp"
+
+namespace concise::detail {
+
+struct H5File {
+  H5Id id;
+  std::string path;  // for messages
+};
+
+H5File open_h5(const std::string& path, bool writable);
+H5File create_h5(const std::string& path);
+void flush_h5(const H5File& file);
+
+bool h5_exists(const H5File& file, const std::string& object_path);
+H5Id open_dataset(const H5File& file, const std::string& dataset);
+H5Id open_or_create_group(const H5File& file, const std::string& group);
+std::vector<hsize_t> dataset_shape(const H5File& file, const std::string& dataset, hid_t ds);
+bool dataset_is_float(hid_t ds);
+
+Matrix<float> read_matrix_f32(const H5File& file, const std::string& dataset);
+std::vector<float> read_vector_f32(const H5File& file, const std::string& dataset);
+std::vector<std::int32_t> read_vector_i32(const H5File& file, const std::string& dataset);
+std::vector<std::int64_t> read_vector_i64(const H5File& file, const std::string& dataset);
+std::vector<std::string> read_strings(const H5File& file, const std::string& dataset);
+// Reads rows [first, first + count) of a 1-D dataset into out (converted by HDF5).
+void read_slice(const H5File& file, const std::string& dataset, hid_t mem_type, std::int64_t first,
+                std::int64_t count, void* out);
+
+void write_matrix_f32(const H5File& file, const std::string& dataset, const float* data, std::int64_t rows,
+                      std::int64_t cols);
+void write_vector_f32(const H5File& file, const std::string& dataset, const std::vector<float>& values);
+void write_strings(const H5File& file, const std::string& dataset, const std::vector<std::string>& values);
+
+void set_attr(const H5File& file, hid_t object, const std::string& name, const std::string& value);
+void set_attr(const H5File& file, hid_t object, const std::string& name, double value);
+void set_attr(const H5File& file, hid_t object, const std::string& name, std::int64_t value);
+void set_attr(const H5File& file, hid_t object, const std::string& name, const std::vector<std::int64_t>& value);
+std::optional<std::string> get_attr_string(hid_t object, const std::string& name);
+std::optional<double> get_attr_double(hid_t object, const std::string& name);
+std::optional<std::int64_t> get_attr_int64(hid_t object, const std::string& name);
+
+}  // namespace concise::detail
+
+namespace concise::detail {
+
+// 1-D datasets that grow by appending (the CSR data and indices).
+void create_growable(const H5File& file, const std::string& dataset, hid_t file_type, hsize_t chunk);
+// 1-D fixed-size datasets written piecewise (indptr and the per-row stats).
+void create_fixed(const H5File& file, const std::string& dataset, hid_t file_type, hsize_t size, hsize_t chunk);
+void write_at(const H5File& file, const std::string& dataset, hid_t mem_type, std::int64_t offset, std::int64_t count,
+              const void* data);
+// Sets a growable dataset's length (appending first grows it, resuming shrinks it).
+void resize_1d(const H5File& file, const std::string& dataset, std::int64_t size);
+
+}  // namespace concise::detail

@@ -1,0 +1,20 @@
+#pragma once
+// The CUDA backend of the Decomposer interface. This header is plain C++: it
+// compiles without CUDA, and in a build without CUDA the functions report that.
+#include <memory>
+#include <string>
+
+#include "concise/solvers/decomposer.hpp"
+
+namespace concise::cuda {
+
+// Whether this build contains the CUDA backend.
+bool compiled();
+// Usable GPUs (0 when the backend is not compiled or no driver/GPU is present).
+int device_count();
+// A short description of GPU `device`, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79 GiB)".
+std::string describe_device(int device);
+// The GPU decomposer; atoms (host, c x d) are copied to the device once.
+std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const SolveOptions& options, int device);
+
+}  // namespace concise::cuda

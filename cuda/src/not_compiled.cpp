@@ -1,0 +1,15 @@
+// Stand-ins used when concise is built without CUDA, so that everything links
+// and a request for a GPU gets a clear error instead of a link failure.
+#include "concise/core/error.hpp"
+#include "concise/cuda/cuda_backend.hpp"
+
+namespace concise::cuda {
+
+bool compiled() { return false; }
+int device_count() { return 0; }
+std::string describe_device(int) { return "none (built without CUDA)"; }
+std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float>, const SolveOptions&, int) {
+  throw Error("this build of concise has no CUDA backend; rebuild with -DCONCISE_CUDA=ON on a machine with nvcc");
+}
+
+}  // namespace concise::cuda

@@ -1,0 +1,97 @@
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "concise/core/codes_file.hpp"
+#include "concise/core/error.hpp"
+#include "concise/core/preprocess.hpp"
+#include "concise/core/progress.hpp"
+#include "concise/engine/device.hpp"
+#include "concise/engine/jobs.hpp"
+#include "concise/solvers/decomposer.hpp"
+
+namespace concise {
+
+std::int64_t default_chunk_rows(std::int64_t concepts) {
+  // About 16M floats per rows x concepts work array, in multiples of 64 rows.
+  const std::int64_t rows = (std::int64_t{1} << 24) / std::max<std::int64_t>(1, concepts);
+  return std::max<std::int64_t>(64, std::min<std::int64_t>(4096, rows / 64 * 64));
+}
+
+DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict) {
+  job.options.validate();
+  if (job.chunk < 0) throw InputError("chunk must be > 0 rows, got " + std::to_string(job.chunk));
+  auto source = open_embeddings(job.input, job.dataset);
+  if (source->dim() != dict.dim())
+    throw InputError(source->describe() + ": embeddings have dimension " + std::to_string(source->dim()) +
+                     ", expected " + std::to_string(dict.dim()) + " (the dictionary's)");
+  const Device device = parse_device(job.device);
+  auto decomposer = make_decomposer(dict.atoms.view(), job.options, device);
+
+  CodesRunInfo info;
+  info.rows = source->rows();
+  info.concepts = dict.size();
+  info.l1 = job.options.l1;
+  info.tol = job.options.tol;
+  info.solver = to_string(job.options.solver);
+  info.dictionary_fingerprint = dict.fingerprint;
+  info.source = source->describe();
+  CodesWriter writer(job.output, info, dict.concepts);
+
+  DecomposeSummary summary;
+  summary.rows = source->rows();
+  summary.resumed = writer.resumed();
+  summary.solver = decomposer->name();
+  const std::int64_t chunk = job.chunk > 0 ? job.chunk : default_chunk_rows(dict.size());
+  const std::int64_t d = dict.dim();
+  Progress progress("decompose", source->rows(), writer.rows_done());
+  const auto start = std::chrono::steady_clock::now();
+  double l0_sum = 0, cosine_sum = 0;
+  std::int64_t chunks = 0;
+  SolveResult result;
+  while (writer.rows_done() < source->rows()) {
+    if (job.max_chunks > 0 && chunks == job.max_chunks) break;
+    const std::int64_t first = writer.rows_done();
+    const std::int64_t count = std::min(chunk, source->rows() - first);
+    Matrix<float> raw(count, d);
+    source->read(first, count, raw.data());
+    Matrix<float> z = raw;
+    center_embeddings(z.view(), dict.image_mean, [&](std::int64_t r) { return source->describe_row(first + r); });
+    decomposer->solve(z.view(), result);
+
+    const Matrix<float> recomposed = recompose(result.codes, dict.atoms.view(), dict.image_mean);
+    CodeStats stats;
+    stats.resize(static_cast<std::size_t>(count));
+    for (std::int64_t r = 0; r < count; ++r) {
+      const auto i = static_cast<std::size_t>(r);
+      normalize(raw.row(r), d);
+      stats.cosine[i] = static_cast<float>(dot(recomposed.row(r), raw.row(r), d));
+      stats.l0[i] = static_cast<std::int32_t>(result.codes.indptr[i + 1] - result.codes.indptr[i]);
+      stats.gap[i] = result.gap[i];
+      stats.objective[i] = result.objective[i];
+      stats.iterations[i] = result.iterations[i];
+      l0_sum += stats.l0[i];
+      cosine_sum += stats.cosine[i];
+      if (!(static_cast<double>(result.gap[i]) <= job.options.tol * static_cast<double>(result.objective[i]) * (1 + 1e-6)))
+        ++summary.not_converged;
+    }
+    writer.append(result.codes, stats);
+    summary.rows_this_run += count;
+    ++chunks;
+    if (job.progress) progress.advance(count);
+  }
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.rows_done = writer.rows_done();
+  if (summary.rows_this_run > 0) {
+    summary.mean_l0 = l0_sum / static_cast<double>(summary.rows_this_run);
+    summary.mean_cosine = cosine_sum / static_cast<double>(summary.rows_this_run);
+  }
+  if (writer.rows_done() == source->rows()) {
+    writer.finish();
+    summary.complete = true;
+  }
+  if (job.progress) progress.finish();
+  return summary;
+}
+
+}  // namespace concise

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what concise needs to build and test: Debian packages for the C++
+# engine, a Python virtual environment (.venv) for the tests and benchmarks.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debian_packages=(
+  cmake ninja-build g++ pkg-config
+  libhdf5-dev          # embeddings, dictionaries and codes on disk
+  libopenblas-dev      # CPU GEMMs and the LAPACK Cholesky of the ADMM solver
+  libcli11-dev         # the concise command line
+  nlohmann-json3-dev   # dictionary metadata and safetensors headers
+  libgtest-dev libgmock-dev  # unit tests
+  libbenchmark-dev     # micro-benchmarks
+  python3-venv
+)
+
+missing=()
+for p in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.requirements-stamp
+if [ ! -f "$stamp" ] || ! cmp -s requirements-dev.txt "$stamp"; then
+  echo "setup: installing Python packages from requirements-dev.txt"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements-dev.txt
+  cp requirements-dev.txt "$stamp"
+fi

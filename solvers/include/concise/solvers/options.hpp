@@ -1,0 +1,26 @@
+#pragma once
+#include <string>
+
+namespace concise {
+
+enum class SolverKind { Auto, Fista, Admm, WorkingSet };
+
+std::string to_string(SolverKind kind);
+// "auto", "fista", "admm" or "ws"; anything else is an InputError.
+SolverKind parse_solver(const std::string& name);
+
+// Options shared by every solver and backend: one objective, one stopping rule.
+struct SolveOptions {
+  double l1 = 0.25;            // lambda in ||z - C^T w||^2 + lambda * sum(w)
+  double tol = 1e-4;           // stop a row when gap <= tol * F(w)
+  SolverKind solver = SolverKind::Auto;
+  int max_iterations = 5000;   // FISTA and ADMM iterations per row
+  int max_rounds = 40;         // working-set rounds per row
+  int check_every = 10;        // FISTA/ADMM iterations between gap checks
+  bool screening = true;       // gap-safe screening (FISTA, ADMM)
+
+  // Throws InputError for values outside their domain.
+  void validate() const;
+};
+
+}  // namespace concise

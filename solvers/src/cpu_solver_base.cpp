@@ -1,0 +1,108 @@
+#include "cpu_solver_base.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "concise/core/error.hpp"
+#include "cpu_blas.hpp"
+
+namespace concise::cpu {
+
+CpuSolverBase::CpuSolverBase(MatrixView<const float> atoms, const SolveOptions& options)
+    : Decomposer(options), atoms_(atoms), atom_norms_(static_cast<std::size_t>(atoms.rows)) {
+  for (std::int64_t k = 0; k < atoms.rows; ++k) {
+    double s = 0;
+    for (std::int64_t i = 0; i < atoms.cols; ++i) s += static_cast<double>(atoms.row(k)[i]) * atoms.row(k)[i];
+    atom_norms_[static_cast<std::size_t>(k)] = static_cast<float>(std::sqrt(s));
+  }
+}
+
+GapTerms residual_terms(const float* z, const float* r, std::int64_t d) {
+  GapTerms t;
+  for (std::int64_t i = 0; i < d; ++i) {
+    t.rr += static_cast<double>(r[i]) * r[i];
+    t.rz += static_cast<double>(r[i]) * z[i];
+  }
+  return t;
+}
+
+float max_of(const float* x, std::int64_t n) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+void residuals(const float* z, const float* w, const float* atoms, float* r, std::int64_t rows, std::int64_t c,
+               std::int64_t d) {
+  std::memcpy(r, z, sizeof(float) * static_cast<std::size_t>(rows * d));
+  gemm_ab(w, atoms, r, rows, d, c, -1.0f, 1.0f);
+}
+
+void CpuSolverBase::record(RowProblem& p, std::int64_t row, const Certificate& cert, std::int32_t iterations) const {
+  const auto i = static_cast<std::size_t>(row);
+  p.result->gap[i] = static_cast<float>(cert.gap);
+  p.result->objective[i] = static_cast<float>(cert.objective);
+  p.result->iterations[i] = iterations;
+}
+
+void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
+  const std::int64_t n = z.rows, c = atoms_.rows, d = atoms_.cols;
+  if (z.cols != d)
+    throw InputError("rows have dimension " + std::to_string(z.cols) + ", expected " + std::to_string(d) +
+                     " (the dictionary's)");
+  result.gap.assign(static_cast<std::size_t>(n), 0.0f);
+  result.objective.assign(static_cast<std::size_t>(n), 0.0f);
+  result.iterations.assign(static_cast<std::size_t>(n), 0);
+
+  Matrix<float> b(n, c);
+  gemm_abt(z.data, atoms_.data, b.data(), n, c, d, 1.0f, 0.0f);
+  Matrix<float> w(n, c, 0.0f);
+  RowProblem problem{z, b.view(), {}, w.view(), &result};
+  const double half_l1 = 0.5 * options_.l1;
+  for (std::int64_t r = 0; r < n; ++r) {
+    const float m = max_of(b.row(r), c);
+    if (m > half_l1) {
+      problem.rows.push_back(r);
+    } else {  // lambda/2 >= max_k (C z)_k: w = 0 is optimal
+      GapTerms t = residual_terms(z.row(r), z.row(r), d);
+      t.max_g = m;
+      record(problem, r, certify(t, options_.l1), 0);
+    }
+  }
+  if (!problem.rows.empty()) solve_rows(problem);
+
+  result.codes.clear(c);
+  for (std::int64_t r = 0; r < n; ++r) result.codes.append_dense_row(w.row(r), c);
+}
+
+}  // namespace concise::cpu
+
+namespace concise {
+
+double spectral_norm_squared(MatrixView<const float> atoms) {
+  const std::int64_t d = atoms.cols;
+  std::vector<float> m(static_cast<std::size_t>(d * d));
+  cpu::gram_ata(atoms.data, m.data(), atoms.rows, d);
+  std::vector<double> v(static_cast<std::size_t>(d), 1.0), next(static_cast<std::size_t>(d));
+  double estimate = 0;
+  for (int it = 0; it < 200; ++it) {
+    double norm = 0;
+    for (std::int64_t i = 0; i < d; ++i) {
+      double s = 0;
+      for (std::int64_t j = 0; j < d; ++j) s += static_cast<double>(m[static_cast<std::size_t>(i * d + j)]) * v[static_cast<std::size_t>(j)];
+      next[static_cast<std::size_t>(i)] = s;
+      norm += s * s;
+    }
+    norm = std::sqrt(norm);
+    if (norm == 0) return 0;
+    for (std::int64_t i = 0; i < d; ++i) v[static_cast<std::size_t>(i)] = next[static_cast<std::size_t>(i)] / norm;
+    const double previous = estimate;
+    estimate = norm;
+    if (it > 10 && std::abs(estimate - previous) <= 1e-7 * estimate) break;
+  }
+  return estimate * 1.01;  // power iteration approaches from below
+}
+
+}  // namespace concise

@@ -1,0 +1,42 @@
+#pragma once
+// What the CPU solvers share: the correlation pass B = Z C^T, certification of
+// the rows whose optimum is w = 0, per-row gap terms and the CSR assembly.
+#include <cstdint>
+#include <vector>
+
+#include "concise/solvers/decomposer.hpp"
+#include "concise/solvers/duality_gap.hpp"
+
+namespace concise::cpu {
+
+// The rows a solver still has to work on, and where their answers go.
+struct RowProblem {
+  MatrixView<const float> z;          // all rows of the chunk (n x d)
+  MatrixView<const float> b;          // B = Z C^T (n x c)
+  std::vector<std::int64_t> rows;     // rows with a nonzero optimum
+  MatrixView<float> w_out;            // n x c, zero on entry
+  SolveResult* result;                // gap, objective, iterations per row
+};
+
+class CpuSolverBase : public Decomposer {
+ public:
+  void solve(MatrixView<const float> z, SolveResult& result) final;
+
+ protected:
+  CpuSolverBase(MatrixView<const float> atoms, const SolveOptions& options);
+  virtual void solve_rows(RowProblem& problem) = 0;
+
+  void record(RowProblem& p, std::int64_t row, const Certificate& cert, std::int32_t iterations) const;
+
+  MatrixView<const float> atoms_;
+  std::vector<float> atom_norms_;
+};
+
+// ||r||^2 and <r, z> in double.
+GapTerms residual_terms(const float* z, const float* r, std::int64_t d);
+float max_of(const float* x, std::int64_t n);
+// r = z - W C for the given rows of W (rows x c) and atoms C (c x d).
+void residuals(const float* z, const float* w, const float* atoms, float* r, std::int64_t rows, std::int64_t c,
+               std::int64_t d);
+
+}  // namespace concise::cpu

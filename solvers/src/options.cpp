@@ -1,0 +1,35 @@
+#include "concise/solvers/options.hpp"
+
+#include <cmath>
+
+#include "concise/core/error.hpp"
+
+namespace concise {
+
+std::string to_string(SolverKind kind) {
+  switch (kind) {
+    case SolverKind::Auto: return "auto";
+    case SolverKind::Fista: return "fista";
+    case SolverKind::Admm: return "admm";
+    case SolverKind::WorkingSet: return "ws";
+  }
+  return "auto";
+}
+
+SolverKind parse_solver(const std::string& name) {
+  if (name == "auto") return SolverKind::Auto;
+  if (name == "fista") return SolverKind::Fista;
+  if (name == "admm") return SolverKind::Admm;
+  if (name == "ws" || name == "working-set") return SolverKind::WorkingSet;
+  throw InputError("solver " + in_quotes(name) + " is unknown, expected auto, fista, admm or ws");
+}
+
+void SolveOptions::validate() const {
+  if (!std::isfinite(l1) || l1 < 0) throw InputError("l1 must be a finite number >= 0, got " + std::to_string(l1));
+  if (!std::isfinite(tol) || tol <= 0) throw InputError("tol must be a finite number > 0, got " + std::to_string(tol));
+  if (max_iterations < 1) throw InputError("max_iterations must be >= 1");
+  if (max_rounds < 1) throw InputError("max_rounds must be >= 1");
+  if (check_every < 1) throw InputError("check_every must be >= 1");
+}
+
+}  // namespace concise

@@ -1,0 +1,66 @@
+#include <cstdio>
+#include <fstream>
+
+#include "commands.hpp"
+#include "concise/core/dictionary.hpp"
+#include "concise/core/error.hpp"
+#include "concise/core/npy.hpp"
+#include "names_file.hpp"
+
+namespace concise::cli {
+
+std::vector<std::string> read_names(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError("file " + in_quotes(path) + ": cannot be opened");
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    names.push_back(line);
+  }
+  while (!names.empty() && names.back().empty()) names.pop_back();
+  return names;
+}
+
+void add_dictionary_command(CLI::App& app) {
+  auto* dictionary = app.add_subcommand("dictionary", "build or inspect concept dictionaries");
+  dictionary->require_subcommand(1);
+
+  struct BuildArgs {
+    std::string embeddings, names, image_mean, model, vocabulary, output;
+  };
+  auto args = std::make_shared<BuildArgs>();
+  auto* build = dictionary->add_subcommand("build", "raw CLIP text embeddings + names -> centered, normalized atoms");
+  build->add_option("--embeddings", args->embeddings, "raw text embeddings [c, d] (.npy)")->required();
+  build->add_option("--names", args->names, "concept names, one per line, in row order")->required();
+  build->add_option("--image-mean", args->image_mean, "the modality mean [d] (.npy) used to center image embeddings");
+  build->add_option("--model", args->model, "name of the CLIP model that made the embeddings");
+  build->add_option("--vocabulary", args->vocabulary, "name of the vocabulary");
+  build->add_option("-o,--output", args->output, "dictionary file (.h5)")->required();
+  build->callback([args] {
+    std::vector<float> mean;
+    if (!args->image_mean.empty()) mean = read_npy_vector(args->image_mean);
+    auto names = read_names(args->names);
+    const std::string vocabulary = args->vocabulary.empty() ? args->names : args->vocabulary;
+    Dictionary dict = Dictionary::build(read_npy_matrix(args->embeddings), std::move(names), std::move(mean),
+                                        args->model, vocabulary);
+    dict.save(args->output);
+    std::printf("wrote %s: %lld concepts x %lld dims%s (fingerprint %s)\n", args->output.c_str(),
+                static_cast<long long>(dict.size()), static_cast<long long>(dict.dim()),
+                dict.image_mean.empty() ? "" : ", with image mean", dict.fingerprint.c_str());
+  });
+
+  auto path = std::make_shared<std::string>();
+  auto* info = dictionary->add_subcommand("info", "print a dictionary's size and metadata");
+  info->add_option("dictionary", *path, "dictionary file (.h5)")->required();
+  info->callback([path] {
+    const Dictionary dict = Dictionary::load(*path);
+    std::printf("%s\n  concepts     %lld\n  dim          %lld\n  model        %s\n  vocabulary   %s\n"
+                "  image mean   %s\n  fingerprint  %s\n",
+                path->c_str(), static_cast<long long>(dict.size()), static_cast<long long>(dict.dim()),
+                dict.model.c_str(), dict.vocabulary.c_str(), dict.image_mean.empty() ? "no" : "yes",
+                dict.fingerprint.c_str());
+  });
+}
+
+}  // namespace concise::cli

@@ -1,0 +1,75 @@
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+#include "commands.hpp"
+#include "concise/core/codes_file.hpp"
+#include "concise/core/error.hpp"
+#include "explain.hpp"
+#include "names_file.hpp"
+
+namespace concise::cli {
+namespace {
+
+// "A:B", "A:" or "A" (one row).
+std::pair<std::int64_t, std::int64_t> parse_rows(const std::string& text) {
+  try {
+    const auto colon = text.find(':');
+    if (colon == std::string::npos) {
+      const std::int64_t row = std::stoll(text);
+      return {row, row + 1};
+    }
+    const std::int64_t first = colon == 0 ? 0 : std::stoll(text.substr(0, colon));
+    const std::int64_t last = colon + 1 == text.size() ? -1 : std::stoll(text.substr(colon + 1));
+    return {first, last};
+  } catch (const std::exception&) {
+    throw InputError("rows " + in_quotes(text) + " are malformed, expected A:B, A: or A");
+  }
+}
+
+}  // namespace
+
+void print_explanation(const std::string& codes_path, std::int64_t first, std::int64_t last, int top,
+                       const std::vector<std::string>& labels) {
+  if (first < 0) throw InputError("rows must start at 0 or later");
+  const CodesFile codes = CodesFile::load(codes_path, first, last < 0 ? -1 : std::max<std::int64_t>(0, last - first));
+  for (std::int64_t r = 0; r < codes.codes.rows(); ++r) {
+    const std::int64_t row = codes.first_row + r;
+    const auto i = static_cast<std::size_t>(r);
+    const std::string label = static_cast<std::size_t>(row) < labels.size() ? "  " + labels[static_cast<std::size_t>(row)] : "";
+    std::printf("row %lld%s  l0 %d  cosine %.4f  gap %.2e\n", static_cast<long long>(row), label.c_str(),
+                codes.stats.l0[i], static_cast<double>(codes.stats.cosine[i]), static_cast<double>(codes.stats.gap[i]));
+    const auto begin = codes.codes.indptr[i], end = codes.codes.indptr[i + 1];
+    std::vector<std::int64_t> order(static_cast<std::size_t>(end - begin));
+    std::iota(order.begin(), order.end(), begin);
+    std::sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+      return codes.codes.data[static_cast<std::size_t>(a)] > codes.codes.data[static_cast<std::size_t>(b)];
+    });
+    if (static_cast<std::int64_t>(order.size()) > top) order.resize(static_cast<std::size_t>(top));
+    for (auto p : order) {
+      const auto k = static_cast<std::size_t>(codes.codes.indices[static_cast<std::size_t>(p)]);
+      const std::string name = k < codes.concepts.size() ? codes.concepts[k] : "concept_" + std::to_string(k);
+      std::printf("    %.4f  %s\n", static_cast<double>(codes.codes.data[static_cast<std::size_t>(p)]), name.c_str());
+    }
+  }
+}
+
+void add_explain_command(CLI::App& app) {
+  struct Args {
+    std::string codes, rows = "0:10", labels;
+    int top = 10;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("explain", "print each row's concepts and weights, l0, cosine and gap");
+  cmd->add_option("codes", args->codes, "codes file (.h5) from `concise decompose`")->required();
+  cmd->add_option("--rows", args->rows, "rows to show: A:B, A: or A")->capture_default_str();
+  cmd->add_option("--top", args->top, "concepts per row")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--labels", args->labels, "a name per row, one per line (e.g. image file names)");
+  cmd->callback([args] {
+    const auto [first, last] = parse_rows(args->rows);
+    const std::vector<std::string> labels = args->labels.empty() ? std::vector<std::string>{} : read_names(args->labels);
+    print_explanation(args->codes, first, last, args->top, labels);
+  });
+}
+
+}  // namespace concise::cli

@@ -1,0 +1,28 @@
+// concise: sparse, nonnegative concept codes for CLIP embeddings.
+#include <cstdio>
+
+#include "commands.hpp"
+#include "concise/core/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"concise: decompose CLIP embeddings into sparse, human-readable concept codes"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "concise 0.1.0");
+  concise::cli::add_dictionary_command(app);
+  concise::cli::add_decompose_command(app);
+  concise::cli::add_recompose_command(app);
+  concise::cli::add_explain_command(app);
+  concise::cli::add_demo_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const concise::InputError& e) {
+    std::fprintf(stderr, "concise: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "concise: failed: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

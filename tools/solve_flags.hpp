@@ -1,0 +1,18 @@
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "concise/solvers/options.hpp"
+
+namespace concise::cli {
+
+// --l1, --tol, --solver, --device, --max-iter: the flags every solving command shares.
+inline void add_solve_flags(CLI::App& cmd, SolveOptions& options, std::string& solver, std::string& device) {
+  cmd.add_option("--l1", options.l1, "l1 penalty lambda (SpLiCE's l1_penalty; larger = sparser)")->capture_default_str();
+  cmd.add_option("--tol", options.tol, "stop a row when its duality gap <= tol * objective")->capture_default_str();
+  cmd.add_option("--solver", solver, "auto, fista, admm or ws (working set)")->capture_default_str();
+  cmd.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd.add_option("--max-iter", options.max_iterations, "iteration limit of FISTA and ADMM")->capture_default_str();
+}
+
+}  // namespace concise::cli
