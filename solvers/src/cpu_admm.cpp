@@ -96,7 +96,7 @@ void CpuAdmm::solve_rows(RowProblem& p) {
       const float* w = s.plane_row(kW, i);
       GapTerms t = residual_terms(z.data() + i * d, r.data() + i * d, d);
       for (std::int64_t k = 0; k < c; ++k) t.sum_w += w[k];
-      t.max_g = max_of(q + i * c, c);
+      t.max_g = certified_max(q + i * c, c, r.data() + i * d, atoms_.data, d);
       const Certificate cert = certify(t, l1);
       if (cert.converged(options_.tol) || last) {
         leaving[static_cast<std::size_t>(i)] = 1;

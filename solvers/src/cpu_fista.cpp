@@ -58,7 +58,7 @@ void CpuFista::finish_rows(RowProblem& p, BatchState& s, const std::vector<std::
   for (std::int64_t j = 0; j < m; ++j) {
     GapTerms t = residual_terms(z.data() + j * d, r.data() + j * d, d);
     for (std::int64_t k = 0; k < c; ++k) t.sum_w += w[static_cast<std::size_t>(j * c + k)];
-    t.max_g = max_of(g.data() + j * c, c);
+    t.max_g = certified_max(g.data() + j * c, c, r.data() + j * d, atoms_.data, d);
     record(p, s.row_id(local[static_cast<std::size_t>(j)]), certify(t, options_.l1), iteration);
   }
 }
@@ -115,7 +115,7 @@ void CpuFista::solve_rows(RowProblem& p) {
       const float* g = s.plane_row(kG, i);
       GapTerms t = residual_terms(z.data() + i * d, r.data() + i * d, d);
       for (std::int64_t k = 0; k < ca; ++k) t.sum_w += w[k];
-      t.max_g = max_of(g, ca);
+      t.max_g = certified_max(g, ca, r.data() + i * d, s.dictionary(), d);
       const Certificate cert = certify(t, l1);
       if (cert.converged(options_.tol) || last) {
         leaving[static_cast<std::size_t>(i)] = 1;

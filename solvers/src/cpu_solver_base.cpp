@@ -34,6 +34,20 @@ float max_of(const float* x, std::int64_t n) {
   return m;
 }
 
+double certified_max(const float* g, std::int64_t count, const float* r, const float* atoms, std::int64_t d) {
+  const float m = max_of(g, count);
+  const float margin = 1e-4f * std::max(1.0f, std::abs(m));
+  double best = -std::numeric_limits<double>::infinity();
+  for (std::int64_t k = 0; k < count; ++k) {
+    if (g[k] < m - margin) continue;
+    const float* a = atoms + k * d;
+    double s = 0;
+    for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(a[i]) * r[i];
+    best = std::max(best, s);
+  }
+  return best;
+}
+
 void residuals(const float* z, const float* w, const float* atoms, float* r, std::int64_t rows, std::int64_t c,
                std::int64_t d) {
   std::memcpy(r, z, sizeof(float) * static_cast<std::size_t>(rows * d));

@@ -139,7 +139,7 @@ void CpuWorkingSet::solve_rows(RowProblem& p) {
         GapTerms t = residual_terms(p.z.row(row), r.data() + j * d, d);
         for (double wx : set.w) t.sum_w += static_cast<double>(static_cast<float>(wx));
         const float* gj = g.data() + j * c;
-        t.max_g = max_of(gj, c);
+        t.max_g = certified_max(gj, c, r.data() + j * d, atoms_.data, d);
         const Certificate cert = certify(t, options_.l1);
         if (cert.converged(options_.tol) || round == options_.max_rounds) {
           record(p, row, cert, round);
