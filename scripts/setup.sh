@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 debian_packages=(
   cmake ninja-build g++ pkg-config
   libhdf5-dev          # embeddings, dictionaries and codes on disk
-  libopenblas-dev      # CPU GEMMs and the LAPACK Cholesky of the ADMM solver
+  libopenblas-openmp-dev  # CPU GEMMs and the LAPACK Cholesky of ADMM, sharing the OpenMP thread pool
   libcli11-dev         # the concise command line
   nlohmann-json3-dev   # dictionary metadata and safetensors headers
   libgtest-dev libgmock-dev  # unit tests

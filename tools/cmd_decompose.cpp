@@ -13,7 +13,7 @@ void print_summary(const DecomposeSummary& s, const std::string& output) {
                 static_cast<long long>(s.rows_done), static_cast<long long>(s.rows), output.c_str());
     return;
   }
-  std::printf("wrote %s: %lld rows (%lld this run%s) in %.2f s, %.0f rows/s with %s; mean l0 %.2f, mean cosine %.4f\n",
+  std::printf("wrote %s: %lld rows (%lld this run%s) in %.3f s, %.0f rows/s with %s; mean l0 %.2f, mean cosine %.4f\n",
               output.c_str(), static_cast<long long>(s.rows), static_cast<long long>(s.rows_this_run),
               s.resumed ? ", resumed" : "", s.seconds, s.seconds > 0 ? static_cast<double>(s.rows_this_run) / s.seconds : 0.0,
               s.solver.c_str(), s.mean_l0, s.mean_cosine);

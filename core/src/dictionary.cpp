@@ -96,7 +96,8 @@ Dictionary Dictionary::load(const std::string& path) {
   hid_t root = file.id.get();
   dict.model = detail::get_attr_string(root, "model").value_or("");
   dict.vocabulary = detail::get_attr_string(root, "vocabulary").value_or("");
-  dict.fingerprint = detail::get_attr_string(root, "fingerprint").value_or(fingerprint_of(dict.atoms, dict.concepts));
+  auto stored = detail::get_attr_string(root, "fingerprint");
+  dict.fingerprint = stored ? *stored : fingerprint_of(dict.atoms, dict.concepts);
   return dict;
 }
 

@@ -12,8 +12,8 @@
 namespace concise::cpu {
 namespace {
 
-constexpr std::int64_t kInitialSet = 16;
-constexpr std::int64_t kMinGrowth = 8;
+constexpr std::int64_t kInitialSet = 64;
+constexpr std::int64_t kMinGrowth = 32;
 constexpr int kMaxSweeps = 20000;
 
 struct RowSet {
@@ -45,16 +45,17 @@ void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) co
     std::copy_n(set.gram.begin() + i * old_k, old_k, gram.begin() + i * new_k);
   set.atoms.insert(set.atoms.end(), added.begin(), added.end());
   set.w.resize(static_cast<std::size_t>(new_k), 0.0);
-  const std::int64_t d = atoms_.cols;
-  for (std::int64_t i = old_k; i < new_k; ++i) {
-    const float* a = atoms_.row(set.atoms[static_cast<std::size_t>(i)]);
-    for (std::int64_t j = 0; j <= i; ++j) {
-      const float* b = atoms_.row(set.atoms[static_cast<std::size_t>(j)]);
-      double s = 0;
-      for (std::int64_t x = 0; x < d; ++x) s += static_cast<double>(a[x]) * b[x];
-      gram[static_cast<std::size_t>(i * new_k + j)] = gram[static_cast<std::size_t>(j * new_k + i)] = s;
-    }
-  }
+  // New rows of the Gram block by one small GEMM (OpenBLAS runs it single-threaded
+  // inside the solver's OpenMP loop).
+  const std::int64_t d = atoms_.cols, added_k = new_k - old_k;
+  std::vector<float> gathered(static_cast<std::size_t>(new_k * d)), block(static_cast<std::size_t>(added_k * new_k));
+  for (std::int64_t i = 0; i < new_k; ++i)
+    std::copy_n(atoms_.row(set.atoms[static_cast<std::size_t>(i)]), d, gathered.begin() + i * d);
+  gemm_abt(gathered.data() + old_k * d, gathered.data(), block.data(), added_k, new_k, d, 1.0f, 0.0f);
+  for (std::int64_t i = old_k; i < new_k; ++i)
+    for (std::int64_t j = 0; j < new_k; ++j)
+      gram[static_cast<std::size_t>(i * new_k + j)] = gram[static_cast<std::size_t>(j * new_k + i)] =
+          block[static_cast<std::size_t>((i - old_k) * new_k + j)];
   set.gram.swap(gram);
 }
 
@@ -68,7 +69,7 @@ bool CpuWorkingSet::add_violators(RowSet& set, const float* g, std::vector<std::
   for (auto a : set.atoms) member[static_cast<std::size_t>(a)] = 0;
   if (candidates.empty()) return false;
   const auto take = std::min<std::size_t>(
-      candidates.size(), static_cast<std::size_t>(std::max<std::int64_t>(kMinGrowth, static_cast<std::int64_t>(set.atoms.size()) / 2)));
+      candidates.size(), static_cast<std::size_t>(std::max<std::int64_t>(kMinGrowth, static_cast<std::int64_t>(set.atoms.size()))));
   std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(take), candidates.end(),
                     [g](std::int32_t a, std::int32_t b) { return g[a] > g[b]; });
   candidates.resize(take);
@@ -89,10 +90,7 @@ void CpuWorkingSet::solve_rows(RowProblem& p) {
       sets[static_cast<std::size_t>(i)].sub_tol = 0.1 * options_.tol;
       const float* b = p.b.row(p.rows[static_cast<std::size_t>(i)]);
       RowSet& set = sets[static_cast<std::size_t>(i)];
-      add_violators(set, b, member);
-      if (static_cast<std::int64_t>(set.atoms.size()) < kInitialSet) {
-        // Seed with a few more of the most correlated atoms.
-        add_violators(set, b, member);
+      while (static_cast<std::int64_t>(set.atoms.size()) < kInitialSet && add_violators(set, b, member)) {
       }
     }
   }

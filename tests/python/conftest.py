@@ -1,0 +1,49 @@
+import os
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "data" / "clip-vit-b32"
+
+
+@pytest.fixture(scope="session")
+def concise_bin():
+    path = os.environ.get("CONCISE_BIN", str(ROOT / "build" / "tools" / "concise"))
+    if not pathlib.Path(path).exists():
+        pytest.fail(f"concise binary not found at {path}; build first (make test does)")
+    return path
+
+
+@pytest.fixture
+def run(concise_bin):
+    def _run(*args, check=True):
+        proc = subprocess.run([concise_bin, *map(str, args)], capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"concise {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+    return _run
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    if not (DATA / "lvis_concepts.npy").exists():
+        pytest.skip(f"public CLIP data not found at {DATA}")
+    return DATA
+
+
+@pytest.fixture
+def synthetic(tmp_path, run):
+    """A small dictionary and 300 embeddings (with a shared direction, like CLIP)."""
+    rng = np.random.default_rng(0)
+    c, d, n = 400, 64, 300
+    text = 3.0 + rng.normal(size=(c, d)).astype(np.float32)
+    np.save(tmp_path / "text.npy", text.astype(np.float32))
+    (tmp_path / "names.txt").write_text("".join(f"concept {k}\n" for k in range(c)))
+    run("dictionary", "build", "--embeddings", tmp_path / "text.npy", "--names", tmp_path / "names.txt",
+        "-o", tmp_path / "dict.h5")
+    emb = rng.normal(size=(n, d)).astype(np.float32) + 1.0
+    np.save(tmp_path / "emb.npy", emb)
+    return tmp_path
