@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "concise/core/error.hpp"
 
 namespace concise::detail {
@@ -304,10 +306,13 @@ std::optional<std::int64_t> get_attr_int64(hid_t object, const std::string& name
 
 namespace concise::detail {
 
-void create_growable(const H5File& file, const std::string& dataset, hid_t file_type, hsize_t chunk) {
+namespace {
+
+void create_chunked_1d(const H5File& file, const std::string& dataset, hid_t file_type, hsize_t size,
+                       hsize_t max_size, hsize_t chunk) {
   H5QuietScope quiet;
-  hsize_t zero[1] = {0}, unlimited[1] = {H5S_UNLIMITED}, chunk_dims[1] = {chunk};
-  H5Id space(H5Screate_simple(1, zero, unlimited), H5Sclose);
+  hsize_t dims[1] = {size}, max_dims[1] = {max_size}, chunk_dims[1] = {chunk};
+  H5Id space(H5Screate_simple(1, dims, max_dims), H5Sclose);
   H5Id props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   check(H5Pset_chunk(props.get(), 1, chunk_dims), file, "set chunking of " + in_quotes(dataset));
   H5Id lcpl = link_creation_props();
@@ -317,17 +322,14 @@ void create_growable(const H5File& file, const std::string& dataset, hid_t file_
           H5Dclose);
 }
 
+}  // namespace
+
+void create_growable(const H5File& file, const std::string& dataset, hid_t file_type, hsize_t chunk) {
+  create_chunked_1d(file, dataset, file_type, 0, H5S_UNLIMITED, chunk);
+}
+
 void create_fixed(const H5File& file, const std::string& dataset, hid_t file_type, hsize_t size, hsize_t chunk) {
-  H5QuietScope quiet;
-  hsize_t dims[1] = {size}, chunk_dims[1] = {std::max<hsize_t>(1, std::min(chunk, size))};
-  H5Id space(H5Screate_simple(1, dims, nullptr), H5Sclose);
-  H5Id props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-  check(H5Pset_chunk(props.get(), 1, chunk_dims), file, "set chunking of " + in_quotes(dataset));
-  H5Id lcpl = link_creation_props();
-  H5Id ds(checked_id(H5Dcreate2(file.id.get(), dataset.c_str(), file_type, space.get(), lcpl.get(), props.get(),
-                                H5P_DEFAULT),
-                     file, "create dataset " + in_quotes(dataset)),
-          H5Dclose);
+  create_chunked_1d(file, dataset, file_type, size, size, std::max<hsize_t>(1, std::min(chunk, size)));
 }
 
 void write_at(const H5File& file, const std::string& dataset, hid_t mem_type, std::int64_t offset, std::int64_t count,
