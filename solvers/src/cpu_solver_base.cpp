@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "concise/core/error.hpp"
+#include "concise/core/preprocess.hpp"
 #include "cpu_blas.hpp"
 
 namespace concise::cpu {
@@ -40,10 +41,7 @@ double certified_max(const float* g, std::int64_t count, const float* r, const f
   double best = -std::numeric_limits<double>::infinity();
   for (std::int64_t k = 0; k < count; ++k) {
     if (g[k] < m - margin) continue;
-    const float* a = atoms + k * d;
-    double s = 0;
-    for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(a[i]) * r[i];
-    best = std::max(best, s);
+    best = std::max(best, dot(atoms + k * d, r, d));
   }
   return best;
 }
