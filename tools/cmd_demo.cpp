@@ -3,7 +3,6 @@
 // explains them; without it, a synthetic problem with known answers.
 #include <cstdio>
 #include <filesystem>
-#include <random>
 
 #include "commands.hpp"
 #include "concise/core/dictionary.hpp"
@@ -12,6 +11,7 @@
 #include "concise/engine/jobs.hpp"
 #include "explain.hpp"
 #include "names_file.hpp"
+#include "concise/core/synthetic.hpp"
 #include "solve_flags.hpp"
 
 namespace concise::cli {
@@ -20,27 +20,20 @@ namespace {
 namespace fs = std::filesystem;
 
 void synthetic_inputs(const fs::path& dir, fs::path& embeddings, Dictionary& dict, std::vector<std::string>& labels) {
-  const std::int64_t c = 2000, d = 256, n = 8;
-  std::mt19937 rng(7);
-  std::normal_distribution<float> normal;
-  Matrix<float> text(c, d);
-  std::vector<float> shared(static_cast<std::size_t>(d));
-  for (auto& v : shared) v = normal(rng);
-  std::vector<std::string> names;
-  for (std::int64_t k = 0; k < c; ++k) {
-    for (std::int64_t i = 0; i < d; ++i) text.row(k)[i] = 2.0f * shared[static_cast<std::size_t>(i)] + normal(rng);
-    names.push_back("concept_" + std::to_string(k));
-  }
-  dict = Dictionary::build(std::move(text), names, {}, "synthetic", "synthetic");
-  Matrix<float> e(n, d);
-  std::uniform_int_distribution<std::int64_t> pick(0, c - 1);
-  for (std::int64_t r = 0; r < n; ++r) {
-    const std::int64_t a = pick(rng), b = pick(rng);
-    for (std::int64_t i = 0; i < d; ++i) e.row(r)[i] = 0.7f * dict.atoms.row(a)[i] + 0.4f * dict.atoms.row(b)[i] + 0.05f * normal(rng);
-    labels.push_back("made of " + dict.concepts[static_cast<std::size_t>(a)] + " + " + dict.concepts[static_cast<std::size_t>(b)]);
-  }
+  SyntheticSpec spec;
+  spec.concepts = 2000;
+  spec.dim = 256;
+  spec.rows = 8;
+  spec.atoms_per_row = 2;
+  spec.row_noise = 0.3f;
+  spec.seed = 7;
+  SyntheticProblem problem = make_synthetic_problem(spec);
+  for (const auto& made_of : problem.mixed)
+    labels.push_back("made of " + problem.dict.concepts[static_cast<std::size_t>(made_of[0])] + " + " +
+                     problem.dict.concepts[static_cast<std::size_t>(made_of[1])]);
+  dict = std::move(problem.dict);
   embeddings = dir / "embeddings.npy";
-  write_npy(embeddings.string(), e.data(), {n, d});
+  write_npy(embeddings.string(), problem.rows.data(), {spec.rows, spec.dim});
 }
 
 }  // namespace

@@ -101,7 +101,7 @@ void CpuAdmm::solve_rows(RowProblem& p) {
       if (cert.converged(options_.tol) || last) {
         leaving[static_cast<std::size_t>(i)] = 1;
         record(p, s.row_id(i), cert, it);
-        std::memcpy(p.w_out.row(s.row_id(i)), w, sizeof(float) * static_cast<std::size_t>(c));
+        store_dense(p, s.row_id(i), w, s.atoms(), s.atom_ids());
       }
     }
     s.drop_rows(leaving);

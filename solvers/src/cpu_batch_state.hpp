@@ -19,6 +19,7 @@ class BatchState {
   std::int64_t atoms() const { return static_cast<std::int64_t>(atom_ids_.size()); }
   std::int64_t row_id(std::int64_t i) const { return row_ids_[static_cast<std::size_t>(i)]; }
   std::int64_t atom_id(std::int64_t k) const { return atom_ids_[static_cast<std::size_t>(k)]; }
+  const std::int64_t* atom_ids() const { return atom_ids_.data(); }
   const float* dictionary() const { return dictionary_; }  // atoms() x d
   float* plane(int p) { return planes_[static_cast<std::size_t>(p)].data(); }
   float* plane_row(int p, std::int64_t i) { return plane(p) + i * atoms(); }

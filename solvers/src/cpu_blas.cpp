@@ -23,6 +23,14 @@ void gemm_abt(const float* a, const float* b, float* c, std::int64_t m, std::int
               alpha, a, static_cast<int>(k), b, static_cast<int>(k), beta, c, static_cast<int>(n));
 }
 
+void gram_aat(const float* a, float* c, std::int64_t n, std::int64_t k) {
+  if (n == 0) return;
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+              static_cast<int>(k), 0.0f, c, static_cast<int>(n));
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < i; ++j) c[i * n + j] = c[j * n + i];
+}
+
 void gemm_ab(const float* a, const float* b, float* c, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
              float beta) {
   if (m == 0 || n == 0) return;

@@ -41,17 +41,14 @@ void CpuFista::finish_rows(RowProblem& p, BatchState& s, const std::vector<std::
   for (std::int64_t i = 0; i < s.rows(); ++i)
     if (leaving[static_cast<std::size_t>(i)]) local.push_back(i);
   const auto m = static_cast<std::int64_t>(local.size());
-  for (std::int64_t j = 0; j < m; ++j) {
-    float* out = p.w_out.row(s.row_id(local[static_cast<std::size_t>(j)]));
-    const float* w = s.plane_row(kW, local[static_cast<std::size_t>(j)]);
-    for (std::int64_t k = 0; k < s.atoms(); ++k) out[s.atom_id(k)] = w[k];
-  }
-  std::vector<float> z(static_cast<std::size_t>(m * d)), w(static_cast<std::size_t>(m * c)),
+  std::vector<float> z(static_cast<std::size_t>(m * d)), w(static_cast<std::size_t>(m * c), 0.0f),
       r(static_cast<std::size_t>(m * d)), g(static_cast<std::size_t>(m * c));
   for (std::int64_t j = 0; j < m; ++j) {
     const std::int64_t row = s.row_id(local[static_cast<std::size_t>(j)]);
     std::memcpy(z.data() + j * d, p.z.row(row), sizeof(float) * static_cast<std::size_t>(d));
-    std::memcpy(w.data() + j * c, p.w_out.row(row), sizeof(float) * static_cast<std::size_t>(c));
+    const float* compact = s.plane_row(kW, local[static_cast<std::size_t>(j)]);
+    for (std::int64_t k = 0; k < s.atoms(); ++k) w[static_cast<std::size_t>(j * c + s.atom_id(k))] = compact[k];
+    store_dense(p, row, compact, s.atoms(), s.atom_ids());
   }
   residuals(z.data(), w.data(), atoms_.data, r.data(), m, c, d);
   gemm_abt(r.data(), atoms_.data, g.data(), m, c, d, 1.0f, 0.0f);

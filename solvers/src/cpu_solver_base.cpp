@@ -31,7 +31,8 @@ GapTerms residual_terms(const float* z, const float* r, std::int64_t d) {
 
 float max_of(const float* x, std::int64_t n) {
   float m = -std::numeric_limits<float>::infinity();
-  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+#pragma omp simd reduction(max : m)
+  for (std::int64_t i = 0; i < n; ++i) m = m > x[i] ? m : x[i];
   return m;
 }
 
@@ -59,6 +60,18 @@ void CpuSolverBase::record(RowProblem& p, std::int64_t row, const Certificate& c
   p.result->iterations[i] = iterations;
 }
 
+void CpuSolverBase::store_dense(RowProblem& p, std::int64_t row, const float* w, std::int64_t count,
+                                const std::int64_t* atom_ids) {
+  RowCode& code = (*p.codes)[static_cast<std::size_t>(row)];
+  code.atoms.clear();
+  code.weights.clear();
+  for (std::int64_t k = 0; k < count; ++k) {
+    if (w[k] <= 0.0f) continue;
+    code.atoms.push_back(static_cast<std::int32_t>(atom_ids ? atom_ids[k] : k));
+    code.weights.push_back(w[k]);
+  }
+}
+
 void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
   const std::int64_t n = z.rows, c = atoms_.rows, d = atoms_.cols;
   if (z.cols != d)
@@ -68,13 +81,20 @@ void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
   result.objective.assign(static_cast<std::size_t>(n), 0.0f);
   result.iterations.assign(static_cast<std::size_t>(n), 0);
 
-  Matrix<float> b(n, c);
-  gemm_abt(z.data, atoms_.data, b.data(), n, c, d, 1.0f, 0.0f);
-  Matrix<float> w(n, c, 0.0f);
-  RowProblem problem{z, b.view(), {}, w.view(), &result};
+  b_.resize(static_cast<std::size_t>(n * c));
+  gemm_abt(z.data, atoms_.data, b_.data(), n, c, d, 1.0f, 0.0f);
+  codes_.resize(static_cast<std::size_t>(n));
+  row_max_.resize(static_cast<std::size_t>(n));
+  RowProblem problem{z, {b_.data(), n, c}, {}, &codes_, &result};
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < n; ++r) {
+    row_max_[static_cast<std::size_t>(r)] = max_of(problem.b.row(r), c);
+    codes_[static_cast<std::size_t>(r)].atoms.clear();
+    codes_[static_cast<std::size_t>(r)].weights.clear();
+  }
   const double half_l1 = 0.5 * options_.l1;
   for (std::int64_t r = 0; r < n; ++r) {
-    const float m = max_of(b.row(r), c);
+    const float m = row_max_[static_cast<std::size_t>(r)];
     if (m > half_l1) {
       problem.rows.push_back(r);
     } else {  // lambda/2 >= max_k (C z)_k: w = 0 is optimal
@@ -86,7 +106,19 @@ void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
   if (!problem.rows.empty()) solve_rows(problem);
 
   result.codes.clear(c);
-  for (std::int64_t r = 0; r < n; ++r) result.codes.append_dense_row(w.row(r), c);
+  std::vector<std::pair<std::int32_t, float>> entries;
+  for (std::int64_t r = 0; r < n; ++r) {
+    const RowCode& code = codes_[static_cast<std::size_t>(r)];
+    entries.clear();
+    for (std::size_t k = 0; k < code.atoms.size(); ++k)
+      if (code.weights[k] > 0.0f) entries.emplace_back(code.atoms[k], code.weights[k]);
+    std::sort(entries.begin(), entries.end());
+    for (const auto& [atom, weight] : entries) {
+      result.codes.indices.push_back(atom);
+      result.codes.data.push_back(weight);
+    }
+    result.codes.indptr.push_back(result.codes.nnz());
+  }
 }
 
 }  // namespace concise::cpu

@@ -9,12 +9,18 @@
 
 namespace concise::cpu {
 
+// One row's answer: its nonzero weights, in any atom order.
+struct RowCode {
+  std::vector<std::int32_t> atoms;
+  std::vector<float> weights;
+};
+
 // The rows a solver still has to work on, and where their answers go.
 struct RowProblem {
   MatrixView<const float> z;          // all rows of the chunk (n x d)
   MatrixView<const float> b;          // B = Z C^T (n x c)
   std::vector<std::int64_t> rows;     // rows with a nonzero optimum
-  MatrixView<float> w_out;            // n x c, zero on entry
+  std::vector<RowCode>* codes;        // n, empty on entry
   SolveResult* result;                // gap, objective, iterations per row
 };
 
@@ -27,9 +33,18 @@ class CpuSolverBase : public Decomposer {
   virtual void solve_rows(RowProblem& problem) = 0;
 
   void record(RowProblem& p, std::int64_t row, const Certificate& cert, std::int32_t iterations) const;
+  // Stores the positive entries of a dense row over the given atoms (atom_ids[k], or k when null).
+  static void store_dense(RowProblem& p, std::int64_t row, const float* w, std::int64_t count,
+                          const std::int64_t* atom_ids = nullptr);
 
   MatrixView<const float> atoms_;
   std::vector<float> atom_norms_;
+
+ private:
+  // Reused between calls, so that chunk after chunk solves without page faults.
+  std::vector<float> b_;
+  std::vector<RowCode> codes_;
+  std::vector<float> row_max_;
 };
 
 // ||r||^2 and <r, z> in double.

@@ -13,7 +13,10 @@ namespace concise::cpu {
 namespace {
 
 constexpr std::int64_t kInitialSet = 64;
-constexpr std::int64_t kMinGrowth = 32;
+constexpr std::int64_t kGrowth = 64;
+// Atoms just below the violation threshold tend to cross it once the violators
+// join; taking them early saves verification passes (one full GEMM each).
+constexpr double kNearViolation = 0.05;
 constexpr int kMaxSweeps = 20000;
 
 struct RowSet {
@@ -33,8 +36,12 @@ class CpuWorkingSet final : public CpuSolverBase {
 
  private:
   void grow(RowSet& set, const std::vector<std::int32_t>& added) const;
-  // Adds the largest violators of (C r)_k <= lambda/2 outside the set; false if none.
-  bool add_violators(RowSet& set, const float* g, std::vector<std::uint8_t>& member) const;
+  // When some atom outside the set violates (C r)_k <= lambda/2, adds the `most` largest
+  // atoms with (C r)_k > (1 - margin) lambda/2; false if none violates.
+  bool add_violators(RowSet& set, const float* g, std::int64_t most, double margin,
+                     std::vector<std::uint8_t>& member) const;
+  // Drops the atoms whose weight is zero (they re-enter if they violate again).
+  void prune(RowSet& set) const;
 };
 
 void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) const {
@@ -51,7 +58,10 @@ void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) co
   std::vector<float> gathered(static_cast<std::size_t>(new_k * d)), block(static_cast<std::size_t>(added_k * new_k));
   for (std::int64_t i = 0; i < new_k; ++i)
     std::copy_n(atoms_.row(set.atoms[static_cast<std::size_t>(i)]), d, gathered.begin() + i * d);
-  gemm_abt(gathered.data() + old_k * d, gathered.data(), block.data(), added_k, new_k, d, 1.0f, 0.0f);
+  if (old_k == 0)
+    gram_aat(gathered.data(), block.data(), new_k, d);
+  else
+    gemm_abt(gathered.data() + old_k * d, gathered.data(), block.data(), added_k, new_k, d, 1.0f, 0.0f);
   for (std::int64_t i = old_k; i < new_k; ++i)
     for (std::int64_t j = 0; j < new_k; ++j)
       gram[static_cast<std::size_t>(i * new_k + j)] = gram[static_cast<std::size_t>(j * new_k + i)] =
@@ -59,17 +69,42 @@ void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) co
   set.gram.swap(gram);
 }
 
-bool CpuWorkingSet::add_violators(RowSet& set, const float* g, std::vector<std::uint8_t>& member) const {
+void CpuWorkingSet::prune(RowSet& set) const {
+  const auto k = static_cast<std::int64_t>(set.atoms.size());
+  std::vector<std::int64_t> keep;
+  for (std::int64_t i = 0; i < k; ++i)
+    if (set.w[static_cast<std::size_t>(i)] > 0) keep.push_back(i);
+  const auto kept = static_cast<std::int64_t>(keep.size());
+  if (kept == k) return;
+  RowSet smaller;
+  smaller.sub_tol = set.sub_tol;
+  smaller.gram.resize(static_cast<std::size_t>(kept * kept));
+  for (std::int64_t i = 0; i < kept; ++i) {
+    smaller.atoms.push_back(set.atoms[static_cast<std::size_t>(keep[static_cast<std::size_t>(i)])]);
+    smaller.w.push_back(set.w[static_cast<std::size_t>(keep[static_cast<std::size_t>(i)])]);
+    for (std::int64_t j = 0; j < kept; ++j)
+      smaller.gram[static_cast<std::size_t>(i * kept + j)] =
+          set.gram[static_cast<std::size_t>(keep[static_cast<std::size_t>(i)] * k + keep[static_cast<std::size_t>(j)])];
+  }
+  set = std::move(smaller);
+}
+
+bool CpuWorkingSet::add_violators(RowSet& set, const float* g, std::int64_t most, double margin,
+                                  std::vector<std::uint8_t>& member) const {
   const std::int64_t c = atoms_.rows;
   const auto threshold = static_cast<float>(0.5 * options_.l1);
+  const auto near = static_cast<float>(0.5 * options_.l1 * (1.0 - margin));
   for (auto a : set.atoms) member[static_cast<std::size_t>(a)] = 1;
   std::vector<std::int32_t> candidates;
+  bool violated = false;
   for (std::int64_t k = 0; k < c; ++k)
-    if (!member[static_cast<std::size_t>(k)] && g[k] > threshold) candidates.push_back(static_cast<std::int32_t>(k));
+    if (g[k] > near && !member[static_cast<std::size_t>(k)]) {
+      candidates.push_back(static_cast<std::int32_t>(k));
+      violated = violated || g[k] > threshold;
+    }
   for (auto a : set.atoms) member[static_cast<std::size_t>(a)] = 0;
-  if (candidates.empty()) return false;
-  const auto take = std::min<std::size_t>(
-      candidates.size(), static_cast<std::size_t>(std::max<std::int64_t>(kMinGrowth, static_cast<std::int64_t>(set.atoms.size()))));
+  if (!violated) return false;
+  const auto take = std::min<std::size_t>(candidates.size(), static_cast<std::size_t>(most));
   std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(take), candidates.end(),
                     [g](std::int32_t a, std::int32_t b) { return g[a] > g[b]; });
   candidates.resize(take);
@@ -90,8 +125,7 @@ void CpuWorkingSet::solve_rows(RowProblem& p) {
       sets[static_cast<std::size_t>(i)].sub_tol = 0.1 * options_.tol;
       const float* b = p.b.row(p.rows[static_cast<std::size_t>(i)]);
       RowSet& set = sets[static_cast<std::size_t>(i)];
-      while (static_cast<std::int64_t>(set.atoms.size()) < kInitialSet && add_violators(set, b, member)) {
-      }
+      add_violators(set, b, kInitialSet, 0.0, member);
     }
   }
 
@@ -141,11 +175,12 @@ void CpuWorkingSet::solve_rows(RowProblem& p) {
         const Certificate cert = certify(t, options_.l1);
         if (cert.converged(options_.tol) || round == options_.max_rounds) {
           record(p, row, cert, round);
-          float* out = p.w_out.row(row);
-          for (std::size_t x = 0; x < set.atoms.size(); ++x) out[set.atoms[x]] = static_cast<float>(set.w[x]);
+          RowCode& code = (*p.codes)[static_cast<std::size_t>(row)];
+          code.atoms = set.atoms;
+          code.weights.assign(set.w.begin(), set.w.end());
           done[static_cast<std::size_t>(j)] = 1;
           set = RowSet{};
-        } else if (!add_violators(set, gj, member)) {
+        } else if (prune(set), !add_violators(set, gj, kGrowth, kNearViolation, member)) {
           set.sub_tol = std::max(1e-13, set.sub_tol * 0.01);  // the set is right, solve it tighter
         }
       }

@@ -8,6 +8,7 @@
 
 #include "concise/core/dictionary.hpp"
 #include "concise/core/preprocess.hpp"
+#include "concise/core/synthetic.hpp"
 
 namespace concise::testing {
 
@@ -19,37 +20,19 @@ struct Problem {
 // Correlated atoms (a shared direction plus a low-rank part plus noise), centered
 // like a real dictionary; rows are sparse mixtures of atoms plus noise.
 inline Problem random_problem(std::int64_t c, std::int64_t d, std::int64_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  const std::int64_t rank = 8;
-  Matrix<float> basis(rank, d);
-  for (auto& v : basis.values()) v = normal(rng);
-  Matrix<float> text(c, d);
-  std::vector<std::string> names;
-  for (std::int64_t k = 0; k < c; ++k) {
-    float mix[rank];
-    for (auto& m : mix) m = normal(rng);
-    for (std::int64_t i = 0; i < d; ++i) {
-      float v = 3.0f + 0.5f * normal(rng);
-      for (std::int64_t j = 0; j < rank; ++j) v += 0.6f * mix[j] * basis.row(j)[i];
-      text.row(k)[i] = v;
-    }
-    names.push_back("c" + std::to_string(k));
-  }
-  Problem p{Dictionary::build(std::move(text), names), Matrix<float>(n, d)};
-  std::uniform_int_distribution<std::int64_t> pick(0, c - 1);
-  std::uniform_real_distribution<float> weight(0.2f, 1.0f);
-  for (std::int64_t r = 0; r < n; ++r) {
-    float* z = p.z.row(r);
-    for (int j = 0; j < 4; ++j) {
-      const float* a = p.dict.atoms.row(pick(rng));
-      const float w = weight(rng);
-      for (std::int64_t i = 0; i < d; ++i) z[i] += w * a[i];
-    }
-    for (std::int64_t i = 0; i < d; ++i) z[i] += 0.3f * normal(rng) / std::sqrt(static_cast<float>(d));
-    normalize(z, d);
-  }
-  return p;
+  SyntheticSpec spec;
+  spec.concepts = c;
+  spec.dim = d;
+  spec.rows = n;
+  spec.rank = 8;
+  spec.shared = 3.0f;
+  spec.low_rank = 0.6f;
+  spec.atom_noise = 0.5f;
+  spec.atoms_per_row = 4;
+  spec.row_noise = 0.3f;
+  spec.seed = seed;
+  SyntheticProblem p = make_synthetic_problem(spec);
+  return {std::move(p.dict), std::move(p.rows)};
 }
 
 // F* for one row, by float64 coordinate descent until the change stalls.

@@ -1,0 +1,133 @@
+// In-process solver throughput (Google Benchmark). Every benchmark reports rows/s;
+// "floor" is one FP32 pass of C z per row (an l1 so large that w = 0 certifies),
+// the least work any exact solver must do (DESIGN §1).
+//
+//   bench_solvers [--device cpu|cuda[:N]] [--solvers ws,fista,admm] [--rows N]
+//                 [--concepts 1000,10000] [--dims 512] [google benchmark flags]
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "concise/core/synthetic.hpp"
+#include "concise/engine/device.hpp"
+
+namespace {
+
+using namespace concise;
+
+struct Config {
+  std::string device = "cpu";
+  std::vector<std::string> solvers{"ws"};
+  std::vector<std::int64_t> concepts{1000, 10000};
+  std::vector<std::int64_t> dims{512};
+  std::vector<std::int64_t> rows{200};
+  double l1 = 0.25, tol = 1e-4;
+};
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream in(text);
+  for (std::string part; std::getline(in, part, ',');) parts.push_back(part);
+  return parts;
+}
+
+std::vector<std::int64_t> split_ints(const std::string& text) {
+  std::vector<std::int64_t> values;
+  for (const auto& part : split(text)) values.push_back(std::stoll(part));
+  return values;
+}
+
+// Takes our flags out of argv and leaves Google Benchmark's.
+Config parse_config(int& argc, char** argv) {
+  Config config;
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (flag == "--device" && has_value) config.device = argv[++i];
+    else if (flag == "--solvers" && has_value) config.solvers = split(argv[++i]);
+    else if (flag == "--concepts" && has_value) config.concepts = split_ints(argv[++i]);
+    else if (flag == "--dims" && has_value) config.dims = split_ints(argv[++i]);
+    else if (flag == "--rows" && has_value) config.rows = split_ints(argv[++i]);
+    else if (flag == "--l1" && has_value) config.l1 = std::stod(argv[++i]);
+    else if (flag == "--tol" && has_value) config.tol = std::stod(argv[++i]);
+    else argv[kept++] = argv[i];
+  }
+  argc = kept;
+  return config;
+}
+
+// Problems are large to make; each (c, d, n) is built once and shared.
+class ProblemCache {
+ public:
+  const SyntheticProblem& get(std::int64_t c, std::int64_t d, std::int64_t n) {
+    auto& slot = problems_[{c, d, n}];
+    if (!slot) {
+      SyntheticSpec spec;
+      spec.concepts = c;
+      spec.dim = d;
+      spec.rows = n;
+      slot = std::make_unique<SyntheticProblem>(make_synthetic_problem(spec));
+    }
+    return *slot;
+  }
+
+ private:
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, std::unique_ptr<SyntheticProblem>> problems_;
+};
+
+void run_solver(benchmark::State& state, ProblemCache& cache, const Config& config, const std::string& solver,
+                std::int64_t c, std::int64_t d, std::int64_t n, double l1) {
+  const SyntheticProblem& problem = cache.get(c, d, n);
+  SolveOptions options;
+  options.l1 = l1;
+  options.tol = config.tol;
+  options.solver = parse_solver(solver);
+  auto decomposer = make_decomposer(problem.dict.atoms.view(), options, parse_device(config.device));
+  SolveResult result;
+  decomposer->solve(problem.rows.view(), result);  // warm-up: allocations, device buffers
+  for (auto _ : state) {
+    decomposer->solve(problem.rows.view(), result);
+    benchmark::DoNotOptimize(result.codes.data.data());
+  }
+  double l0 = 0, iterations = 0;
+  for (std::int64_t r = 0; r < n; ++r) {
+    l0 += static_cast<double>(result.codes.indptr[static_cast<std::size_t>(r) + 1] - result.codes.indptr[static_cast<std::size_t>(r)]);
+    iterations += result.iterations[static_cast<std::size_t>(r)];
+  }
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["mean_l0"] = l0 / static_cast<double>(n);
+  state.counters["mean_iters"] = iterations / static_cast<double>(n);
+  state.SetLabel(decomposer->name());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Config config = parse_config(argc, argv);
+  ProblemCache cache;
+  for (auto c : config.concepts)
+    for (auto d : config.dims)
+      for (auto n : config.rows) {
+        const std::string size = "/c=" + std::to_string(c) + "/d=" + std::to_string(d) + "/rows=" + std::to_string(n);
+        benchmark::RegisterBenchmark(("floor" + size).c_str(), [&cache, &config, c, d, n](benchmark::State& state) {
+          run_solver(state, cache, config, "ws", c, d, n, 1e6);
+        })->Unit(benchmark::kMillisecond)->UseRealTime();
+        for (const auto& solver : config.solvers)
+          benchmark::RegisterBenchmark((solver + size).c_str(), [&cache, &config, solver, c, d, n](benchmark::State& state) {
+            run_solver(state, cache, config, solver, c, d, n, config.l1);
+          })->Unit(benchmark::kMillisecond)->UseRealTime();
+      }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
