@@ -21,6 +21,8 @@ demo: build
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@echo "pip install . (the Python module)"
+	@.venv/bin/python -m pip install -q .
 	@CONCISE_BIN=$(abspath $(BUILD))/tools/concise .venv/bin/python -m pytest -q tests/python
 
 bench: build

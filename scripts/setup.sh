@@ -13,7 +13,8 @@ debian_packages=(
   nlohmann-json3-dev   # dictionary metadata and safetensors headers
   libgtest-dev libgmock-dev  # unit tests
   libbenchmark-dev     # micro-benchmarks
-  python3-venv
+  python3-venv python3-dev  # the Python module (built by pip install .)
+  python3-torch        # torch tensors in the Python module's tests (Debian's CPU build)
 )
 
 missing=()
@@ -28,8 +29,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The venv sees Debian's site-packages, for python3-torch; everything else comes
+# from requirements-dev.txt.
+if [ -x .venv/bin/python ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+  /usr/bin/python3 -m venv --system-site-packages .venv
 fi
 stamp=.venv/.requirements-stamp
 if [ ! -f "$stamp" ] || ! cmp -s requirements-dev.txt "$stamp"; then

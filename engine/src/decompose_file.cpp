@@ -4,8 +4,8 @@
 
 #include "concise/core/codes_file.hpp"
 #include "concise/core/error.hpp"
-#include "concise/core/preprocess.hpp"
 #include "concise/core/progress.hpp"
+#include "concise/engine/decompose_rows.hpp"
 #include "concise/engine/device.hpp"
 #include "concise/engine/jobs.hpp"
 #include "concise/solvers/decomposer.hpp"
@@ -43,7 +43,6 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
   summary.resumed = writer.resumed();
   summary.solver = decomposer->name();
   const std::int64_t chunk = job.chunk > 0 ? job.chunk : default_chunk_rows(dict.size());
-  const std::int64_t d = dict.dim();
   Progress progress("decompose", source->rows(), writer.rows_done());
   const auto start = std::chrono::steady_clock::now();
   double l0_sum = 0, cosine_sum = 0;
@@ -53,23 +52,13 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
     if (job.max_chunks > 0 && chunks == job.max_chunks) break;
     const std::int64_t first = writer.rows_done();
     const std::int64_t count = std::min(chunk, source->rows() - first);
-    Matrix<float> raw(count, d);
+    Matrix<float> raw(count, dict.dim());
     source->read(first, count, raw.data());
-    Matrix<float> z = raw;
-    center_embeddings(z.view(), dict.image_mean, [&](std::int64_t r) { return source->describe_row(first + r); });
-    decomposer->solve(z.view(), result);
-
-    const Matrix<float> recomposed = recompose(result.codes, dict.atoms.view(), dict.image_mean);
     CodeStats stats;
-    stats.resize(static_cast<std::size_t>(count));
+    decompose_rows(*decomposer, dict, {raw.view(), true, [&](std::int64_t r) { return source->describe_row(first + r); }},
+                   result, stats);
     for (std::int64_t r = 0; r < count; ++r) {
       const auto i = static_cast<std::size_t>(r);
-      normalize(raw.row(r), d);
-      stats.cosine[i] = static_cast<float>(dot(recomposed.row(r), raw.row(r), d));
-      stats.l0[i] = static_cast<std::int32_t>(result.codes.indptr[i + 1] - result.codes.indptr[i]);
-      stats.gap[i] = result.gap[i];
-      stats.objective[i] = result.objective[i];
-      stats.iterations[i] = result.iterations[i];
       l0_sum += stats.l0[i];
       cosine_sum += stats.cosine[i];
       if (!(static_cast<double>(result.gap[i]) <= job.options.tol * static_cast<double>(result.objective[i]) * (1 + 1e-6)))

@@ -1,0 +1,17 @@
+"""concise: sparse nonnegative concept codes for CLIP embeddings (SpLiCE), fast.
+
+    import concise
+    dictionary = concise.Dictionary.load("dict.h5")
+    decomposer = concise.Decomposer(dictionary, l1=0.25)
+    codes, stats = decomposer.decompose(embeddings, return_stats=True)   # scipy CSR
+    decomposer.explain(codes, top=5)       # [[("cat", 0.09), ...], ...]
+    decomposer.recompose(codes, zero=["cat"])
+
+`concise.splice.SPLICE` is a drop-in for SpLiCE's model class.
+"""
+from ._core import Dictionary, cuda_available
+from ._decomposer import Decomposer, RowStats
+from ._files import decompose_file, recompose_file
+
+__version__ = "0.1.0"
+__all__ = ["Dictionary", "Decomposer", "RowStats", "decompose_file", "recompose_file", "cuda_available"]

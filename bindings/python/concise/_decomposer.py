@@ -1,0 +1,102 @@
+"""concise.Decomposer: embeddings in, sparse nonnegative concept codes out."""
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _arrays, _core
+
+
+@dataclass
+class RowStats:
+    """Per-row results of a decomposition (numpy arrays, one entry per row)."""
+    l0: np.ndarray          # nonzero weights
+    cosine: np.ndarray      # cosine between the recomposition and the input
+    gap: np.ndarray         # certified duality gap, F(w) - F* <= gap
+    objective: np.ndarray   # F(w) = ||z - C^T w||^2 + l1 * sum(w)
+    iterations: np.ndarray  # solver iterations (working-set rounds for "ws")
+
+
+class Decomposer:
+    """Decomposes CLIP embeddings over a concept dictionary.
+
+    dictionary: a concise.Dictionary or the path of a dictionary file.
+    l1: the penalty lambda in ||z - C^T w||^2 + lambda * sum(w) (SpLiCE's l1_penalty).
+    tol: each row stops when its certified duality gap <= tol * F(w).
+    solver: "auto", "ws" (working set), "fista" or "admm".
+    device: "auto", "cpu", "cuda" or "cuda:N".
+    """
+
+    def __init__(self, dictionary, l1=0.25, tol=1e-4, solver="auto", device="auto", max_iterations=5000):
+        if isinstance(dictionary, (str, os.PathLike)):
+            dictionary = _core.Dictionary.load(os.fspath(dictionary))
+        if not isinstance(dictionary, _core.Dictionary):
+            raise TypeError(f"dictionary is a {type(dictionary).__name__}, expected a concise.Dictionary or a path")
+        self.dictionary = dictionary
+        self.l1, self.tol = float(l1), float(tol)
+        self._solver = _core.Solver(dictionary, self.l1, self.tol, solver, device, max_iterations)
+
+    @property
+    def name(self):
+        """The backend and solver, e.g. "cpu/ws"."""
+        return self._solver.name
+
+    def __repr__(self):
+        return f"<concise.Decomposer {self.name}, l1={self.l1}, tol={self.tol}, {len(self.dictionary)} concepts>"
+
+    def decompose(self, embeddings, *, preprocess=True, return_stats=False, chunk=0):
+        """Sparse codes of the rows of `embeddings` (n x d, numpy or torch, any float dtype).
+
+        preprocess=True takes raw CLIP embeddings and applies SpLiCE's preprocessing
+        with the dictionary's image mean; preprocess=False takes rows that are already
+        normalized and centered. Contiguous float32 rows on the CPU are read in place.
+        Returns scipy.sparse.csr_matrix for numpy input, a torch sparse CSR tensor for
+        torch input, and with return_stats=True also a RowStats.
+        The GIL is released while solving; Ctrl-C stops between chunks.
+        """
+        rows = _arrays.host_rows(embeddings)
+        indptr, indices, data, stats = self._solver.solve(rows, preprocess, chunk)
+        codes = _arrays.csr_result(embeddings, indptr, indices, data, (rows.shape[0], len(self.dictionary)))
+        return (codes, RowStats(**stats)) if return_stats else codes
+
+    def concept_indices(self, concepts):
+        """Indices of concepts given by name or index."""
+        indices = []
+        for c in concepts:
+            if isinstance(c, (int, np.integer)):
+                if not 0 <= c < len(self.dictionary):
+                    raise ValueError(f"concept {c} is out of range, expected 0..{len(self.dictionary) - 1}")
+                indices.append(int(c))
+            else:
+                k = self.dictionary.find(str(c))
+                if k < 0:
+                    raise ValueError(f"concept '{c}' is not in the dictionary, so it cannot be zeroed")
+                indices.append(k)
+        return indices
+
+    def recompose(self, codes, zero=(), *, add_image_mean=True):
+        """SpLiCE's recompose_image: normalize(normalize(C^T w) + image mean) per row.
+
+        zero: concepts (names or indices) whose weights are set to 0 first, SpLiCE's
+        intervention. Returns numpy for numpy/scipy codes, torch for torch codes.
+        """
+        indptr, indices, data, _ = _arrays.csr_parts(codes, len(self.dictionary))
+        zeroed = self.concept_indices(zero)
+        if zeroed:
+            data = np.where(np.isin(indices, zeroed), np.float32(0), data)
+        dense = _core.recompose_codes(self.dictionary, indptr, indices, data, add_image_mean)
+        if _arrays.is_torch(codes):
+            import torch
+            return torch.from_numpy(dense).to(codes.device)
+        return dense
+
+    def explain(self, codes, top=10):
+        """Per row, its `top` concepts and weights, largest first: [[("cat", 0.09), ...], ...]."""
+        indptr, indices, data, rows = _arrays.csr_parts(codes, len(self.dictionary))
+        names = self.dictionary.concepts
+        explained = []
+        for r in range(rows):
+            cols, weights = indices[indptr[r]:indptr[r + 1]], data[indptr[r]:indptr[r + 1]]
+            order = np.argsort(-weights, kind="stable")[:top]
+            explained.append([(names[cols[i]], float(weights[i])) for i in order if weights[i] > 0])
+        return explained

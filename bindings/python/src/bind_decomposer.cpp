@@ -1,0 +1,142 @@
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/unique_ptr.h>
+#include <nanobind/stl/vector.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "arrays.hpp"
+#include "bindings.hpp"
+#include "concise/core/dictionary.hpp"
+#include "concise/core/error.hpp"
+#include "concise/core/preprocess.hpp"
+#include "concise/engine/decompose_rows.hpp"
+#include "concise/engine/device.hpp"
+#include "concise/engine/jobs.hpp"
+
+namespace concise::python {
+
+namespace {
+
+using IndexArray = nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using ColumnArray = nb::ndarray<const std::int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using WeightArray = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+// Raises KeyboardInterrupt (or whatever a signal handler raised) between chunks.
+void check_signals() {
+  nb::gil_scoped_acquire held;
+  if (PyErr_CheckSignals() != 0) throw nb::python_error();
+}
+
+class Solver {
+ public:
+  Solver(const Dictionary& dict, double l1, double tol, const std::string& solver, const std::string& device,
+         int max_iterations)
+      : dict_(dict) {
+    SolveOptions options;
+    options.l1 = l1;
+    options.tol = tol;
+    options.solver = parse_solver(solver);
+    options.max_iterations = max_iterations;
+    decomposer_ = make_decomposer(dict.atoms.view(), options, parse_device(device));
+  }
+
+  std::string name() const { return decomposer_->name(); }
+
+  // The rows are read where they are; only a chunk-sized scratch holds preprocessed rows.
+  nb::tuple solve(HostRows rows, bool preprocess, std::int64_t chunk) {
+    const auto n = static_cast<std::int64_t>(rows.shape(0)), d = static_cast<std::int64_t>(rows.shape(1));
+    if (n == 0) throw InputError("input has no rows, expected at least one embedding");
+    if (d != dict_.dim())
+      throw InputError("embeddings have dimension " + std::to_string(d) + ", expected " + std::to_string(dict_.dim()) +
+                       " (the dictionary's)");
+    if (chunk <= 0) chunk = default_chunk_rows(dict_.size());
+    std::vector<std::int64_t> indptr{0};
+    std::vector<std::int32_t> indices;
+    std::vector<float> data;
+    CodeStats all;
+    all.resize(static_cast<std::size_t>(n));
+    {
+      nb::gil_scoped_release released;
+      SolveResult result;
+      CodeStats stats;
+      for (std::int64_t first = 0; first < n; first += chunk) {
+        const std::int64_t count = std::min(chunk, n - first);
+        const RowsInput input{{rows.data() + first * d, count, d}, preprocess,
+                              [first](std::int64_t r) { return "input row " + std::to_string(first + r); }};
+        decompose_rows(*decomposer_, dict_, input, result, stats);
+        const std::int64_t base = indptr.back();
+        for (std::size_t r = 1; r < result.codes.indptr.size(); ++r) indptr.push_back(base + result.codes.indptr[r]);
+        indices.insert(indices.end(), result.codes.indices.begin(), result.codes.indices.end());
+        data.insert(data.end(), result.codes.data.begin(), result.codes.data.end());
+        const auto at = static_cast<std::ptrdiff_t>(first);
+        std::copy(stats.l0.begin(), stats.l0.end(), all.l0.begin() + at);
+        std::copy(stats.cosine.begin(), stats.cosine.end(), all.cosine.begin() + at);
+        std::copy(stats.gap.begin(), stats.gap.end(), all.gap.begin() + at);
+        std::copy(stats.objective.begin(), stats.objective.end(), all.objective.begin() + at);
+        std::copy(stats.iterations.begin(), stats.iterations.end(), all.iterations.begin() + at);
+        if (first + count < n) check_signals();
+      }
+    }
+    nb::dict stats;
+    stats["l0"] = to_numpy(std::move(all.l0));
+    stats["cosine"] = to_numpy(std::move(all.cosine));
+    stats["gap"] = to_numpy(std::move(all.gap));
+    stats["objective"] = to_numpy(std::move(all.objective));
+    stats["iterations"] = to_numpy(std::move(all.iterations));
+    return nb::make_tuple(to_numpy(std::move(indptr)), to_numpy(std::move(indices)), to_numpy(std::move(data)), stats);
+  }
+
+ private:
+  const Dictionary& dict_;
+  std::unique_ptr<Decomposer> decomposer_;
+};
+
+// SpLiCE's recompose_image for CSR codes: normalize(normalize(C^T w) + image mean).
+nb::ndarray<nb::numpy, float> recompose_codes(const Dictionary& dict, IndexArray indptr, ColumnArray indices,
+                                              WeightArray data, bool add_image_mean) {
+  if (indptr.shape(0) == 0) throw InputError("codes have no indptr, expected rows + 1 offsets");
+  SparseRows codes;
+  codes.cols = dict.size();
+  codes.indptr.assign(indptr.data(), indptr.data() + indptr.shape(0));
+  codes.indices.assign(indices.data(), indices.data() + indices.shape(0));
+  codes.data.assign(data.data(), data.data() + data.shape(0));
+  const auto nnz = static_cast<std::int64_t>(codes.indices.size());
+  if (codes.indptr.front() != 0 || codes.indptr.back() != nnz || codes.data.size() != codes.indices.size())
+    throw InputError("codes are not a valid CSR matrix: indptr must run from 0 to nnz = " + std::to_string(nnz));
+  for (std::size_t r = 1; r < codes.indptr.size(); ++r)
+    if (codes.indptr[r] < codes.indptr[r - 1])
+      throw InputError("codes are not a valid CSR matrix: indptr decreases at row " + std::to_string(r - 1));
+  for (auto k : codes.indices)
+    if (k < 0 || k >= dict.size())
+      throw InputError("codes refer to concept " + std::to_string(k) + ", expected 0.." + std::to_string(dict.size() - 1) +
+                       " (the dictionary's)");
+  const std::vector<float> no_mean;
+  Matrix<float> dense;
+  {
+    nb::gil_scoped_release released;
+    dense = recompose(codes, dict.atoms.view(), add_image_mean ? dict.image_mean : no_mean);
+  }
+  const auto rows = static_cast<std::size_t>(dense.rows()), cols = static_cast<std::size_t>(dense.cols());
+  return to_numpy(std::move(dense.values()), {rows, cols});
+}
+
+}  // namespace
+
+void bind_decomposer(nb::module_& m) {
+  nb::class_<Solver>(m, "Solver", "A decomposer bound to one dictionary, solver and device (see concise.Decomposer).")
+      .def(nb::init<const Dictionary&, double, double, const std::string&, const std::string&, int>(),
+           nb::arg("dictionary"), nb::arg("l1") = 0.25, nb::arg("tol") = 1e-4, nb::arg("solver") = "auto",
+           nb::arg("device") = "auto", nb::arg("max_iterations") = 5000, nb::keep_alive<1, 2>())
+      .def_prop_ro("name", &Solver::name)
+      .def("solve", &Solver::solve, nb::arg("rows").noconvert(), nb::arg("preprocess") = true, nb::arg("chunk") = 0,
+           "rows: n x d float32, C-contiguous, on the CPU. Returns (indptr, indices, data, stats).");
+  m.def("recompose_codes", &recompose_codes, nb::arg("dictionary"), nb::arg("indptr"), nb::arg("indices"),
+        nb::arg("data"), nb::arg("add_image_mean") = true);
+  m.def("buffer_address", [](HostRows rows) { return reinterpret_cast<std::uintptr_t>(rows.data()); },
+        nb::arg("rows").noconvert(), "Where the solver would read these rows (tests use it to prove there is no copy).");
+  m.def("cuda_available", [] { return parse_device("auto").kind == Device::Kind::Cuda; },
+        "Whether the CUDA backend is built and a GPU is usable.");
+}
+
+}  // namespace concise::python

@@ -1,0 +1,55 @@
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "bindings.hpp"
+#include "concise/core/dictionary.hpp"
+#include "concise/engine/jobs.hpp"
+
+namespace concise::python {
+
+namespace nb = nanobind;
+
+namespace {
+
+nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, const std::string& output,
+                           const std::string& dataset, double l1, double tol, const std::string& solver,
+                           const std::string& device, std::int64_t chunk, bool progress) {
+  DecomposeJob job;
+  job.input = input;
+  job.dataset = dataset;
+  job.output = output;
+  job.options.l1 = l1;
+  job.options.tol = tol;
+  job.options.solver = parse_solver(solver);
+  job.device = device;
+  job.chunk = chunk;
+  job.progress = progress;
+  DecomposeSummary s;
+  {
+    nb::gil_scoped_release released;
+    s = decompose_file(job, dict);
+  }
+  nb::dict summary;
+  summary["rows"] = s.rows;
+  summary["rows_this_run"] = s.rows_this_run;
+  summary["resumed"] = s.resumed;
+  summary["complete"] = s.complete;
+  summary["seconds"] = s.seconds;
+  summary["mean_l0"] = s.mean_l0;
+  summary["mean_cosine"] = s.mean_cosine;
+  summary["not_converged"] = s.not_converged;
+  summary["solver"] = s.solver;
+  return summary;
+}
+
+}  // namespace
+
+void bind_files(nb::module_& m) {
+  m.def("decompose_file", &decompose_file_py, nb::arg("input"), nb::arg("dictionary"), nb::arg("output"),
+        nb::arg("dataset") = std::string(kDefaultEmbeddingDataset), nb::arg("l1") = 0.25, nb::arg("tol") = 1e-4,
+        nb::arg("solver") = "auto", nb::arg("device") = "auto", nb::arg("chunk") = 0, nb::arg("progress") = false);
+  m.def("recompose_file", &recompose_file, nb::arg("codes"), nb::arg("dictionary"), nb::arg("zero"), nb::arg("output"),
+        nb::call_guard<nb::gil_scoped_release>());
+}
+
+}  // namespace concise::python

@@ -1,0 +1,10 @@
+#pragma once
+#include <nanobind/nanobind.h>
+
+namespace concise::python {
+
+void bind_dictionary(nanobind::module_& m);
+void bind_decomposer(nanobind::module_& m);
+void bind_files(nanobind::module_& m);
+
+}  // namespace concise::python

@@ -1,0 +1,27 @@
+#pragma once
+// One chunk of embeddings to codes with their per-row stats: the step that the
+// file job, the Python module and the benchmarks share.
+#include <cstdint>
+
+#include "concise/core/codes_file.hpp"
+#include "concise/core/dictionary.hpp"
+#include "concise/core/preprocess.hpp"
+#include "concise/solvers/decomposer.hpp"
+
+namespace concise {
+
+struct RowsInput {
+  MatrixView<const float> rows;  // n x d, host memory
+  // true: raw CLIP embeddings, preprocessed here with the dictionary's image mean
+  // (DESIGN §1). false: rows are already normalized and centered and go to the
+  // solver as they are, without a copy.
+  bool preprocess = true;
+  RowNamer name_row;             // names a row in error messages
+};
+
+// Solves the rows; stats.cosine is SpLiCE's cosine between the recomposition and
+// the (normalized) input.
+void decompose_rows(Decomposer& decomposer, const Dictionary& dict, const RowsInput& input, SolveResult& result,
+                    CodeStats& stats);
+
+}  // namespace concise

@@ -1,0 +1,34 @@
+#include "concise/engine/decompose_rows.hpp"
+
+namespace concise {
+
+void decompose_rows(Decomposer& decomposer, const Dictionary& dict, const RowsInput& input, SolveResult& result,
+                    CodeStats& stats) {
+  const std::int64_t n = input.rows.rows, d = input.rows.cols;
+  Matrix<float> centered;
+  MatrixView<const float> z = input.rows;
+  if (input.preprocess) {
+    centered = Matrix<float>(n, d);
+    std::copy_n(input.rows.data, input.rows.size(), centered.data());
+    center_embeddings(centered.view(), dict.image_mean, input.name_row);
+    z = centered.view();
+  }
+  decomposer.solve(z, result);
+
+  const std::vector<float> no_mean;
+  const Matrix<float> recomposed = recompose(result.codes, dict.atoms.view(), input.preprocess ? dict.image_mean : no_mean);
+  stats.resize(static_cast<std::size_t>(n));
+  std::vector<float> original(static_cast<std::size_t>(d));
+  for (std::int64_t r = 0; r < n; ++r) {
+    const auto i = static_cast<std::size_t>(r);
+    std::copy_n(input.rows.row(r), d, original.begin());
+    normalize(original.data(), d);
+    stats.cosine[i] = static_cast<float>(dot(recomposed.row(r), original.data(), d));
+    stats.l0[i] = static_cast<std::int32_t>(result.codes.indptr[i + 1] - result.codes.indptr[i]);
+    stats.gap[i] = result.gap[i];
+    stats.objective[i] = result.objective[i];
+    stats.iterations[i] = result.iterations[i];
+  }
+}
+
+}  // namespace concise
