@@ -8,8 +8,13 @@ namespace concise::cuda {
 bool compiled() { return false; }
 int device_count() { return 0; }
 std::string describe_device(int) { return "none (built without CUDA)"; }
-std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float>, const SolveOptions&, int) {
+namespace {
+[[noreturn]] void not_compiled() {
   throw Error("this build of concise has no CUDA backend; rebuild with -DCONCISE_CUDA=ON on a machine with nvcc");
 }
+}  // namespace
+
+std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float>, const SolveOptions&, int) { not_compiled(); }
+Matrix<float> recompose(const SparseRows&, MatrixView<const float>, const std::vector<float>&, int) { not_compiled(); }
 
 }  // namespace concise::cuda

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace concise {
@@ -14,7 +15,10 @@ struct MatrixView {
 
   T* row(std::int64_t i) const { return data + i * cols; }
   std::size_t size() const { return static_cast<std::size_t>(rows * cols); }
-  operator MatrixView<const T>() const { return {data, rows, cols}; }
+  template <class U = T, class = std::enable_if_t<!std::is_const_v<U>>>
+  operator MatrixView<const U>() const {
+    return {data, rows, cols};
+  }
 };
 
 // An owning, row-major matrix.

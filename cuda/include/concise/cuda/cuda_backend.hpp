@@ -4,6 +4,9 @@
 #include <memory>
 #include <string>
 
+#include <vector>
+
+#include "concise/core/sparse.hpp"
 #include "concise/solvers/decomposer.hpp"
 
 namespace concise::cuda {
@@ -14,7 +17,11 @@ bool compiled();
 int device_count();
 // A short description of GPU `device`, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79 GiB)".
 std::string describe_device(int device);
-// The GPU decomposer; atoms (host, c x d) are copied to the device once.
+// The GPU decomposer; atoms (host, c x d) are copied to the device once. Its
+// solve() takes rows in host memory (copied through pinned buffers, the next batch
+// while this one solves) or in device memory (read in place).
 std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const SolveOptions& options, int device);
+// SpLiCE's recompose on the GPU (cuSPARSE SpMM): normalize(normalize(W C) + mu) per row.
+Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu, int device);
 
 }  // namespace concise::cuda

@@ -1,0 +1,284 @@
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+
+#include <cfloat>
+
+#include "cuda_check.hpp"
+#include "kernels.cuh"
+
+namespace concise::cuda::kernels {
+
+namespace {
+
+constexpr int kThreads = 256;
+using DoubleReduce = cub::BlockReduce<double, kThreads>;
+using FloatReduce = cub::BlockReduce<float, kThreads>;
+
+struct MaxOp {
+  __device__ float operator()(float a, float b) const { return a > b ? a : b; }
+  __device__ double operator()(double a, double b) const { return a > b ? a : b; }
+};
+
+unsigned blocks_for(std::int64_t rows) { return static_cast<unsigned>(rows); }
+
+__global__ void fista_step_kernel(const float* __restrict__ g, const float* __restrict__ w, float* __restrict__ w_next,
+                                  float* __restrict__ y, const std::uint8_t* __restrict__ screened, double* t,
+                                  std::int64_t c, float gain, float shrink) {
+  __shared__ typename DoubleReduce::TempStorage storage;
+  __shared__ double beta_shared;
+  const std::int64_t row = blockIdx.x;
+  const float* g_row = g + row * c;
+  const float* w_row = w + row * c;
+  float* next_row = w_next + row * c;
+  float* y_row = y + row * c;
+  const std::uint8_t* screened_row = screened + row * c;
+  double restart = 0;
+  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) {
+    const float next = screened_row[k] ? 0.0f : fmaxf(0.0f, y_row[k] + gain * g_row[k] - shrink);
+    restart += static_cast<double>(y_row[k] - next) * static_cast<double>(next - w_row[k]);
+    next_row[k] = next;
+  }
+  restart = DoubleReduce(storage).Sum(restart);
+  if (threadIdx.x == 0) {
+    double& tr = t[row];
+    if (restart > 0) {
+      tr = 1.0;
+      beta_shared = 0.0;
+    } else {
+      const double t_next = 0.5 * (1.0 + sqrt(1.0 + 4.0 * tr * tr));
+      beta_shared = (tr - 1.0) / t_next;
+      tr = t_next;
+    }
+  }
+  __syncthreads();
+  const auto beta = static_cast<float>(beta_shared);
+  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) y_row[k] = next_row[k] + beta * (next_row[k] - w_row[k]);
+}
+
+__global__ void gap_terms_kernel(const float* __restrict__ z, const float* __restrict__ r, const float* __restrict__ w,
+                                 const float* __restrict__ g, const float* __restrict__ atoms, std::int64_t c,
+                                 std::int64_t d, double* terms) {
+  __shared__ typename DoubleReduce::TempStorage double_storage;
+  __shared__ typename FloatReduce::TempStorage float_storage;
+  __shared__ float max_shared;
+  const std::int64_t row = blockIdx.x;
+  const float* z_row = z + row * d;
+  const float* r_row = r + row * d;
+  const float* w_row = w + row * c;
+  const float* g_row = g + row * c;
+  double rr = 0, rz = 0, sum_w = 0;
+  float largest = -FLT_MAX;
+  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) {
+    rr += static_cast<double>(r_row[i]) * r_row[i];
+    rz += static_cast<double>(r_row[i]) * z_row[i];
+  }
+  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) {
+    sum_w += w_row[k];
+    largest = fmaxf(largest, g_row[k]);
+  }
+  rr = DoubleReduce(double_storage).Sum(rr);
+  __syncthreads();
+  rz = DoubleReduce(double_storage).Sum(rz);
+  __syncthreads();
+  sum_w = DoubleReduce(double_storage).Sum(sum_w);
+  __syncthreads();
+  largest = FloatReduce(float_storage).Reduce(largest, MaxOp());
+  if (threadIdx.x == 0) max_shared = largest;
+  __syncthreads();
+  // The FP32 GEMM found the candidates; float64 dot products settle the maximum.
+  const float m = max_shared;
+  const float margin = 1e-4f * fmaxf(1.0f, fabsf(m));
+  double best = -DBL_MAX;
+  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) {
+    if (g_row[k] < m - margin) continue;
+    const float* atom = atoms + k * d;
+    double s = 0;
+    for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(atom[i]) * r_row[i];
+    best = s > best ? s : best;
+  }
+  __syncthreads();
+  best = DoubleReduce(double_storage).Reduce(best, MaxOp());
+  if (threadIdx.x == 0) {
+    double* out = terms + row * kGapTerms;
+    out[0] = rr;
+    out[1] = rz;
+    out[2] = sum_w;
+    out[3] = best;
+  }
+}
+
+__global__ void screen_kernel(const float* __restrict__ g, const float* __restrict__ atom_norms,
+                              const double* __restrict__ scale_radius, double half_l1, std::uint8_t* screened,
+                              float* w, float* y, std::int64_t c) {
+  const std::int64_t row = blockIdx.x;
+  const double scale = scale_radius[2 * row], radius = scale_radius[2 * row + 1];
+  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) {
+    const std::int64_t at = row * c + k;
+    if (!screened[at] && scale * g[at] + radius * atom_norms[k] < half_l1) {
+      screened[at] = 1;
+      w[at] = 0.0f;
+      y[at] = 0.0f;
+    }
+  }
+}
+
+template <class T>
+__global__ void gather_rows_kernel(const T* __restrict__ src, const int* __restrict__ index, T* __restrict__ dst,
+                                   std::int64_t width) {
+  const std::int64_t row = blockIdx.x;
+  const T* from = src + static_cast<std::int64_t>(index[row]) * width;
+  T* to = dst + row * width;
+  for (std::int64_t k = threadIdx.x; k < width; k += kThreads) to[k] = from[k];
+}
+
+__global__ void scatter_rows_kernel(const float* __restrict__ src, const int* __restrict__ index,
+                                    float* __restrict__ dst, std::int64_t width) {
+  const std::int64_t row = blockIdx.x;
+  const float* from = src + row * width;
+  float* to = dst + static_cast<std::int64_t>(index[row]) * width;
+  for (std::int64_t k = threadIdx.x; k < width; k += kThreads) to[k] = from[k];
+}
+
+template <class T>
+__global__ void fill_kernel(T* x, std::int64_t n, T value) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    x[i] = value;
+}
+
+__global__ void count_positive_kernel(const float* __restrict__ w, std::int64_t c, std::int64_t* counts) {
+  using CountReduce = cub::BlockReduce<std::int64_t, kThreads>;
+  __shared__ typename CountReduce::TempStorage storage;
+  const std::int64_t row = blockIdx.x;
+  std::int64_t count = 0;
+  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) count += w[row * c + k] > 0.0f;
+  count = CountReduce(storage).Sum(count);
+  if (threadIdx.x == 0) counts[row] = count;
+}
+
+__global__ void fill_csr_kernel(const float* __restrict__ w, std::int64_t c, const std::int64_t* __restrict__ indptr,
+                                std::int32_t* __restrict__ indices, float* __restrict__ data) {
+  using Scan = cub::BlockScan<int, kThreads>;
+  __shared__ typename Scan::TempStorage storage;
+  const std::int64_t row = blockIdx.x;
+  std::int64_t at = indptr[row];
+  for (std::int64_t base = 0; base < c; base += kThreads) {
+    const std::int64_t k = base + threadIdx.x;
+    const float value = k < c ? w[row * c + k] : 0.0f;
+    const int positive = value > 0.0f ? 1 : 0;
+    int offset = 0, total = 0;
+    Scan(storage).ExclusiveSum(positive, offset, total);
+    if (positive) {
+      indices[at + offset] = static_cast<std::int32_t>(k);
+      data[at + offset] = value;
+    }
+    at += total;
+    __syncthreads();  // the scan storage is reused by the next tile
+  }
+}
+
+__global__ void finish_recompose_kernel(float* x, const float* __restrict__ mu, std::int64_t d) {
+  __shared__ typename DoubleReduce::TempStorage storage;
+  __shared__ double norm_shared;
+  const std::int64_t row = blockIdx.x;
+  float* x_row = x + row * d;
+  double s = 0;
+  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) s += static_cast<double>(x_row[i]) * x_row[i];
+  s = DoubleReduce(storage).Sum(s);
+  if (threadIdx.x == 0) norm_shared = fmax(sqrt(s), 1e-12);
+  __syncthreads();
+  const auto first = static_cast<float>(norm_shared);
+  double t = 0;
+  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) {
+    x_row[i] = x_row[i] / first + (mu ? mu[i] : 0.0f);
+    t += static_cast<double>(x_row[i]) * x_row[i];
+  }
+  __syncthreads();
+  t = DoubleReduce(storage).Sum(t);
+  if (threadIdx.x == 0) norm_shared = fmax(sqrt(t), 1e-12);
+  __syncthreads();
+  const auto second = static_cast<float>(norm_shared);
+  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) x_row[i] /= second;
+}
+
+}  // namespace
+
+void fista_step(const float* g, const float* w, float* w_next, float* y, const std::uint8_t* screened, double* t,
+                std::int64_t rows, std::int64_t c, float gain, float shrink, cudaStream_t stream) {
+  if (rows == 0) return;
+  fista_step_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(g, w, w_next, y, screened, t, c, gain, shrink);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void gap_terms(const float* z, const float* r, const float* w, const float* g, const float* atoms, std::int64_t rows,
+               std::int64_t c, std::int64_t d, double* terms, cudaStream_t stream) {
+  if (rows == 0) return;
+  gap_terms_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(z, r, w, g, atoms, c, d, terms);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void screen(const float* g, const float* atom_norms, const double* scale_radius, double half_l1,
+            std::uint8_t* screened, float* w, float* y, std::int64_t rows, std::int64_t c, cudaStream_t stream) {
+  if (rows == 0) return;
+  screen_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(g, atom_norms, scale_radius, half_l1, screened, w, y, c);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void gather_rows(const float* src, const int* index, float* dst, std::int64_t rows, std::int64_t width,
+                 cudaStream_t stream) {
+  if (rows == 0) return;
+  gather_rows_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(src, index, dst, width);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+void gather_rows(const std::uint8_t* src, const int* index, std::uint8_t* dst, std::int64_t rows, std::int64_t width,
+                 cudaStream_t stream) {
+  if (rows == 0) return;
+  gather_rows_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(src, index, dst, width);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+void gather_rows(const double* src, const int* index, double* dst, std::int64_t rows, std::int64_t width,
+                 cudaStream_t stream) {
+  if (rows == 0) return;
+  gather_rows_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(src, index, dst, width);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+void scatter_rows(const float* src, const int* index, float* dst, std::int64_t rows, std::int64_t width,
+                  cudaStream_t stream) {
+  if (rows == 0) return;
+  scatter_rows_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(src, index, dst, width);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void fill(float* x, std::int64_t n, float value, cudaStream_t stream) {
+  if (n == 0) return;
+  fill_kernel<<<static_cast<unsigned>(std::min<std::int64_t>(4096, (n + kThreads - 1) / kThreads)), kThreads, 0,
+                stream>>>(x, n, value);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+void fill(double* x, std::int64_t n, double value, cudaStream_t stream) {
+  if (n == 0) return;
+  fill_kernel<<<static_cast<unsigned>(std::min<std::int64_t>(4096, (n + kThreads - 1) / kThreads)), kThreads, 0,
+                stream>>>(x, n, value);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void count_positive(const float* w, std::int64_t rows, std::int64_t c, std::int64_t* counts, cudaStream_t stream) {
+  if (rows == 0) return;
+  count_positive_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(w, c, counts);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void fill_csr(const float* w, std::int64_t rows, std::int64_t c, const std::int64_t* indptr, std::int32_t* indices,
+              float* data, cudaStream_t stream) {
+  if (rows == 0) return;
+  fill_csr_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(w, c, indptr, indices, data);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void finish_recompose(float* x, const float* mu, std::int64_t rows, std::int64_t d, cudaStream_t stream) {
+  if (rows == 0) return;
+  finish_recompose_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(x, mu, d);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace concise::cuda::kernels

@@ -1,0 +1,85 @@
+// Codes back to embeddings on the GPU: one cuSPARSE SpMM (CSR codes x dense atoms),
+// then a kernel for SpLiCE's two normalizations around the image mean.
+#include <limits>
+
+#include "concise/core/error.hpp"
+#include "cuda_solvers.hpp"
+#include "kernels.cuh"
+
+namespace concise::cuda {
+
+namespace {
+
+class SparseMatrix {
+ public:
+  SparseMatrix(std::int64_t rows, std::int64_t cols, std::int64_t nnz, int* offsets, int* columns, float* values) {
+    CONCISE_CUDA_CHECK(cusparseCreateCsr(&descr_, rows, cols, nnz, offsets, columns, values, CUSPARSE_INDEX_32I,
+                                         CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, CUDA_R_32F));
+  }
+  ~SparseMatrix() { cusparseDestroySpMat(descr_); }
+  SparseMatrix(const SparseMatrix&) = delete;
+  SparseMatrix& operator=(const SparseMatrix&) = delete;
+  cusparseSpMatDescr_t get() const { return descr_; }
+
+ private:
+  cusparseSpMatDescr_t descr_ = nullptr;
+};
+
+class DenseMatrix {
+ public:
+  DenseMatrix(std::int64_t rows, std::int64_t cols, float* values) {
+    CONCISE_CUDA_CHECK(cusparseCreateDnMat(&descr_, rows, cols, cols, values, CUDA_R_32F, CUSPARSE_ORDER_ROW));
+  }
+  ~DenseMatrix() { cusparseDestroyDnMat(descr_); }
+  DenseMatrix(const DenseMatrix&) = delete;
+  DenseMatrix& operator=(const DenseMatrix&) = delete;
+  cusparseDnMatDescr_t get() const { return descr_; }
+
+ private:
+  cusparseDnMatDescr_t descr_ = nullptr;
+};
+
+template <class T>
+void upload(DeviceBuffer<T>& buffer, const T* values, std::size_t n, cudaStream_t stream) {
+  buffer.resize(std::max<std::size_t>(n, 1));
+  if (n > 0) CONCISE_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), values, n * sizeof(T), cudaMemcpyHostToDevice, stream));
+}
+
+}  // namespace
+
+Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu, int device) {
+  const std::int64_t n = codes.rows(), c = atoms.rows, d = atoms.cols;
+  if (codes.cols != c)
+    throw InputError("codes have " + std::to_string(codes.cols) + " concepts, expected " + std::to_string(c) +
+                     " (the dictionary's)");
+  if (codes.nnz() > std::numeric_limits<int>::max()) throw Error("recompose on the GPU takes at most 2^31 weights per call");
+  Matrix<float> out(n, d);
+  if (n == 0) return out;
+  GpuContext ctx(device);
+  cudaStream_t stream = ctx.compute.get();
+  const std::vector<int> offsets(codes.indptr.begin(), codes.indptr.end());
+  DeviceBuffer<int> d_offsets, d_columns;
+  DeviceBuffer<float> d_values, d_atoms, d_mu, d_out(static_cast<std::size_t>(n * d));
+  upload(d_offsets, offsets.data(), offsets.size(), stream);
+  upload(d_columns, codes.indices.data(), codes.indices.size(), stream);
+  upload(d_values, codes.data.data(), codes.data.size(), stream);
+  upload(d_atoms, atoms.data, atoms.size(), stream);
+  upload(d_mu, mu.data(), mu.size(), stream);
+  const SparseMatrix w(n, c, codes.nnz(), d_offsets.data(), d_columns.data(), d_values.data());
+  const DenseMatrix dictionary(c, d, d_atoms.data());
+  const DenseMatrix result(n, d, d_out.data());
+  const float one = 1.0f, zero = 0.0f;
+  std::size_t bytes = 0;
+  CONCISE_CUDA_CHECK(cusparseSpMM_bufferSize(ctx.sparse.get(), CUSPARSE_OPERATION_NON_TRANSPOSE,
+                                             CUSPARSE_OPERATION_NON_TRANSPOSE, &one, w.get(), dictionary.get(), &zero,
+                                             result.get(), CUDA_R_32F, CUSPARSE_SPMM_ALG_DEFAULT, &bytes));
+  CONCISE_CUDA_CHECK(cusparseSpMM(ctx.sparse.get(), CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE,
+                                  &one, w.get(), dictionary.get(), &zero, result.get(), CUDA_R_32F,
+                                  CUSPARSE_SPMM_ALG_DEFAULT, ctx.scratch_of(std::max<std::size_t>(bytes, 1))));
+  kernels::finish_recompose(d_out.data(), mu.empty() ? nullptr : d_mu.data(), n, d, stream);
+  CONCISE_CUDA_CHECK(cudaMemcpyAsync(out.data(), d_out.data(), d_out.bytes(), cudaMemcpyDeviceToHost, stream));
+  ctx.compute.synchronize();
+  return out;
+}
+
+}  // namespace concise::cuda

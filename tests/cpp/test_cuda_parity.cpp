@@ -1,0 +1,135 @@
+// GPU against CPU: same objective (1e-4 relative), same support for weights above
+// 1e-4, certified gaps, on random and real data. Skips where no GPU is usable.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "concise/core/error.hpp"
+#include "concise/core/npy.hpp"
+#include "concise/cuda/cuda_backend.hpp"
+#include "problems.hpp"
+
+namespace concise {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CudaParity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (cuda::device_count() == 0) GTEST_SKIP() << "no GPU here: the CUDA backend is built but needs a GPU to run";
+  }
+};
+
+SolveResult poisoned(std::int64_t n) {
+  SolveResult r;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  r.gap.assign(static_cast<std::size_t>(n), nan);
+  r.objective.assign(static_cast<std::size_t>(n), nan);
+  r.iterations.assign(static_cast<std::size_t>(n), -1);
+  r.codes.indptr.assign(3, 7);
+  r.codes.indices.assign(5, -3);
+  r.codes.data.assign(5, nan);
+  return r;
+}
+
+Matrix<float> dense(const SparseRows& codes) {
+  Matrix<float> w(codes.rows(), codes.cols, 0.0f);
+  for (std::int64_t r = 0; r < codes.rows(); ++r)
+    for (auto p = codes.indptr[static_cast<std::size_t>(r)]; p < codes.indptr[static_cast<std::size_t>(r) + 1]; ++p)
+      w.row(r)[codes.indices[static_cast<std::size_t>(p)]] = codes.data[static_cast<std::size_t>(p)];
+  return w;
+}
+
+void expect_parity(const Dictionary& dict, const Matrix<float>& z, double l1, const SolveResult& cpu,
+                   const SolveResult& gpu, double tol) {
+  ASSERT_EQ(gpu.codes.rows(), z.rows());
+  ASSERT_EQ(gpu.codes.cols, dict.size());
+  const Matrix<float> wc = dense(cpu.codes), wg = dense(gpu.codes);
+  for (std::int64_t r = 0; r < z.rows(); ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    const auto i = static_cast<std::size_t>(r);
+    const double f_cpu = testing::objective_of(dict, z.row(r), cpu.codes, r, l1);
+    const double f_gpu = testing::objective_of(dict, z.row(r), gpu.codes, r, l1);
+    EXPECT_NEAR(f_gpu, f_cpu, 1e-4 * f_cpu);
+    EXPECT_TRUE(std::isfinite(gpu.gap[i]));
+    EXPECT_LE(gpu.gap[i], tol * gpu.objective[i] * (1 + 1e-6));
+    EXPECT_NEAR(gpu.objective[i], f_gpu, 1e-5 * f_gpu);
+    for (std::int64_t k = 0; k < dict.size(); ++k) {
+      const float a = wc.row(r)[k], b = wg.row(r)[k];
+      const bool borderline = a > 0.5e-4f && a < 2e-4f && b > 0.5e-4f && b < 2e-4f;
+      if (!borderline) {
+        EXPECT_EQ(a > 1e-4f, b > 1e-4f) << "atom " << k << ": cpu " << a << ", gpu " << b;
+      }
+    }
+  }
+}
+
+TEST_F(CudaParity, RandomProblemsMatchTheCpu) {
+  for (unsigned seed : {1u, 2u}) {
+    const auto p = testing::random_problem(2000, 128, 300, seed);
+    SolveOptions options;
+    options.l1 = 0.2;
+    options.tol = 1e-5;
+    SolveResult cpu;
+    make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), cpu);
+    options.solver = SolverKind::Fista;
+    SolveResult gpu = poisoned(p.z.rows());
+    cuda::make_decomposer(p.dict.atoms.view(), options, 0)->solve(p.z.view(), gpu);
+    expect_parity(p.dict, p.z, options.l1, cpu, gpu, options.tol);
+  }
+}
+
+TEST_F(CudaParity, DevicePointersGiveTheSameAnswer) {
+  const auto p = testing::random_problem(1000, 64, 100, 3);
+  SolveOptions options;
+  auto decomposer = cuda::make_decomposer(p.dict.atoms.view(), options, 0);
+  SolveResult from_host = poisoned(p.z.rows()), from_device = poisoned(p.z.rows());
+  decomposer->solve(p.z.view(), from_host);
+  float* on_device = nullptr;
+  ASSERT_EQ(cudaMalloc(&on_device, p.z.values().size() * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(on_device, p.z.data(), p.z.values().size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  decomposer->solve(MatrixView<const float>{on_device, p.z.rows(), p.z.cols()}, from_device);
+  cudaFree(on_device);
+  EXPECT_EQ(from_device.codes.indptr, from_host.codes.indptr);
+  EXPECT_EQ(from_device.codes.indices, from_host.codes.indices);
+  EXPECT_EQ(from_device.codes.data, from_host.codes.data);
+  EXPECT_EQ(from_device.gap, from_host.gap);
+}
+
+TEST_F(CudaParity, RealLvisImagesMatchTheCpu) {
+  const fs::path dir = fs::path(CONCISE_DATA_DIR) / "clip-vit-b32";
+  if (!fs::exists(dir / "lvis_concepts.npy")) GTEST_SKIP() << "public CLIP data not found at " << dir;
+  std::vector<std::string> names;
+  std::ifstream in(dir / "lvis_concepts.txt");
+  for (std::string line; std::getline(in, line);) names.push_back(line);
+  const Dictionary dict = Dictionary::build(read_npy_matrix((dir / "lvis_concepts.npy").string()), names,
+                                            read_npy_vector((dir / "image_mean.npy").string()));
+  Matrix<float> z = read_npy_matrix((dir / "image_embeddings.npy").string());
+  center_embeddings(z.view(), dict.image_mean, [](std::int64_t r) { return std::to_string(r); });
+  SolveOptions options;
+  SolveResult cpu;
+  make_cpu_decomposer(dict.atoms.view(), options)->solve(z.view(), cpu);
+  SolveResult gpu = poisoned(z.rows());
+  cuda::make_decomposer(dict.atoms.view(), options, 0)->solve(z.view(), gpu);
+  expect_parity(dict, z, options.l1, cpu, gpu, options.tol);
+
+  const Matrix<float> on_cpu = recompose(gpu.codes, dict.atoms.view(), dict.image_mean);
+  const Matrix<float> on_gpu = cuda::recompose(gpu.codes, dict.atoms.view(), dict.image_mean, 0);
+  ASSERT_EQ(on_gpu.rows(), on_cpu.rows());
+  for (std::size_t i = 0; i < on_cpu.values().size(); ++i) EXPECT_NEAR(on_gpu.values()[i], on_cpu.values()[i], 1e-5);
+}
+
+TEST_F(CudaParity, SolversWithoutKernelsSayso) {
+  const auto p = testing::random_problem(100, 16, 2, 4);
+  SolveOptions options;
+  options.solver = SolverKind::Admm;
+  EXPECT_THROW(cuda::make_decomposer(p.dict.atoms.view(), options, 0), InputError);
+}
+
+}  // namespace
+}  // namespace concise
