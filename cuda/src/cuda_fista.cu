@@ -129,21 +129,17 @@ std::int64_t CudaFista::compact(const std::vector<std::uint8_t>& keep) {
   CONCISE_CUDA_CHECK(cub::DeviceSelect::Flagged(ctx_.scratch_of(bytes), bytes, positions, flags_.data(), kept_.data(),
                                                 selected_.data(), static_cast<int>(rows), stream));
   const auto remaining = static_cast<std::int64_t>(std::count(keep.begin(), keep.end(), 1));
-  spare_.resize(static_cast<std::size_t>(remaining * c_));
-  kernels::gather_rows(w_.data(), kept_.data(), spare_.data(), remaining, c_, stream);
-  w_.swap(spare_);
-  spare_.resize(static_cast<std::size_t>(remaining * c_));
-  kernels::gather_rows(y_.data(), kept_.data(), spare_.data(), remaining, c_, stream);
-  y_.swap(spare_);
-  spare_.resize(static_cast<std::size_t>(remaining * d_));
-  kernels::gather_rows(z_.data(), kept_.data(), spare_.data(), remaining, d_, stream);
-  z_.swap(spare_);
-  screened_spare_.resize(static_cast<std::size_t>(remaining * c_));
-  kernels::gather_rows(screened_.data(), kept_.data(), screened_spare_.data(), remaining, c_, stream);
-  screened_.swap(screened_spare_);
-  t_spare_.resize(static_cast<std::size_t>(remaining));
-  kernels::gather_rows(t_.data(), kept_.data(), t_spare_.data(), remaining, 1, stream);
-  t_.swap(t_spare_);
+  // Each per-row array keeps its kept rows, in order, through a spare of its type.
+  const auto keep_rows = [&](auto& state, auto& spare, std::int64_t width) {
+    spare.resize(static_cast<std::size_t>(remaining * width));
+    kernels::gather_rows(state.data(), kept_.data(), spare.data(), remaining, width, stream);
+    state.swap(spare);
+  };
+  keep_rows(w_, spare_, c_);
+  keep_rows(y_, spare_, c_);
+  keep_rows(z_, spare_, d_);
+  keep_rows(screened_, screened_spare_, c_);
+  keep_rows(t_, t_spare_, 1);
   return remaining;
 }
 

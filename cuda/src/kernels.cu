@@ -1,6 +1,7 @@
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 
+#include <algorithm>
 #include <cfloat>
 
 #include "cuda_check.hpp"
@@ -201,6 +202,21 @@ __global__ void finish_recompose_kernel(float* x, const float* __restrict__ mu, 
   for (std::int64_t i = threadIdx.x; i < d; i += kThreads) x_row[i] /= second;
 }
 
+template <class T>
+void launch_gather(const T* src, const int* index, T* dst, std::int64_t rows, std::int64_t width, cudaStream_t stream) {
+  if (rows == 0) return;
+  gather_rows_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(src, index, dst, width);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void launch_fill(T* x, std::int64_t n, T value, cudaStream_t stream) {
+  if (n == 0) return;
+  const auto blocks = static_cast<unsigned>(std::min<std::int64_t>(4096, (n + kThreads - 1) / kThreads));
+  fill_kernel<<<blocks, kThreads, 0, stream>>>(x, n, value);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace
 
 void fista_step(const float* g, const float* w, float* w_next, float* y, const std::uint8_t* screened, double* t,
@@ -226,21 +242,15 @@ void screen(const float* g, const float* atom_norms, const double* scale_radius,
 
 void gather_rows(const float* src, const int* index, float* dst, std::int64_t rows, std::int64_t width,
                  cudaStream_t stream) {
-  if (rows == 0) return;
-  gather_rows_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(src, index, dst, width);
-  CONCISE_CUDA_CHECK_LAUNCH();
+  launch_gather(src, index, dst, rows, width, stream);
 }
 void gather_rows(const std::uint8_t* src, const int* index, std::uint8_t* dst, std::int64_t rows, std::int64_t width,
                  cudaStream_t stream) {
-  if (rows == 0) return;
-  gather_rows_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(src, index, dst, width);
-  CONCISE_CUDA_CHECK_LAUNCH();
+  launch_gather(src, index, dst, rows, width, stream);
 }
 void gather_rows(const double* src, const int* index, double* dst, std::int64_t rows, std::int64_t width,
                  cudaStream_t stream) {
-  if (rows == 0) return;
-  gather_rows_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(src, index, dst, width);
-  CONCISE_CUDA_CHECK_LAUNCH();
+  launch_gather(src, index, dst, rows, width, stream);
 }
 void scatter_rows(const float* src, const int* index, float* dst, std::int64_t rows, std::int64_t width,
                   cudaStream_t stream) {
@@ -249,18 +259,8 @@ void scatter_rows(const float* src, const int* index, float* dst, std::int64_t r
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 
-void fill(float* x, std::int64_t n, float value, cudaStream_t stream) {
-  if (n == 0) return;
-  fill_kernel<<<static_cast<unsigned>(std::min<std::int64_t>(4096, (n + kThreads - 1) / kThreads)), kThreads, 0,
-                stream>>>(x, n, value);
-  CONCISE_CUDA_CHECK_LAUNCH();
-}
-void fill(double* x, std::int64_t n, double value, cudaStream_t stream) {
-  if (n == 0) return;
-  fill_kernel<<<static_cast<unsigned>(std::min<std::int64_t>(4096, (n + kThreads - 1) / kThreads)), kThreads, 0,
-                stream>>>(x, n, value);
-  CONCISE_CUDA_CHECK_LAUNCH();
-}
+void fill(float* x, std::int64_t n, float value, cudaStream_t stream) { launch_fill(x, n, value, stream); }
+void fill(double* x, std::int64_t n, double value, cudaStream_t stream) { launch_fill(x, n, value, stream); }
 
 void count_positive(const float* w, std::int64_t rows, std::int64_t c, std::int64_t* counts, cudaStream_t stream) {
   if (rows == 0) return;

@@ -106,19 +106,7 @@ void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
   if (!problem.rows.empty()) solve_rows(problem);
 
   result.codes.clear(c);
-  std::vector<std::pair<std::int32_t, float>> entries;
-  for (std::int64_t r = 0; r < n; ++r) {
-    const RowCode& code = codes_[static_cast<std::size_t>(r)];
-    entries.clear();
-    for (std::size_t k = 0; k < code.atoms.size(); ++k)
-      if (code.weights[k] > 0.0f) entries.emplace_back(code.atoms[k], code.weights[k]);
-    std::sort(entries.begin(), entries.end());
-    for (const auto& [atom, weight] : entries) {
-      result.codes.indices.push_back(atom);
-      result.codes.data.push_back(weight);
-    }
-    result.codes.indptr.push_back(result.codes.nnz());
-  }
+  for (const RowCode& code : codes_) result.codes.append_row(code.atoms.data(), code.weights.data(), code.atoms.size());
 }
 
 }  // namespace concise::cpu

@@ -7,6 +7,13 @@ import numpy as np
 from . import _arrays, _core
 
 
+def as_dictionary(dictionary):
+    """A concise.Dictionary as given, or loaded from its path."""
+    if isinstance(dictionary, (str, os.PathLike)):
+        return _core.Dictionary.load(os.fspath(dictionary))
+    return dictionary
+
+
 @dataclass
 class RowStats:
     """Per-row results of a decomposition (numpy arrays, one entry per row)."""
@@ -28,8 +35,7 @@ class Decomposer:
     """
 
     def __init__(self, dictionary, l1=0.25, tol=1e-4, solver="auto", device="auto", max_iterations=5000):
-        if isinstance(dictionary, (str, os.PathLike)):
-            dictionary = _core.Dictionary.load(os.fspath(dictionary))
+        dictionary = as_dictionary(dictionary)
         if not isinstance(dictionary, _core.Dictionary):
             raise TypeError(f"dictionary is a {type(dictionary).__name__}, expected a concise.Dictionary or a path")
         self.dictionary = dictionary

@@ -2,10 +2,7 @@
 import os
 
 from . import _core
-
-
-def _dictionary(dictionary):
-    return _core.Dictionary.load(os.fspath(dictionary)) if isinstance(dictionary, (str, os.PathLike)) else dictionary
+from ._decomposer import as_dictionary
 
 
 def decompose_file(input, dictionary, output, *, dataset="/embeddings", l1=0.25, tol=1e-4, solver="auto",
@@ -15,10 +12,10 @@ def decompose_file(input, dictionary, output, *, dataset="/embeddings", l1=0.25,
     Resumable: a rerun after an interruption continues from output + ".partial".
     Returns a summary dict (rows, seconds, mean_l0, mean_cosine, solver, ...).
     """
-    return _core.decompose_file(os.fspath(input), _dictionary(dictionary), os.fspath(output), dataset, l1, tol,
+    return _core.decompose_file(os.fspath(input), as_dictionary(dictionary), os.fspath(output), dataset, l1, tol,
                                 solver, device, chunk, progress)
 
 
 def recompose_file(codes, dictionary, output, *, zero=()):
     """`concise recompose`: codes back to dense embeddings, with `zero` concepts removed."""
-    _core.recompose_file(os.fspath(codes), _dictionary(dictionary), [str(z) for z in zero], os.fspath(output))
+    _core.recompose_file(os.fspath(codes), as_dictionary(dictionary), [str(z) for z in zero], os.fspath(output))

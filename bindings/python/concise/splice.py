@@ -53,20 +53,26 @@ class SPLICE:
         codes = self.decomposer.decompose(embedding.detach().float(), preprocess=False)
         return codes.to_dense().to(self.device)
 
-    def recompose_image(self, weights):
+    def _recompose(self, weights, mean):
         F = _torch().nn.functional
         recon = F.normalize(weights.float() @ self.dictionary, dim=1)
-        return F.normalize(recon + self.image_mean, dim=1)
+        return F.normalize(recon + mean, dim=1)
 
-    def _encode(self, image):
+    def recompose_image(self, weights):
+        return self._recompose(weights, self.image_mean)
+
+    def _clip(self, method, x):
+        """x through the CLIP model's encode_image / encode_text (when there is one), unit rows."""
         torch = _torch()
         if self.clip is not None:
             self.clip.eval()
             with torch.no_grad():
-                image = self.clip.encode_image(image)
-        F = torch.nn.functional
-        image = F.normalize(image.to(self.device).float(), dim=1)
-        return image, F.normalize(image - self.image_mean, dim=1)
+                x = getattr(self.clip, method)(x)
+        return torch.nn.functional.normalize(x.to(self.device).float(), dim=1)
+
+    def _encode(self, image):
+        image = self._clip("encode_image", image)
+        return image, _torch().nn.functional.normalize(image - self.image_mean, dim=1)
 
     def _finish(self, weights, image):
         recon = self.recompose_image(weights)
@@ -87,20 +93,14 @@ class SPLICE:
         return self._finish(weights, image)
 
     def encode_text(self, text):
-        torch = _torch()
-        if self.clip is not None:
-            self.clip.eval()
-            with torch.no_grad():
-                text = self.clip.encode_text(text)
-        F = torch.nn.functional
-        text = F.normalize(text.to(self.device).float(), dim=1)
+        F = _torch().nn.functional
+        text = self._clip("encode_text", text)
         if not self.decomp_text:
             return text
         weights = self.decompose(F.normalize(text - self.text_mean, dim=1))
         if self.return_weights:
             return weights
-        recon = F.normalize(weights @ self.dictionary, dim=1)
-        return F.normalize(recon + self.text_mean, dim=1)
+        return self._recompose(weights, self.text_mean)
 
     def forward(self, image, text):
         return self.encode_image(image), self.encode_text(text)

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct SparseRows {
   }
   // Appends the positive entries of a dense row.
   void append_dense_row(const float* w, std::int64_t n);
+  // Appends the positive entries of a row given as (column, weight) pairs in any
+  // column order; the stored row is sorted by column.
+  void append_row(const std::int32_t* columns, const float* weights, std::size_t count);
 };
 
 }  // namespace concise
