@@ -11,6 +11,10 @@ debian_packages=(
   libopenblas-openmp-dev  # CPU GEMMs and the LAPACK Cholesky of ADMM, sharing the OpenMP thread pool
   libcli11-dev         # the concise command line
   nlohmann-json3-dev   # dictionary metadata and safetensors headers
+  libicu-dev           # CLIP tokenizer: Unicode letter/number classes, lowercase, NFC/NFKC
+  zlib1g-dev           # CLIP tokenizer: the gzipped BPE merges
+  libturbojpeg0-dev libpng-dev  # image decoding for CLIP preprocessing
+  libtorch-dev         # the CLIP encoders (LibTorch, Debian's CPU build)
   libgtest-dev libgmock-dev  # unit tests
   libbenchmark-dev     # micro-benchmarks
   python3-venv python3-dev  # the Python module (built by pip install .)

@@ -1,8 +1,13 @@
 #include <cstdio>
 
+#include <filesystem>
+
 #include "commands.hpp"
+#include "concise/clip/embed.hpp"
 #include "concise/core/dictionary.hpp"
+#include "concise/core/error.hpp"
 #include "concise/engine/jobs.hpp"
+#include "encoder_flags.hpp"
 #include "solve_flags.hpp"
 
 namespace concise::cli {
@@ -27,11 +32,18 @@ void add_decompose_command(CLI::App& app) {
     DecomposeJob job;
     std::string dictionary;
     std::string solver = "auto";
+    std::string images;
+    EncoderFlags encoder;
     bool quiet = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("decompose", "embeddings -> sparse nonnegative concept codes (CSR, HDF5)");
-  cmd->add_option("input", args->job.input, "embeddings: HDF5 file, .npy file, or folder of .npy shards")->required();
+  auto* input = cmd->add_option("input", args->job.input, "embeddings: HDF5 file, .npy file, or folder of .npy shards");
+  auto* images = cmd->add_option("--images", args->images,
+                                 "instead of embeddings: a folder of photos, embedded with --model first "
+                                 "(kept as OUTPUT's stem + .embeddings.h5; rows keep the file names)");
+  input->excludes(images);
+  add_encoder_flags(*cmd, args->encoder, false, false);
   cmd->add_option("--dataset", args->job.dataset, "dataset path inside an HDF5 input")->capture_default_str();
   cmd->add_option("--dictionary", args->dictionary, "dictionary file (.h5) from `concise dictionary build`")->required();
   add_solve_flags(*cmd, args->job.options, args->solver, args->job.device);
@@ -42,7 +54,24 @@ void add_decompose_command(CLI::App& app) {
   cmd->callback([args] {
     args->job.options.solver = parse_solver(args->solver);
     args->job.progress = !args->quiet;
+    if (args->job.input.empty() == args->images.empty())
+      throw InputError("decompose needs embeddings (INPUT) or --images DIR with --model");
     const Dictionary dict = Dictionary::load(args->dictionary);
+    if (!args->images.empty()) {
+      if (args->encoder.model.empty()) throw InputError("--images needs --model (the CLIP model to embed them with)");
+      const std::vector<std::string> paths = clip::list_images(args->images);
+      auto encoder = clip::load_encoder(args->encoder.model, args->job.device);
+      std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
+      if (!dict.model.empty() && dict.model != encoder->name())
+        std::fprintf(stderr, "concise: note: the dictionary was built with model '%s', the images use '%s'\n",
+                     dict.model.c_str(), encoder->name().c_str());
+      args->job.input = std::filesystem::path(args->job.output).replace_extension(".embeddings.h5").string();
+      args->job.dataset = kDefaultEmbeddingDataset;
+      const auto embedded =
+          clip::embed_image_files(*encoder, paths, args->job.input, {args->encoder.batch, !args->quiet});
+      std::printf("wrote %s: %lld images%s\n", args->job.input.c_str(), static_cast<long long>(embedded.rows),
+                  embedded.skipped.empty() ? "" : " (unreadable ones skipped)");
+    }
     print_summary(decompose_file(args->job, dict), args->job.output);
   });
 }

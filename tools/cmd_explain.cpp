@@ -36,7 +36,9 @@ void print_explanation(const std::string& codes_path, std::int64_t first, std::i
   for (std::int64_t r = 0; r < codes.codes.rows(); ++r) {
     const std::int64_t row = codes.first_row + r;
     const auto i = static_cast<std::size_t>(r);
-    const std::string label = static_cast<std::size_t>(row) < labels.size() ? "  " + labels[static_cast<std::size_t>(row)] : "";
+    std::string label;
+    if (static_cast<std::size_t>(row) < labels.size()) label = "  " + labels[static_cast<std::size_t>(row)];
+    else if (i < codes.names.size()) label = "  " + codes.names[i];
     std::printf("row %lld%s  l0 %d  cosine %.4f  gap %.2e\n", static_cast<long long>(row), label.c_str(),
                 codes.stats.l0[i], static_cast<double>(codes.stats.cosine[i]), static_cast<double>(codes.stats.gap[i]));
     const auto begin = codes.codes.indptr[i], end = codes.codes.indptr[i + 1];
@@ -64,7 +66,7 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("codes", args->codes, "codes file (.h5) from `concise decompose`")->required();
   cmd->add_option("--rows", args->rows, "rows to show: A:B, A: or A")->capture_default_str();
   cmd->add_option("--top", args->top, "concepts per row")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--labels", args->labels, "a name per row, one per line (e.g. image file names)");
+  cmd->add_option("--labels", args->labels, "a name per row, one per line (default: the file's /names, e.g. image file names)");
   cmd->callback([args] {
     const auto [first, last] = parse_rows(args->rows);
     const std::vector<std::string> labels = args->labels.empty() ? std::vector<std::string>{} : read_names(args->labels);

@@ -2,17 +2,25 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "concise/clip/encoder.hpp"
 #include "concise/core/error.hpp"
+#include "concise/cuda/cuda_backend.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"concise: decompose CLIP embeddings into sparse, human-readable concept codes"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "concise 0.1.0");
+  app.set_version_flag("--version", std::string("concise 0.1.0 (CUDA backend: ") +
+                                         (concise::cuda::compiled() ? "yes" : "no") +
+                                         ", LibTorch encoders: " + (concise::clip::encoders_available() ? "yes" : "no") + ")");
   concise::cli::add_dictionary_command(app);
   concise::cli::add_decompose_command(app);
   concise::cli::add_recompose_command(app);
   concise::cli::add_explain_command(app);
   concise::cli::add_demo_command(app);
+  concise::cli::add_tokenize_command(app);
+  concise::cli::add_preprocess_command(app);
+  concise::cli::add_embed_command(app);
+  concise::cli::add_vocab_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -160,10 +160,15 @@ void CodesWriter::append(const SparseRows& rows, const CodeStats& stats) {
   detail::flush_h5(f);
 }
 
-void CodesWriter::finish() {
+void CodesWriter::finish(const std::vector<std::string>& row_names) {
   State& s = *state_;
   if (s.rows_done != s.info.rows)
     throw Error("codes writer: finished with " + std::to_string(s.rows_done) + " of " + std::to_string(s.info.rows) + " rows");
+  if (!row_names.empty()) {
+    if (static_cast<std::int64_t>(row_names.size()) != s.info.rows)
+      throw Error("codes writer: " + std::to_string(row_names.size()) + " names for " + std::to_string(s.info.rows) + " rows");
+    if (!detail::h5_exists(s.file, "/names")) detail::write_strings(s.file, "/names", row_names);
+  }
   detail::set_attr(s.file, s.file.id.get(), "complete", std::int64_t{1});
   s.file.id.reset();
   std::error_code ec;
@@ -192,6 +197,11 @@ CodesFile CodesFile::load(const std::string& path, std::int64_t first, std::int6
   out.first_row = first;
   out.concepts = detail::h5_exists(file, "/concepts") ? detail::read_strings(file, "/concepts") : std::vector<std::string>{};
   out.codes.cols = out.info.concepts >= 0 ? out.info.concepts : static_cast<std::int64_t>(out.concepts.size());
+  if (detail::h5_exists(file, "/names")) {
+    std::vector<std::string> names = detail::read_strings(file, "/names");
+    if (static_cast<std::int64_t>(names.size()) == n_rows)
+      out.names.assign(names.begin() + first, names.begin() + first + count);
+  }
   std::vector<std::int64_t> indptr(static_cast<std::size_t>(count) + 1);
   detail::read_slice(file, "/codes/indptr", H5T_NATIVE_INT64, first, count + 1, indptr.data());
   const std::int64_t begin = indptr.front(), nnz = indptr.back() - begin;

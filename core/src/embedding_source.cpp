@@ -33,6 +33,15 @@ class Hdf5Source final : public EmbeddingSource {
   std::int64_t dim() const override { return dim_; }
   std::string describe() const override { return "file " + in_quotes(file_.path) + ", dataset " + in_quotes(dataset_); }
 
+  std::vector<std::string> row_names() const override {
+    if (!detail::h5_exists(file_, "/names")) return {};
+    std::vector<std::string> names = detail::read_strings(file_, "/names");
+    if (static_cast<std::int64_t>(names.size()) != rows_)
+      throw InputError("file " + in_quotes(file_.path) + ", dataset '/names': " + std::to_string(names.size()) +
+                       " names for " + std::to_string(rows_) + " rows of " + in_quotes(dataset_));
+    return names;
+  }
+
   void read(std::int64_t first, std::int64_t count, float* out) const override {
     detail::H5Id space(H5Dget_space(ds_.get()), H5Sclose);
     hsize_t start[2] = {static_cast<hsize_t>(first), 0};

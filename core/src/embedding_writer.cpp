@@ -60,8 +60,28 @@ void EmbeddingWriter::append(const float* rows, std::int64_t count) {
   s.done += count;
 }
 
-void EmbeddingWriter::finish() {
+void EmbeddingWriter::truncate_to_written() {
   State& s = *state_;
+  if (s.done == s.rows) return;
+  detail::H5Id ds = detail::open_dataset(s.file, s.dataset);
+  hsize_t dims[2] = {static_cast<hsize_t>(s.done), static_cast<hsize_t>(s.dim)};
+  detail::H5QuietScope quiet;
+  if (H5Dset_extent(ds.get(), dims) < 0) throw Error("file " + in_quotes(s.partial) + ": cannot shrink " + in_quotes(s.dataset));
+  s.rows = s.done;
+}
+
+void EmbeddingWriter::set_attribute(const std::string& name, const std::string& value) {
+  detail::H5Id ds = detail::open_dataset(state_->file, state_->dataset);
+  detail::set_attr(state_->file, ds.get(), name, value);
+}
+
+void EmbeddingWriter::finish(const std::vector<std::string>& row_names) {
+  State& s = *state_;
+  if (!row_names.empty()) {
+    if (static_cast<std::int64_t>(row_names.size()) != s.done)
+      throw Error("embedding writer: " + std::to_string(row_names.size()) + " names for " + std::to_string(s.done) + " rows");
+    detail::write_strings(s.file, "/names", row_names);
+  }
   if (s.done != s.rows) throw Error("embedding writer: finished with " + std::to_string(s.done) + " of " + std::to_string(s.rows) + " rows");
   s.file.id.reset();
   std::error_code ec;

@@ -1,6 +1,8 @@
 #include "concise/core/npy.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 
@@ -93,8 +95,7 @@ NpyInfo inspect_npy(const std::string& path) {
   std::regex number(R"(\d+)");
   for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it)
     info.shape.push_back(std::stoll(it->str()));
-  if (info.shape.empty() || info.shape.size() > 2)
-    fail(path, "expected a 1-D or 2-D array, found " + std::to_string(info.shape.size()) + " dimensions");
+  if (info.shape.empty()) fail(path, "expected an array, found a scalar");
 
   in.seekg(0, std::ios::end);
   const auto file_size = static_cast<std::uint64_t>(in.tellg());
@@ -107,7 +108,7 @@ NpyInfo inspect_npy(const std::string& path) {
 }
 
 void read_npy_rows(const NpyInfo& info, std::int64_t first, std::int64_t count, float* out) {
-  const std::int64_t cols = info.shape.size() == 2 ? info.shape[1] : info.shape[0];
+  const std::int64_t cols = info.shape.size() == 1 ? info.shape[0] : element_count(info.shape) / std::max<std::int64_t>(info.shape[0], 1);
   const std::int64_t n = count * cols;
   std::ifstream in(info.path, std::ios::binary);
   if (!in) fail(info.path, "cannot be opened");
@@ -150,7 +151,8 @@ void write_npy(const std::string& path, const float* data, const std::vector<std
   const std::size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  const std::string partial = path + ".partial";
+  std::ofstream out(partial, std::ios::binary | std::ios::trunc);
   if (!out) throw Error("file " + in_quotes(path) + ": cannot be written");
   out.write("\x93NUMPY\x01\x00", 8);
   const auto len = static_cast<std::uint16_t>(header.size());
@@ -158,7 +160,14 @@ void write_npy(const std::string& path, const float* data, const std::vector<std
   out.write(len_bytes, 2);
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
   out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(element_count(shape) * 4));
-  if (!out) throw Error("file " + in_quotes(path) + ": write failed (disk full?)");
+  out.close();
+  std::error_code ec;
+  if (!out) {
+    std::filesystem::remove(partial, ec);
+    throw Error("file " + in_quotes(path) + ": write failed (disk full?)");
+  }
+  std::filesystem::rename(partial, path, ec);
+  if (ec) throw Error("file " + in_quotes(path) + ": cannot be written (" + ec.message() + ")");
 }
 
 }  // namespace concise

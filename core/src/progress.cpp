@@ -19,14 +19,14 @@ std::string clock_text(double seconds) {
 
 }  // namespace
 
-Progress::Progress(std::string label, std::int64_t total, std::int64_t already_done)
+Progress::Progress(std::string label, std::int64_t total, std::int64_t already_done, bool show)
     : label_(std::move(label)),
       total_(total),
       start_done_(already_done),
       done_(already_done),
       start_(Clock::now()),
       last_draw_(start_),
-      enabled_(isatty(STDERR_FILENO) != 0) {}
+      enabled_(show && isatty(STDERR_FILENO) != 0) {}
 
 Progress::~Progress() {
   if (enabled_ && !finished_) std::fputs("\n", stderr);

@@ -76,7 +76,7 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
     summary.mean_cosine = cosine_sum / static_cast<double>(summary.rows_this_run);
   }
   if (writer.rows_done() == source->rows()) {
-    writer.finish();
+    writer.finish(source->row_names());
     summary.complete = true;
   }
   if (job.progress) progress.finish();

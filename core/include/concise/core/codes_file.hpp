@@ -53,8 +53,9 @@ class CodesWriter {
   std::string partial_path() const;
   // Appends the next rows and their stats, then commits rows_done to disk.
   void append(const SparseRows& rows, const CodeStats& stats);
-  // Marks the file complete and renames it into place.
-  void finish();
+  // Marks the file complete and renames it into place; row_names (image files,
+  // texts), when given, are stored as /names.
+  void finish(const std::vector<std::string>& row_names = {});
 
  private:
   struct State;
@@ -67,6 +68,7 @@ struct CodesFile {
   SparseRows codes;   // rows [first_row, first_row + codes.rows())
   CodeStats stats;
   std::vector<std::string> concepts;
+  std::vector<std::string> names;  // rows [first_row, ...) of /names, when the file has them
   bool complete = false;
 
   // Reads rows [first, first + count) (count < 0: to the end).

@@ -3,8 +3,8 @@
 // .npy shards (clip-retrieval's img_emb_0.npy, img_emb_1.npy, ... layout).
 #include <cstdint>
 #include <memory>
-#include <memory>
 #include <string>
+#include <vector>
 
 namespace concise {
 
@@ -19,6 +19,8 @@ class EmbeddingSource {
   virtual std::string describe() const = 0;
   // Where one row comes from, e.g. "file 'img_emb_3.npy', row 17".
   virtual std::string describe_row(std::int64_t row) const;
+  // The rows' names (image files, texts) when the input carries them (/names), else empty.
+  virtual std::vector<std::string> row_names() const { return {}; }
 };
 
 inline constexpr const char* kDefaultEmbeddingDataset = "/embeddings";
@@ -33,6 +35,7 @@ namespace concise {
 
 // Writes a float32 [rows, dim] dataset row block by row block to path.partial and
 // renames it to path when every row is in (recomposed embeddings, encoder output).
+// Files it writes carry an optional /names dataset (one string per row).
 class EmbeddingWriter {
  public:
   EmbeddingWriter(const std::string& path, std::int64_t rows, std::int64_t dim,
@@ -42,7 +45,11 @@ class EmbeddingWriter {
   EmbeddingWriter& operator=(const EmbeddingWriter&) = delete;
 
   void append(const float* rows, std::int64_t count);
-  void finish();
+  // Drops announced rows that were never appended (inputs that could not be read).
+  void truncate_to_written();
+  void set_attribute(const std::string& name, const std::string& value);
+  // row_names, when given, are stored as /names (one per row).
+  void finish(const std::vector<std::string>& row_names = {});
 
  private:
   struct State;

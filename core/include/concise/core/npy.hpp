@@ -18,7 +18,8 @@ struct NpyInfo {
 // Parses and validates the header; checks the file holds all the data it announces.
 NpyInfo inspect_npy(const std::string& path);
 
-// Reads rows [first, first + count) of a 1-D or 2-D array as float32 (1-D arrays are one row).
+// Reads rows [first, first + count) as float32: a 1-D array is one row; an N-D array has
+// shape[0] rows of the product of the other dimensions.
 void read_npy_rows(const NpyInfo& info, std::int64_t first, std::int64_t count, float* out);
 
 Matrix<float> read_npy_matrix(const std::string& path);

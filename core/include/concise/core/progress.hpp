@@ -9,7 +9,8 @@ namespace concise {
 
 class Progress {
  public:
-  Progress(std::string label, std::int64_t total, std::int64_t already_done = 0);
+  // show = false keeps it silent even on a terminal (--quiet).
+  Progress(std::string label, std::int64_t total, std::int64_t already_done = 0, bool show = true);
   ~Progress();
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;

@@ -1,0 +1,41 @@
+#pragma once
+// Batched encoding of image folders and texts with a CLIP Encoder: preprocessing in
+// parallel on the CPU, encoding a batch at a time, progress on a terminal.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "concise/clip/encoder.hpp"
+#include "concise/clip/tokenizer.hpp"
+#include "concise/core/matrix.hpp"
+
+namespace concise::clip {
+
+struct EmbedSettings {
+  std::int64_t batch = 64;
+  bool progress = true;
+};
+
+// The JPEG and PNG files of a folder (by extension, not recursive), sorted by name.
+std::vector<std::string> list_images(const std::string& folder);
+
+struct ImageEmbeddingSummary {
+  std::int64_t rows = 0;
+  std::vector<std::string> skipped;  // "file: reason" for each unreadable image
+};
+
+// Encodes images into `output` (HDF5: /embeddings float32 [N, dim], unit norm, and
+// /names, each image's file name). Unreadable images are reported on stderr and
+// skipped, never written as rows. Atomic: output.partial is renamed when complete.
+ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std::string>& paths,
+                                        const std::string& output, const EmbedSettings& settings = {});
+
+// Raw (unnormalized) text features, one row per text.
+Matrix<float> embed_texts(Encoder& encoder, const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                          const EmbedSettings& settings = {});
+
+// Writes texts' unit-norm features to `output` (/embeddings and /names = the texts).
+void write_text_embeddings(const Matrix<float>& raw, const std::vector<std::string>& texts, const std::string& output,
+                           const std::string& model);
+
+}  // namespace concise::clip

@@ -1,0 +1,27 @@
+#pragma once
+// Maps concise's device names (auto, cpu, cuda, cuda:N) to a torch::Device.
+#include <torch/cuda.h>
+#include <torch/types.h>
+
+#include <string>
+
+#include "concise/core/error.hpp"
+
+namespace concise::clip::detail {
+
+inline torch::Device torch_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw InputError("device " + in_quotes(name) + " was asked for, but LibTorch sees no CUDA GPU");
+    const int index = name == "cuda" ? 0 : std::stoi(name.substr(5));
+    if (index < 0 || index >= static_cast<int>(torch::cuda::device_count()))
+      throw InputError("device " + in_quotes(name) + " does not exist (" +
+                       std::to_string(torch::cuda::device_count()) + " CUDA devices)");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw InputError("unknown device " + in_quotes(name) + ", expected auto, cpu, cuda or cuda:N");
+}
+
+}  // namespace concise::clip::detail

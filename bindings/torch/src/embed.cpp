@@ -1,0 +1,143 @@
+#include "concise/clip/embed.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "concise/clip/image.hpp"
+#include "concise/core/embedding_source.hpp"
+#include "concise/core/error.hpp"
+#include "concise/core/progress.hpp"
+
+namespace concise::clip {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool has_image_extension(const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+void normalize_rows(Matrix<float>& rows) {
+  for (std::int64_t r = 0; r < rows.rows(); ++r) {
+    float* row = rows.row(r);
+    double norm = 0;
+    for (std::int64_t c = 0; c < rows.cols(); ++c) norm += static_cast<double>(row[c]) * row[c];
+    const float scale = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;
+    for (std::int64_t c = 0; c < rows.cols(); ++c) row[c] *= scale;
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> list_images(const std::string& folder) {
+  if (!fs::is_directory(folder)) throw InputError("image folder " + in_quotes(folder) + " does not exist");
+  std::vector<std::string> paths;
+  for (const auto& entry : fs::directory_iterator(folder))
+    if (entry.is_regular_file() && has_image_extension(entry.path())) paths.push_back(entry.path().string());
+  std::sort(paths.begin(), paths.end());
+  if (paths.empty()) throw InputError("image folder " + in_quotes(folder) + " has no .jpg, .jpeg or .png files");
+  return paths;
+}
+
+ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std::string>& paths,
+                                        const std::string& output, const EmbedSettings& settings) {
+  const auto total = static_cast<std::int64_t>(paths.size());
+  const std::int64_t batch = std::max<std::int64_t>(1, settings.batch);
+  Preprocessing spec;
+  spec.size = encoder.image_size();
+  const std::size_t per_image = static_cast<std::size_t>(3) * spec.size * spec.size;
+
+  ImageEmbeddingSummary summary;
+  std::vector<std::string> names;
+  std::unique_ptr<EmbeddingWriter> writer;
+  Progress progress("embed", total, 0, settings.progress);
+  std::vector<float> pixels(per_image * static_cast<std::size_t>(batch));
+  for (std::int64_t first = 0; first < total; first += batch) {
+    const std::int64_t count = std::min(batch, total - first);
+    std::vector<std::string> errors(static_cast<std::size_t>(count));
+#pragma omp parallel for schedule(dynamic)
+    for (std::int64_t i = 0; i < count; ++i) {
+      try {
+        preprocess(decode_image(paths[static_cast<std::size_t>(first + i)]), spec,
+                   pixels.data() + per_image * static_cast<std::size_t>(i));
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(i)] = e.what();
+      }
+    }
+    // Readable images move up to close the gaps the unreadable ones leave.
+    std::int64_t kept = 0;
+    for (std::int64_t i = 0; i < count; ++i) {
+      const auto& path = paths[static_cast<std::size_t>(first + i)];
+      if (!errors[static_cast<std::size_t>(i)].empty()) {
+        std::fprintf(stderr, "concise: skipped unreadable image: %s\n", errors[static_cast<std::size_t>(i)].c_str());
+        summary.skipped.push_back(errors[static_cast<std::size_t>(i)]);
+        continue;
+      }
+      if (kept != i)
+        std::copy_n(pixels.data() + per_image * static_cast<std::size_t>(i), per_image,
+                    pixels.data() + per_image * static_cast<std::size_t>(kept));
+      names.push_back(fs::path(path).filename().string());
+      ++kept;
+    }
+    if (kept > 0) {
+      Matrix<float> features = encoder.encode_images(pixels.data(), kept);
+      normalize_rows(features);
+      if (!writer) {
+        writer = std::make_unique<EmbeddingWriter>(output, total, features.cols());
+        writer->set_attribute("model", encoder.name());
+        writer->set_attribute("normalized", "unit L2 norm");
+      }
+      writer->append(features.data(), kept);
+    }
+    progress.advance(count);
+  }
+  progress.finish();
+  if (!writer) throw InputError("none of the " + std::to_string(total) + " images could be read; nothing was written");
+  writer->truncate_to_written();
+  writer->finish(names);
+  summary.rows = static_cast<std::int64_t>(names.size());
+  return summary;
+}
+
+Matrix<float> embed_texts(Encoder& encoder, const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                          const EmbedSettings& settings) {
+  const auto total = static_cast<std::int64_t>(texts.size());
+  if (total == 0) throw InputError("no texts to embed");
+  const std::int64_t batch = std::max<std::int64_t>(1, settings.batch);
+  constexpr int context = Tokenizer::kContextLength;
+  Matrix<float> out;
+  Progress progress("embed texts", total, 0, settings.progress);
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(batch) * context);
+  for (std::int64_t first = 0; first < total; first += batch) {
+    const std::int64_t count = std::min(batch, total - first);
+    for (std::int64_t i = 0; i < count; ++i) {
+      const auto row = tokenizer.tokenize(texts[static_cast<std::size_t>(first + i)], context);
+      std::copy(row.begin(), row.end(), ids.begin() + i * context);
+    }
+    const Matrix<float> features = encoder.encode_texts(ids.data(), count, context);
+    if (out.rows() == 0) out = Matrix<float>(total, features.cols());
+    std::copy(features.values().begin(), features.values().end(), out.row(first));
+    progress.advance(count);
+  }
+  progress.finish();
+  return out;
+}
+
+void write_text_embeddings(const Matrix<float>& raw, const std::vector<std::string>& texts, const std::string& output,
+                           const std::string& model) {
+  Matrix<float> rows = raw;
+  normalize_rows(rows);
+  EmbeddingWriter writer(output, rows.rows(), rows.cols());
+  writer.set_attribute("model", model);
+  writer.set_attribute("normalized", "unit L2 norm");
+  writer.append(rows.data(), rows.rows());
+  writer.finish(texts);
+}
+
+}  // namespace concise::clip

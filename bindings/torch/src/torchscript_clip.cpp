@@ -1,0 +1,76 @@
+#include "torchscript_clip.hpp"
+
+#include <torch/script.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "concise/core/error.hpp"
+#include "device_choice.hpp"
+
+namespace concise::clip::detail {
+namespace {
+
+class TorchScriptEncoder final : public Encoder {
+ public:
+  TorchScriptEncoder(const std::string& file, const std::string& device, int image_size)
+      : device_(torch_device(device)), file_(file), image_size_(image_size) {
+    try {
+      module_ = torch::jit::load(file, device_);
+    } catch (const c10::Error& e) {
+      throw InputError("cannot load TorchScript model " + in_quotes(file) + ": " + e.what_without_backtrace());
+    }
+    for (const char* method : {"encode_image", "encode_text"})
+      if (!module_.find_method(method))
+        throw InputError("TorchScript model " + in_quotes(file) + " has no " + method +
+                         " method; concise needs encode_image(pixels) and encode_text(token_ids)");
+    module_.eval();
+  }
+
+  Matrix<float> encode_images(const float* pixels, std::int64_t count) override {
+    const torch::Tensor input =
+        torch::from_blob(const_cast<float*>(pixels), {count, 3, image_size_, image_size_}, torch::kFloat32);
+    return run("encode_image", input.to(device_), count);
+  }
+
+  Matrix<float> encode_texts(const std::int64_t* ids, std::int64_t count, int context) override {
+    const torch::Tensor input = torch::from_blob(const_cast<std::int64_t*>(ids), {count, context}, torch::kInt64);
+    return run("encode_text", input.to(device_), count);
+  }
+
+  int image_size() const override { return image_size_; }
+  std::string name() const override { return std::filesystem::path(file_).stem().string(); }
+  std::string describe() const override { return "TorchScript " + in_quotes(file_) + " on " + device_.str(); }
+
+ private:
+  Matrix<float> run(const char* method, const torch::Tensor& input, std::int64_t count) {
+    torch::NoGradGuard no_grad;
+    torch::Tensor features;
+    try {
+      features = module_.get_method(method)({input}).toTensor();
+    } catch (const c10::Error& e) {
+      throw InputError("TorchScript model " + in_quotes(file_) + ": " + method + " failed: " +
+                       e.what_without_backtrace());
+    }
+    if (features.dim() != 2 || features.size(0) != count)
+      throw InputError("TorchScript model " + in_quotes(file_) + ": " + method + " returned shape " +
+                       c10::str(features.sizes()) + ", expected [" + std::to_string(count) + ", dim]");
+    const torch::Tensor host = features.to(torch::kCPU, torch::kFloat32).contiguous();
+    Matrix<float> out(host.size(0), host.size(1));
+    std::copy_n(host.data_ptr<float>(), host.numel(), out.data());
+    return out;
+  }
+
+  torch::Device device_;
+  std::string file_;
+  int image_size_;
+  torch::jit::Module module_;
+};
+
+}  // namespace
+
+std::unique_ptr<Encoder> load_torchscript_clip(const std::string& file, const std::string& device, int image_size) {
+  return std::make_unique<TorchScriptEncoder>(file, device, image_size);
+}
+
+}  // namespace concise::clip::detail

@@ -1,0 +1,49 @@
+#include <cstdio>
+
+#include "commands.hpp"
+#include "concise/clip/embed.hpp"
+#include "concise/core/error.hpp"
+#include "encoder_flags.hpp"
+#include "names_file.hpp"
+
+namespace concise::cli {
+
+void add_embed_command(CLI::App& app) {
+  struct Args {
+    EncoderFlags encoder;
+    std::string images, text, output;
+    bool quiet = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("embed", "images or texts -> unit-norm CLIP embeddings (HDF5 /embeddings + /names)");
+  add_encoder_flags(*cmd, args->encoder, true);
+  auto* images = cmd->add_option("--images", args->images, "folder of JPEG/PNG images (file names go to /names)");
+  auto* text = cmd->add_option("--text", args->text, "texts, one per line (they go to /names)");
+  images->excludes(text);
+  cmd->add_flag("-q,--quiet", args->quiet, "no progress line");
+  cmd->add_option("-o,--output", args->output, "embeddings file (.h5)")->required();
+  cmd->callback([args] {
+    if (args->images.empty() == args->text.empty()) throw InputError("embed needs --images DIR or --text FILE");
+    const clip::EmbedSettings settings{args->encoder.batch, !args->quiet};
+    if (!args->images.empty()) {
+      const std::vector<std::string> paths = clip::list_images(args->images);
+      auto encoder = clip::load_encoder(args->encoder.model, args->encoder.device);
+      std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
+      const auto summary = clip::embed_image_files(*encoder, paths, args->output, settings);
+      std::printf("wrote %s: %lld images", args->output.c_str(), static_cast<long long>(summary.rows));
+      if (!summary.skipped.empty()) std::printf(" (%zu unreadable, skipped)", summary.skipped.size());
+      std::printf("\n");
+      return;
+    }
+    const std::vector<std::string> texts = read_names(args->text);
+    if (texts.empty()) throw InputError("file " + in_quotes(args->text) + " has no texts");
+    const clip::Tokenizer tokenizer(clip::find_merges_file(args->encoder.bpe, args->encoder.model));
+    auto encoder = clip::load_encoder(args->encoder.model, args->encoder.device);
+    std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
+    clip::write_text_embeddings(clip::embed_texts(*encoder, tokenizer, texts, settings), texts, args->output,
+                                encoder->name());
+    std::printf("wrote %s: %zu texts\n", args->output.c_str(), texts.size());
+  });
+}
+
+}  // namespace concise::cli
