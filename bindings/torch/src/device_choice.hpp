@@ -1,9 +1,12 @@
 #pragma once
 // Maps concise's device names (auto, cpu, cuda, cuda:N) to a torch::Device.
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/types.h>
 
+#include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "concise/core/error.hpp"
 
@@ -22,6 +25,15 @@ inline torch::Device torch_device(const std::string& name) {
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   throw InputError("unknown device " + in_quotes(name) + ", expected auto, cpu, cuda or cuda:N");
+}
+
+// Some LibTorch builds (Debian's among them) start with one intra-op thread; CPU
+// encoding then leaves cores idle. Use them all unless the user set OMP_NUM_THREADS.
+inline void use_all_cpu_cores_unless_told() {
+  const char* told = std::getenv("OMP_NUM_THREADS");
+  if (told != nullptr && *told != '\0') return;
+  const unsigned cores = std::thread::hardware_concurrency();
+  if (cores > 0 && torch::get_num_threads() < static_cast<int>(cores)) torch::set_num_threads(static_cast<int>(cores));
 }
 
 }  // namespace concise::clip::detail
