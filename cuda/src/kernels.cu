@@ -178,28 +178,56 @@ __global__ void fill_csr_kernel(const float* __restrict__ w, std::int64_t c, con
   }
 }
 
-__global__ void finish_recompose_kernel(float* x, const float* __restrict__ mu, std::int64_t d) {
+// out = normalize(normalize(in) + mu_sign * mu), one block per row; in may equal out.
+// bad[row] = 1 when the row's norm is 0 or not finite (bad may be null).
+__global__ void shift_between_normalizations_kernel(const float* in, float* out, const float* __restrict__ mu,
+                                                    float mu_sign, std::int64_t d, int* bad) {
   __shared__ typename DoubleReduce::TempStorage storage;
   __shared__ double norm_shared;
   const std::int64_t row = blockIdx.x;
-  float* x_row = x + row * d;
+  const float* in_row = in + row * d;
+  float* out_row = out + row * d;
   double s = 0;
-  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) s += static_cast<double>(x_row[i]) * x_row[i];
+  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) s += static_cast<double>(in_row[i]) * in_row[i];
   s = DoubleReduce(storage).Sum(s);
-  if (threadIdx.x == 0) norm_shared = fmax(sqrt(s), 1e-12);
+  if (threadIdx.x == 0) {
+    if (bad) bad[row] = !(s > 0) || !isfinite(s);
+    norm_shared = fmax(sqrt(s), 1e-12);
+  }
   __syncthreads();
   const auto first = static_cast<float>(norm_shared);
   double t = 0;
   for (std::int64_t i = threadIdx.x; i < d; i += kThreads) {
-    x_row[i] = x_row[i] / first + (mu ? mu[i] : 0.0f);
-    t += static_cast<double>(x_row[i]) * x_row[i];
+    out_row[i] = in_row[i] / first + (mu ? mu_sign * mu[i] : 0.0f);
+    t += static_cast<double>(out_row[i]) * out_row[i];
   }
   __syncthreads();
   t = DoubleReduce(storage).Sum(t);
-  if (threadIdx.x == 0) norm_shared = fmax(sqrt(t), 1e-12);
+  if (threadIdx.x == 0) {
+    if (bad && !(t > 0)) bad[row] = 1;  // the row was the mean itself
+    norm_shared = fmax(sqrt(t), 1e-12);
+  }
   __syncthreads();
   const auto second = static_cast<float>(norm_shared);
-  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) x_row[i] /= second;
+  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) out_row[i] /= second;
+}
+
+// cosine[row] = <unit[row], x[row]> / ||x[row]||.
+__global__ void row_cosines_kernel(const float* __restrict__ unit, const float* __restrict__ x, float* cosine,
+                                   std::int64_t d) {
+  __shared__ typename DoubleReduce::TempStorage storage;
+  __shared__ double dot_shared;
+  const std::int64_t row = blockIdx.x;
+  double dot = 0, norm = 0;
+  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) {
+    dot += static_cast<double>(unit[row * d + i]) * x[row * d + i];
+    norm += static_cast<double>(x[row * d + i]) * x[row * d + i];
+  }
+  dot = DoubleReduce(storage).Sum(dot);
+  if (threadIdx.x == 0) dot_shared = dot;
+  __syncthreads();
+  norm = DoubleReduce(storage).Sum(norm);
+  if (threadIdx.x == 0) cosine[row] = static_cast<float>(dot_shared / fmax(sqrt(norm), 1e-12));
 }
 
 template <class T>
@@ -277,7 +305,21 @@ void fill_csr(const float* w, std::int64_t rows, std::int64_t c, const std::int6
 
 void finish_recompose(float* x, const float* mu, std::int64_t rows, std::int64_t d, cudaStream_t stream) {
   if (rows == 0) return;
-  finish_recompose_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(x, mu, d);
+  shift_between_normalizations_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(x, x, mu, 1.0f, d, nullptr);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void preprocess_rows(const float* x, float* out, const float* mu, std::int64_t rows, std::int64_t d, int* bad,
+                     cudaStream_t stream) {
+  if (rows == 0) return;
+  shift_between_normalizations_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(x, out, mu, -1.0f, d, bad);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void row_cosines(const float* unit, const float* x, float* cosine, std::int64_t rows, std::int64_t d,
+                 cudaStream_t stream) {
+  if (rows == 0) return;
+  row_cosines_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(unit, x, cosine, d);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 

@@ -48,5 +48,12 @@ void fill_csr(const float* w, std::int64_t rows, std::int64_t c, const std::int6
 
 // Rows of x (rows x d): x = normalize(normalize(x) + mu); mu may be null.
 void finish_recompose(float* x, const float* mu, std::int64_t rows, std::int64_t d, cudaStream_t stream);
+// SpLiCE's preprocessing: out = normalize(normalize(x) - mu); mu may be null. bad[i] = 1
+// for rows whose norm is 0 or not finite.
+void preprocess_rows(const float* x, float* out, const float* mu, std::int64_t rows, std::int64_t d, int* bad,
+                     cudaStream_t stream);
+// cosine[i] = <unit_i, x_i> / ||x_i|| (unit rows already normalized).
+void row_cosines(const float* unit, const float* x, float* cosine, std::int64_t rows, std::int64_t d,
+                 cudaStream_t stream);
 
 }  // namespace concise::cuda::kernels

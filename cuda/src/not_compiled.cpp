@@ -16,5 +16,9 @@ namespace {
 
 std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float>, const SolveOptions&, int) { not_compiled(); }
 Matrix<float> recompose(const SparseRows&, MatrixView<const float>, const std::vector<float>&, int) { not_compiled(); }
+void decompose_device_rows(Decomposer&, MatrixView<const float>, const std::vector<float>&, MatrixView<const float>,
+                           bool, int, const RowNamer&, SolveResult&, std::vector<float>&) {
+  not_compiled();
+}
 
 }  // namespace concise::cuda

@@ -47,19 +47,19 @@ void upload(DeviceBuffer<T>& buffer, const T* values, std::size_t n, cudaStream_
 
 }  // namespace
 
-Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu, int device) {
+void recompose_on_device(GpuContext& ctx, const SparseRows& codes, MatrixView<const float> atoms,
+                         const std::vector<float>& mu, DeviceBuffer<float>& d_out) {
   const std::int64_t n = codes.rows(), c = atoms.rows, d = atoms.cols;
   if (codes.cols != c)
     throw InputError("codes have " + std::to_string(codes.cols) + " concepts, expected " + std::to_string(c) +
                      " (the dictionary's)");
   if (codes.nnz() > std::numeric_limits<int>::max()) throw Error("recompose on the GPU takes at most 2^31 weights per call");
-  Matrix<float> out(n, d);
-  if (n == 0) return out;
-  GpuContext ctx(device);
+  d_out.resize(static_cast<std::size_t>(std::max<std::int64_t>(n * d, 1)));
+  if (n == 0) return;
   cudaStream_t stream = ctx.compute.get();
   const std::vector<int> offsets(codes.indptr.begin(), codes.indptr.end());
   DeviceBuffer<int> d_offsets, d_columns;
-  DeviceBuffer<float> d_values, d_atoms, d_mu, d_out(static_cast<std::size_t>(n * d));
+  DeviceBuffer<float> d_values, d_atoms, d_mu;
   upload(d_offsets, offsets.data(), offsets.size(), stream);
   upload(d_columns, codes.indices.data(), codes.indices.size(), stream);
   upload(d_values, codes.data.data(), codes.data.size(), stream);
@@ -77,8 +77,16 @@ Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, 
                                   &one, w.get(), dictionary.get(), &zero, result.get(), CUDA_R_32F,
                                   CUSPARSE_SPMM_ALG_DEFAULT, ctx.scratch_of(std::max<std::size_t>(bytes, 1))));
   kernels::finish_recompose(d_out.data(), mu.empty() ? nullptr : d_mu.data(), n, d, stream);
-  CONCISE_CUDA_CHECK(cudaMemcpyAsync(out.data(), d_out.data(), d_out.bytes(), cudaMemcpyDeviceToHost, stream));
-  ctx.compute.synchronize();
+  ctx.compute.synchronize();  // the uploads above live until here
+}
+
+Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu, int device) {
+  Matrix<float> out(codes.rows(), atoms.cols);
+  if (codes.rows() == 0) return out;
+  GpuContext ctx(device);
+  DeviceBuffer<float> d_out;
+  recompose_on_device(ctx, codes, atoms, mu, d_out);
+  CONCISE_CUDA_CHECK(cudaMemcpy(out.data(), d_out.data(), out.values().size() * sizeof(float), cudaMemcpyDeviceToHost));
   return out;
 }
 

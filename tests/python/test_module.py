@@ -325,3 +325,25 @@ def test_gpu_and_cpu_agree(lvis):
     gpu = concise.Decomposer(dictionary, device="cuda").decompose(torch.from_numpy(images).cuda(), return_stats=True)
     np.testing.assert_allclose(gpu[1].objective, cpu[1].objective, rtol=1e-4)
     np.testing.assert_array_equal(gpu[0].to_dense().cpu().numpy() > 1e-4, cpu[0].toarray() > 1e-4)
+
+
+@pytest.mark.skipif(not concise.cuda_available() or not torch.cuda.is_available(),
+                    reason="no GPU here (or torch without CUDA): CUDA tensors need both")
+def test_cuda_tensors_are_read_in_place_and_give_the_cpu_answer(lvis):
+    dictionary, images, _ = lvis
+    rows = torch.from_numpy(images).cuda()
+    assert _arrays.cuda_rows(rows).data_ptr() == rows.data_ptr()  # no copy for contiguous float32
+    before = rows.clone()
+    gpu = concise.Decomposer(dictionary, device="cuda")
+    codes, stats = gpu.decompose(rows, return_stats=True)
+    torch.testing.assert_close(rows, before, rtol=0, atol=0)  # preprocessing went to a scratch
+    cpu_codes, cpu_stats = concise.Decomposer(dictionary, device="cpu", solver="fista").decompose(
+        images, return_stats=True)
+    np.testing.assert_allclose(stats.objective, cpu_stats.objective, rtol=1e-4)
+    np.testing.assert_allclose(stats.cosine, cpu_stats.cosine, atol=1e-4)
+    np.testing.assert_array_equal(codes.to_dense().cpu().numpy() > 1e-4, cpu_codes.toarray() > 1e-4)
+    assert codes.device == rows.device
+    bad = rows.clone()
+    bad[3] = 0
+    with pytest.raises(ValueError, match="input row 3"):
+        gpu.decompose(bad)

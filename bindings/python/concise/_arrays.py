@@ -16,6 +16,21 @@ def is_torch(x):
     return torch is not None and isinstance(x, torch.Tensor)
 
 
+def is_cuda_tensor(x):
+    return is_torch(x) and x.is_cuda
+
+
+def cuda_rows(x, what="embeddings"):
+    """A CUDA tensor the GPU decomposer reads in place: itself when it is 2-D,
+    C-contiguous float32; otherwise converted once, on its GPU."""
+    t = x.detach()
+    if t.dim() != 2:
+        raise ValueError(f"{what} have shape {tuple(t.shape)}, expected a 2-D tensor (rows x dim)")
+    if not t.is_floating_point():
+        raise TypeError(f"{what} have dtype {t.dtype}, expected floating-point embeddings")
+    return t.to(dtype=_torch().float32).contiguous()
+
+
 def host_rows(x, what="embeddings"):
     """Rows the solver can read in place: C-contiguous float32 on the CPU, 2-D.
 

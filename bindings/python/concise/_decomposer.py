@@ -55,13 +55,19 @@ class Decomposer:
 
         preprocess=True takes raw CLIP embeddings and applies SpLiCE's preprocessing
         with the dictionary's image mean; preprocess=False takes rows that are already
-        normalized and centered. Contiguous float32 rows on the CPU are read in place.
+        normalized and centered. Contiguous float32 rows on the CPU are read in place,
+        and so are contiguous float32 CUDA tensors when the decomposer runs on their GPU
+        (preprocessing, solve and cosines then run there; only codes and stats come back).
         Returns scipy.sparse.csr_matrix for numpy input, a torch sparse CSR tensor for
         torch input, and with return_stats=True also a RowStats.
         The GIL is released while solving; Ctrl-C stops between chunks.
         """
-        rows = _arrays.host_rows(embeddings)
-        indptr, indices, data, stats = self._solver.solve(rows, preprocess, chunk)
+        if self._solver.on_cuda and _arrays.is_cuda_tensor(embeddings):
+            rows = _arrays.cuda_rows(embeddings)
+            indptr, indices, data, stats = self._solver.solve_cuda(rows, preprocess, chunk)
+        else:
+            rows = _arrays.host_rows(embeddings)
+            indptr, indices, data, stats = self._solver.solve(rows, preprocess, chunk)
         codes = _arrays.csr_result(embeddings, indptr, indices, data, (rows.shape[0], len(self.dictionary)))
         return (codes, RowStats(**stats)) if return_stats else codes
 

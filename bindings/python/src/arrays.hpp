@@ -27,6 +27,7 @@ nb::ndarray<nb::numpy, T> to_numpy(std::vector<T>&& values) {
 
 // A C-contiguous float32 matrix on the CPU, as the solvers read it.
 using HostRows = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using CudaRows = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cuda>;
 using HostVector = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
 }  // namespace concise::python

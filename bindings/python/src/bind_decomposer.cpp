@@ -10,6 +10,7 @@
 #include "concise/core/dictionary.hpp"
 #include "concise/core/error.hpp"
 #include "concise/core/preprocess.hpp"
+#include "concise/cuda/cuda_backend.hpp"
 #include "concise/engine/decompose_rows.hpp"
 #include "concise/engine/device.hpp"
 #include "concise/engine/jobs.hpp"
@@ -38,14 +39,55 @@ class Solver {
     options.tol = tol;
     options.solver = parse_solver(solver);
     options.max_iterations = max_iterations;
-    decomposer_ = make_decomposer(dict.atoms.view(), options, parse_device(device));
+    device_ = parse_device(device);
+    decomposer_ = make_decomposer(dict.atoms.view(), options, device_);
   }
 
   std::string name() const { return decomposer_->name(); }
+  bool on_cuda() const { return device_.kind == Device::Kind::Cuda; }
 
   // The rows are read where they are; only a chunk-sized scratch holds preprocessed rows.
   nb::tuple solve(HostRows rows, bool preprocess, std::int64_t chunk) {
-    const auto n = static_cast<std::int64_t>(rows.shape(0)), d = static_cast<std::int64_t>(rows.shape(1));
+    return solve_chunks(static_cast<std::int64_t>(rows.shape(0)), static_cast<std::int64_t>(rows.shape(1)), chunk,
+                        [&](std::int64_t first, std::int64_t count, SolveResult& result, CodeStats& stats) {
+                          const RowsInput input{{rows.data() + first * dict_.dim(), count, dict_.dim()}, preprocess,
+                                                [first](std::int64_t r) { return "input row " + std::to_string(first + r); }};
+                          decompose_rows(*decomposer_, dict_, input, result, stats);
+                        });
+  }
+
+  // Rows in GPU memory (a CUDA tensor), read in place by the GPU decomposer.
+  nb::tuple solve_cuda(CudaRows rows, bool preprocess, std::int64_t chunk) {
+    if (device_.kind != Device::Kind::Cuda)
+      throw InputError("the rows are on a GPU but this decomposer runs on the CPU; pick device='cuda'");
+    if (rows.device_id() != device_.index)
+      throw InputError("the rows are on cuda:" + std::to_string(rows.device_id()) + ", the decomposer on cuda:" +
+                       std::to_string(device_.index));
+    return solve_chunks(static_cast<std::int64_t>(rows.shape(0)), static_cast<std::int64_t>(rows.shape(1)), chunk,
+                        [&](std::int64_t first, std::int64_t count, SolveResult& result, CodeStats& stats) {
+                          std::vector<float> cosine;
+                          cuda::decompose_device_rows(
+                              *decomposer_, dict_.atoms.view(), dict_.image_mean,
+                              {rows.data() + first * dict_.dim(), count, dict_.dim()}, preprocess, device_.index,
+                              [first](std::int64_t r) { return "input row " + std::to_string(first + r); }, result,
+                              cosine);
+                          stats.resize(static_cast<std::size_t>(count));
+                          stats.cosine = std::move(cosine);
+                          for (std::int64_t r = 0; r < count; ++r) {
+                            const auto i = static_cast<std::size_t>(r);
+                            stats.l0[i] = static_cast<std::int32_t>(result.codes.indptr[i + 1] - result.codes.indptr[i]);
+                          }
+                          stats.gap = result.gap;
+                          stats.objective = result.objective;
+                          stats.iterations = result.iterations;
+                        });
+  }
+
+ private:
+  // Runs solve_chunk over chunks of the n rows with the GIL released, checking for
+  // Ctrl-C between chunks, and gathers the CSR parts and stats.
+  template <class SolveChunk>
+  nb::tuple solve_chunks(std::int64_t n, std::int64_t d, std::int64_t chunk, SolveChunk solve_chunk) {
     if (n == 0) throw InputError("input has no rows, expected at least one embedding");
     if (d != dict_.dim())
       throw InputError("embeddings have dimension " + std::to_string(d) + ", expected " + std::to_string(dict_.dim()) +
@@ -62,9 +104,7 @@ class Solver {
       CodeStats stats;
       for (std::int64_t first = 0; first < n; first += chunk) {
         const std::int64_t count = std::min(chunk, n - first);
-        const RowsInput input{{rows.data() + first * d, count, d}, preprocess,
-                              [first](std::int64_t r) { return "input row " + std::to_string(first + r); }};
-        decompose_rows(*decomposer_, dict_, input, result, stats);
+        solve_chunk(first, count, result, stats);
         const std::int64_t base = indptr.back();
         for (std::size_t r = 1; r < result.codes.indptr.size(); ++r) indptr.push_back(base + result.codes.indptr[r]);
         indices.insert(indices.end(), result.codes.indices.begin(), result.codes.indices.end());
@@ -87,8 +127,8 @@ class Solver {
     return nb::make_tuple(to_numpy(std::move(indptr)), to_numpy(std::move(indices)), to_numpy(std::move(data)), stats);
   }
 
- private:
   const Dictionary& dict_;
+  Device device_;
   std::unique_ptr<Decomposer> decomposer_;
 };
 
@@ -130,7 +170,11 @@ void bind_decomposer(nb::module_& m) {
            nb::arg("device") = "auto", nb::arg("max_iterations") = 5000, nb::keep_alive<1, 2>())
       .def_prop_ro("name", &Solver::name)
       .def("solve", &Solver::solve, nb::arg("rows").noconvert(), nb::arg("preprocess") = true, nb::arg("chunk") = 0,
-           "rows: n x d float32, C-contiguous, on the CPU. Returns (indptr, indices, data, stats).");
+           "rows: n x d float32, C-contiguous, on the CPU. Returns (indptr, indices, data, stats).")
+      .def("solve_cuda", &Solver::solve_cuda, nb::arg("rows").noconvert(), nb::arg("preprocess") = true,
+           nb::arg("chunk") = 0,
+           "rows: n x d float32, C-contiguous, in GPU memory on the decomposer's device (read in place).")
+      .def_prop_ro("on_cuda", [](const Solver& s) { return s.on_cuda(); });
   m.def("recompose_codes", &recompose_codes, nb::arg("dictionary"), nb::arg("indptr"), nb::arg("indices"),
         nb::arg("data"), nb::arg("add_image_mean") = true);
   m.def("buffer_address", [](HostRows rows) { return reinterpret_cast<std::uintptr_t>(rows.data()); },

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "concise/core/preprocess.hpp"
 #include "concise/core/sparse.hpp"
 #include "concise/solvers/decomposer.hpp"
 
@@ -23,5 +24,14 @@ std::string describe_device(int device);
 std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const SolveOptions& options, int device);
 // SpLiCE's recompose on the GPU (cuSPARSE SpMM): normalize(normalize(W C) + mu) per row.
 Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu, int device);
+
+// Rows already in GPU memory (n x d, e.g. a CUDA tensor's), read in place:
+// preprocessed on the GPU into a scratch when `preprocess` is set (SpLiCE's
+// normalize, subtract mu, normalize; a zero or non-finite row is an InputError
+// named by name_row), solved by `decomposer` (a GPU one on `device`), and each
+// row's cosine between its recomposition and the normalized input computed there too.
+void decompose_device_rows(Decomposer& decomposer, MatrixView<const float> atoms, const std::vector<float>& mu,
+                           MatrixView<const float> rows, bool preprocess, int device, const RowNamer& name_row,
+                           SolveResult& result, std::vector<float>& cosine);
 
 }  // namespace concise::cuda
