@@ -27,11 +27,12 @@ std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const
     case SolverKind::Fista:
       return make_fista(atoms, options, device);
     case SolverKind::Admm:
+      return make_admm(atoms, options, device);
     case SolverKind::WorkingSet:
       break;
   }
   throw InputError("solver " + in_quotes(to_string(options.solver)) +
-                   " has no CUDA kernels in this version; use --solver fista (or auto) on the GPU, or --device cpu");
+                   " has no CUDA kernels in this version; use --solver fista (or auto) or admm on the GPU, or --device cpu");
 }
 
 }  // namespace concise::cuda

@@ -212,6 +212,48 @@ __global__ void shift_between_normalizations_kernel(const float* in, float* out,
   for (std::int64_t i = threadIdx.x; i < d; i += kThreads) out_row[i] /= second;
 }
 
+__global__ void add_to_diagonal_kernel(float* a, std::int64_t n, float value) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    a[i * n + i] += value;
+}
+
+// q = 2 b + rho (w - u), elementwise over rows x c.
+__global__ void admm_rhs_kernel(const float* __restrict__ b, const float* __restrict__ w, const float* __restrict__ u,
+                                float* __restrict__ q, std::int64_t n, float rho) {
+  for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    q[e] = 2.0f * b[e] + rho * (w[e] - u[e]);
+}
+
+// One ADMM update per row (over-relaxed): relaxed = a x + (1 - a) w,
+// w' = max(0, relaxed + u - shrink), u += relaxed - w'; residuals[2 row] = ||x - w'||^2,
+// residuals[2 row + 1] = ||w' - w||^2.
+__global__ void admm_step_kernel(const float* __restrict__ x, float* __restrict__ w, float* __restrict__ u,
+                                 double* residuals, std::int64_t c, float relaxation, float shrink) {
+  __shared__ typename DoubleReduce::TempStorage storage;
+  __shared__ double primal_shared;
+  const std::int64_t row = blockIdx.x;
+  double primal = 0, dual = 0;
+  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) {
+    const std::int64_t at = row * c + k;
+    const float relaxed = relaxation * x[at] + (1.0f - relaxation) * w[at];
+    const float next = fmaxf(0.0f, relaxed + u[at] - shrink);
+    u[at] += relaxed - next;
+    primal += static_cast<double>(x[at] - next) * (x[at] - next);
+    dual += static_cast<double>(next - w[at]) * (next - w[at]);
+    w[at] = next;
+  }
+  primal = DoubleReduce(storage).Sum(primal);
+  if (threadIdx.x == 0) primal_shared = primal;
+  __syncthreads();
+  dual = DoubleReduce(storage).Sum(dual);
+  if (threadIdx.x == 0) {
+    residuals[2 * row] = primal_shared;
+    residuals[2 * row + 1] = dual;
+  }
+}
+
 // cosine[row] = <unit[row], x[row]> / ||x[row]||.
 __global__ void row_cosines_kernel(const float* __restrict__ unit, const float* __restrict__ x, float* cosine,
                                    std::int64_t d) {
@@ -306,6 +348,28 @@ void fill_csr(const float* w, std::int64_t rows, std::int64_t c, const std::int6
 void finish_recompose(float* x, const float* mu, std::int64_t rows, std::int64_t d, cudaStream_t stream) {
   if (rows == 0) return;
   shift_between_normalizations_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(x, x, mu, 1.0f, d, nullptr);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void add_to_diagonal(float* a, std::int64_t n, float value, cudaStream_t stream) {
+  if (n == 0) return;
+  add_to_diagonal_kernel<<<static_cast<unsigned>((n + kThreads - 1) / kThreads), kThreads, 0, stream>>>(a, n, value);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void admm_rhs(const float* b, const float* w, const float* u, float* q, std::int64_t rows, std::int64_t c, float rho,
+              cudaStream_t stream) {
+  const std::int64_t n = rows * c;
+  if (n == 0) return;
+  const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((n + kThreads - 1) / kThreads, 65535));
+  admm_rhs_kernel<<<blocks, kThreads, 0, stream>>>(b, w, u, q, n, rho);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void admm_step(const float* x, float* w, float* u, double* residuals, std::int64_t rows, std::int64_t c,
+               float relaxation, float shrink, cudaStream_t stream) {
+  if (rows == 0) return;
+  admm_step_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(x, w, u, residuals, c, relaxation, shrink);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 

@@ -26,6 +26,17 @@ void gap_terms(const float* z, const float* r, const float* w, const float* g, c
 void screen(const float* g, const float* atom_norms, const double* scale_radius, double half_l1,
             std::uint8_t* screened, float* w, float* y, std::int64_t rows, std::int64_t c, cudaStream_t stream);
 
+// a (n x n) += value I.
+void add_to_diagonal(float* a, std::int64_t n, float value, cudaStream_t stream);
+
+// ADMM (Woodbury form): the right-hand side q = 2 b + rho (w - u), and one
+// over-relaxed update of w and u from x per row; residuals gets ||x - w'||^2 and
+// ||w' - w||^2 per row (for residual balancing).
+void admm_rhs(const float* b, const float* w, const float* u, float* q, std::int64_t rows, std::int64_t c, float rho,
+              cudaStream_t stream);
+void admm_step(const float* x, float* w, float* u, double* residuals, std::int64_t rows, std::int64_t c,
+               float relaxation, float shrink, cudaStream_t stream);
+
 // dst[i] = src[index[i]] for rows of `width` elements.
 void gather_rows(const float* src, const int* index, float* dst, std::int64_t rows, std::int64_t width,
                  cudaStream_t stream);

@@ -69,7 +69,9 @@ void expect_parity(const Dictionary& dict, const Matrix<float>& z, double l1, co
   }
 }
 
-TEST_F(CudaParity, RandomProblemsMatchTheCpu) {
+class GpuSolverParity : public CudaParity, public ::testing::WithParamInterface<SolverKind> {};
+
+TEST_P(GpuSolverParity, RandomProblemsMatchTheCpu) {
   for (unsigned seed : {1u, 2u}) {
     const auto p = testing::random_problem(2000, 128, 300, seed);
     SolveOptions options;
@@ -77,7 +79,7 @@ TEST_F(CudaParity, RandomProblemsMatchTheCpu) {
     options.tol = 1e-5;
     SolveResult cpu;
     make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), cpu);
-    options.solver = SolverKind::Fista;
+    options.solver = GetParam();
     SolveResult gpu = poisoned(p.z.rows());
     cuda::make_decomposer(p.dict.atoms.view(), options, 0)->solve(p.z.view(), gpu);
     expect_parity(p.dict, p.z, options.l1, cpu, gpu, options.tol);
@@ -101,7 +103,7 @@ TEST_F(CudaParity, DevicePointersGiveTheSameAnswer) {
   EXPECT_EQ(from_device.gap, from_host.gap);
 }
 
-TEST_F(CudaParity, RealLvisImagesMatchTheCpu) {
+TEST_P(GpuSolverParity, RealLvisImagesMatchTheCpu) {
   const fs::path dir = fs::path(CONCISE_DATA_DIR) / "clip-vit-b32";
   if (!fs::exists(dir / "lvis_concepts.npy")) GTEST_SKIP() << "public CLIP data not found at " << dir;
   std::vector<std::string> names;
@@ -114,6 +116,7 @@ TEST_F(CudaParity, RealLvisImagesMatchTheCpu) {
   SolveOptions options;
   SolveResult cpu;
   make_cpu_decomposer(dict.atoms.view(), options)->solve(z.view(), cpu);
+  options.solver = GetParam();
   SolveResult gpu = poisoned(z.rows());
   cuda::make_decomposer(dict.atoms.view(), options, 0)->solve(z.view(), gpu);
   expect_parity(dict, z, options.l1, cpu, gpu, options.tol);
@@ -124,11 +127,60 @@ TEST_F(CudaParity, RealLvisImagesMatchTheCpu) {
   for (std::size_t i = 0; i < on_cpu.values().size(); ++i) EXPECT_NEAR(on_gpu.values()[i], on_cpu.values()[i], 1e-5);
 }
 
+INSTANTIATE_TEST_SUITE_P(FistaAndAdmm, GpuSolverParity, ::testing::Values(SolverKind::Fista, SolverKind::Admm));
+
 TEST_F(CudaParity, SolversWithoutKernelsSayso) {
   const auto p = testing::random_problem(100, 16, 2, 4);
   SolveOptions options;
-  options.solver = SolverKind::Admm;
+  options.solver = SolverKind::WorkingSet;
   EXPECT_THROW(cuda::make_decomposer(p.dict.atoms.view(), options, 0), InputError);
+}
+
+TEST_F(CudaParity, DeviceRowsArePreprocessedAndScoredOnTheGpuLikeOnTheHost) {
+  const auto p = testing::random_problem(800, 64, 50, 5);
+  std::vector<float> mu(64);
+  for (std::size_t i = 0; i < mu.size(); ++i) mu[i] = 0.01f * static_cast<float>(i % 7);
+  Dictionary dict = p.dict;
+  dict.image_mean = mu;
+  Matrix<float> raw = p.z;
+  for (std::size_t e = 0; e < raw.values().size(); ++e) raw.values()[e] = 3.0f * raw.values()[e] + 0.5f;
+  SolveOptions options;
+  options.solver = SolverKind::Fista;
+  auto decomposer = cuda::make_decomposer(dict.atoms.view(), options, 0);
+  SolveResult host = poisoned(raw.rows());
+  const RowNamer name = [](std::int64_t r) { return "row " + std::to_string(r); };
+  Matrix<float> centered = raw;
+  center_embeddings(centered.view(), mu, name);
+  decomposer->solve(centered.view(), host);
+  const Matrix<float> recomposed = recompose(host.codes, dict.atoms.view(), mu);
+
+  float* on_device = nullptr;
+  ASSERT_EQ(cudaMalloc(&on_device, raw.values().size() * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(on_device, raw.data(), raw.values().size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  SolveResult device = poisoned(raw.rows());
+  std::vector<float> cosine(raw.values().size(), std::numeric_limits<float>::quiet_NaN());
+  cuda::decompose_device_rows(*decomposer, dict.atoms.view(), mu, {on_device, raw.rows(), raw.cols()}, true, 0, name,
+                              device, cosine);
+  std::vector<float> after(raw.values().size());
+  ASSERT_EQ(cudaMemcpy(after.data(), on_device, after.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(after, raw.values()) << "the input rows must be left as they were";
+  expect_parity(dict, centered, options.l1, host, device, options.tol);
+  ASSERT_EQ(cosine.size(), static_cast<std::size_t>(raw.rows()));
+  for (std::int64_t r = 0; r < raw.rows(); ++r) {
+    std::vector<float> x(raw.row(r), raw.row(r) + raw.cols());
+    normalize(x.data(), raw.cols());
+    EXPECT_NEAR(cosine[static_cast<std::size_t>(r)], dot(recomposed.row(r), x.data(), raw.cols()), 1e-4) << "row " << r;
+  }
+
+  ASSERT_EQ(cudaMemset(on_device + 7 * raw.cols(), 0, raw.cols() * sizeof(float)), cudaSuccess);
+  try {
+    cuda::decompose_device_rows(*decomposer, dict.atoms.view(), mu, {on_device, raw.rows(), raw.cols()}, true, 0,
+                                name, device, cosine);
+    ADD_FAILURE() << "a zero row must be an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("row 7"), std::string::npos) << e.what();
+  }
+  cudaFree(on_device);
 }
 
 }  // namespace

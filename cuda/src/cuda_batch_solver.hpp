@@ -1,0 +1,72 @@
+#pragma once
+// What the GPU's batched solvers share: atoms on the device, host rows staged
+// through pinned buffers (batch k+1 copied while batch k solves) or device rows read
+// in place, the residual and correlation GEMMs, per-row gap certificates (the CPU's
+// certify()), converged rows moved to the output and dropped from the batch (CUB
+// select + gather), and the CSR download. A solver supplies its iteration.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "concise/solvers/duality_gap.hpp"
+#include "cuda_solvers.hpp"
+#include "kernels.cuh"
+
+namespace concise::cuda {
+
+class CudaBatchSolver : public Decomposer {
+ public:
+  CudaBatchSolver(MatrixView<const float> atoms, const SolveOptions& options, int device, std::string solver_name);
+  std::string name() const override { return "cuda:" + std::to_string(ctx_.device()) + "/" + solver_name_; }
+  void solve(MatrixView<const float> z, SolveResult& result) override;
+
+ protected:
+  // Solves rows z (device, n x d) of the input starting at row `first`; ends with finish_batch().
+  virtual void solve_batch(const float* z, std::int64_t n, std::int64_t first, SolveResult& result) = 0;
+  // Keeps the solver's own per-row state for the rows in kept_ (`remaining` of them, in order).
+  virtual void keep_solver_rows(std::int64_t remaining) = 0;
+
+  // Sizes the shared per-row buffers for n rows, copies z in, sets w = 0, row ids 0..n-1.
+  void start_batch(const float* z, std::int64_t n);
+  // r = z - w C and g = C r for the first `rows` active rows.
+  void residual_and_correlation(const float* w, std::int64_t rows);
+  // Certifies w_ of every active row. Rows that converged, or every row when `last`,
+  // get gap, objective and iterations in result and their w in the output. Returns
+  // one flag per active row (1: stays) and fills stay_certificates for those rows.
+  std::vector<std::uint8_t> certify_rows(int iteration, bool last, std::int64_t first, SolveResult& result,
+                                         std::vector<Certificate>& certificates);
+  // Drops the rows whose flag is 0 from every per-row buffer, the solver's included.
+  void drop_rows(const std::vector<std::uint8_t>& keep);
+  // Appends the batch's codes to result (CSR).
+  void finish_batch(std::int64_t n, SolveResult& result);
+
+  template <class Buffer>
+  void keep_rows(Buffer& state, Buffer& spare, std::int64_t width, std::int64_t remaining) {
+    spare.resize(static_cast<std::size_t>(std::max<std::int64_t>(remaining * width, 1)));
+    kernels::gather_rows(state.data(), kept_.data(), spare.data(), remaining, width, ctx_.compute.get());
+    state.swap(spare);
+  }
+
+  GpuContext ctx_;
+  std::int64_t c_, d_;
+  std::int64_t active_ = 0;                  // rows still iterating
+  std::vector<std::int64_t> row_ids_;        // batch row of each active row
+  DeviceBuffer<float> atoms_;
+  DeviceBuffer<float> z_, w_, r_, g_, w_final_, spare_;
+  DeviceBuffer<int> kept_;
+
+ private:
+  std::int64_t batch_rows() const { return std::clamp<std::int64_t>((std::int64_t{1} << 29) / c_, 256, 16384); }
+  void stage(int slot, const float* rows, std::int64_t count);
+
+  std::string solver_name_;
+  DeviceBuffer<std::uint8_t> flags_;
+  DeviceBuffer<double> terms_;
+  DeviceBuffer<int> positions_, leaving_rows_, selected_;
+  PinnedBuffer<double> host_terms_;
+  PinnedBuffer<float> staging_[2];
+  DeviceBuffer<float> input_[2];
+  Event copied_[2];
+};
+
+}  // namespace concise::cuda
