@@ -29,10 +29,9 @@ std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const
     case SolverKind::Admm:
       return make_admm(atoms, options, device);
     case SolverKind::WorkingSet:
-      break;
+      return make_working_set(atoms, options, device);
   }
-  throw InputError("solver " + in_quotes(to_string(options.solver)) +
-                   " has no CUDA kernels in this version; use --solver fista (or auto) or admm on the GPU, or --device cpu");
+  throw InputError("solver " + in_quotes(to_string(options.solver)) + " has no CUDA kernels");
 }
 
 }  // namespace concise::cuda

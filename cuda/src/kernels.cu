@@ -318,6 +318,9 @@ void gather_rows(const std::uint8_t* src, const int* index, std::uint8_t* dst, s
                  cudaStream_t stream) {
   launch_gather(src, index, dst, rows, width, stream);
 }
+void gather_rows(const int* src, const int* index, int* dst, std::int64_t rows, std::int64_t width, cudaStream_t stream) {
+  launch_gather(src, index, dst, rows, width, stream);
+}
 void gather_rows(const double* src, const int* index, double* dst, std::int64_t rows, std::int64_t width,
                  cudaStream_t stream) {
   launch_gather(src, index, dst, rows, width, stream);

@@ -42,6 +42,7 @@ void gather_rows(const float* src, const int* index, float* dst, std::int64_t ro
                  cudaStream_t stream);
 void gather_rows(const std::uint8_t* src, const int* index, std::uint8_t* dst, std::int64_t rows, std::int64_t width,
                  cudaStream_t stream);
+void gather_rows(const int* src, const int* index, int* dst, std::int64_t rows, std::int64_t width, cudaStream_t stream);
 void gather_rows(const double* src, const int* index, double* dst, std::int64_t rows, std::int64_t width,
                  cudaStream_t stream);
 // dst[index[i]] = src[i] for rows of `width` elements.
