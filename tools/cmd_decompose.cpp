@@ -34,7 +34,7 @@ void add_decompose_command(CLI::App& app) {
     std::string solver = "auto";
     std::string images;
     EncoderFlags encoder;
-    bool quiet = false;
+    bool quiet = false, recursive = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("decompose", "embeddings -> sparse nonnegative concept codes (CSR, HDF5)");
@@ -43,6 +43,7 @@ void add_decompose_command(CLI::App& app) {
                                  "instead of embeddings: a folder of photos, embedded with --model first "
                                  "(kept as OUTPUT's stem + .embeddings.h5; rows keep the file names)");
   input->excludes(images);
+  cmd->add_flag("-r,--recursive", args->recursive, "--images: include subfolders (names are paths below DIR)");
   add_encoder_flags(*cmd, args->encoder, false, false);
   cmd->add_option("--dataset", args->job.dataset, "dataset path inside an HDF5 input")->capture_default_str();
   cmd->add_option("--dictionary", args->dictionary, "dictionary file (.h5) from `concise dictionary build`")->required();
@@ -59,7 +60,7 @@ void add_decompose_command(CLI::App& app) {
     const Dictionary dict = Dictionary::load(args->dictionary);
     if (!args->images.empty()) {
       if (args->encoder.model.empty()) throw InputError("--images needs --model (the CLIP model to embed them with)");
-      const std::vector<std::string> paths = clip::list_images(args->images);
+      const std::vector<std::string> paths = clip::list_images(args->images, args->recursive);
       auto encoder = clip::load_encoder(args->encoder.model, args->job.device);
       std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
       if (!dict.model.empty() && dict.model != encoder->name())
@@ -68,7 +69,7 @@ void add_decompose_command(CLI::App& app) {
       args->job.input = std::filesystem::path(args->job.output).replace_extension(".embeddings.h5").string();
       args->job.dataset = kDefaultEmbeddingDataset;
       const auto embedded =
-          clip::embed_image_files(*encoder, paths, args->job.input, {args->encoder.batch, !args->quiet});
+          clip::embed_image_files(*encoder, paths, args->images, args->job.input, {args->encoder.batch, !args->quiet});
       std::printf("wrote %s: %lld images%s\n", args->job.input.c_str(), static_cast<long long>(embedded.rows),
                   embedded.skipped.empty() ? "" : " (unreadable ones skipped)");
     }

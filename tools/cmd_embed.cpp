@@ -12,7 +12,7 @@ void add_embed_command(CLI::App& app) {
   struct Args {
     EncoderFlags encoder;
     std::string images, text, output;
-    bool quiet = false;
+    bool quiet = false, recursive = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("embed", "images or texts -> unit-norm CLIP embeddings (HDF5 /embeddings + /names)");
@@ -20,16 +20,17 @@ void add_embed_command(CLI::App& app) {
   auto* images = cmd->add_option("--images", args->images, "folder of JPEG/PNG images (file names go to /names)");
   auto* text = cmd->add_option("--text", args->text, "texts, one per line (they go to /names)");
   images->excludes(text);
+  cmd->add_flag("-r,--recursive", args->recursive, "--images: include subfolders (names are paths below DIR)");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress line");
   cmd->add_option("-o,--output", args->output, "embeddings file (.h5)")->required();
   cmd->callback([args] {
     if (args->images.empty() == args->text.empty()) throw InputError("embed needs --images DIR or --text FILE");
     const clip::EmbedSettings settings{args->encoder.batch, !args->quiet};
     if (!args->images.empty()) {
-      const std::vector<std::string> paths = clip::list_images(args->images);
+      const std::vector<std::string> paths = clip::list_images(args->images, args->recursive);
       auto encoder = clip::load_encoder(args->encoder.model, args->encoder.device);
       std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
-      const auto summary = clip::embed_image_files(*encoder, paths, args->output, settings);
+      const auto summary = clip::embed_image_files(*encoder, paths, args->images, args->output, settings);
       std::printf("wrote %s: %lld images", args->output.c_str(), static_cast<long long>(summary.rows));
       if (!summary.skipped.empty()) std::printf(" (%zu unreadable, skipped)", summary.skipped.size());
       std::printf("\n");

@@ -166,3 +166,16 @@ def test_bad_models_are_clear_errors(encoders, clip_run, shared, tmp_path, case)
     expected = {"missing": "does not exist", "no_weights": "no model.safetensors", "wrong_type": "'blip'"}[case]
     assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
     assert not list(tmp_path.glob("e.h5*"))
+
+
+def test_embed_recursive_names_images_by_their_path_below_the_folder(encoders, clip_run, shared, tmp_path):
+    photos = sorted((shared / "images").glob("*.jpg"))
+    (tmp_path / "root" / "cats" / "close").mkdir(parents=True)
+    shutil.copy(photos[0], tmp_path / "root" / "top.jpg")
+    shutil.copy(photos[1], tmp_path / "root" / "cats" / "close" / "eye.JPG")
+    clip_run("embed", "--model", TINY, "--images", tmp_path / "root", "-o", tmp_path / "flat.h5")
+    clip_run("embed", "--model", TINY, "--images", tmp_path / "root", "--recursive", "-o", tmp_path / "deep.h5")
+    with h5py.File(tmp_path / "flat.h5", "r") as f:
+        assert list(f["names"].asstr()[:]) == ["top.jpg"]
+    with h5py.File(tmp_path / "deep.h5", "r") as f:
+        assert list(f["names"].asstr()[:]) == ["cats/close/eye.JPG", "top.jpg"]

@@ -35,18 +35,26 @@ void normalize_rows(Matrix<float>& rows) {
 
 }  // namespace
 
-std::vector<std::string> list_images(const std::string& folder) {
+std::vector<std::string> list_images(const std::string& folder, bool recursive) {
   if (!fs::is_directory(folder)) throw InputError("image folder " + in_quotes(folder) + " does not exist");
   std::vector<std::string> paths;
-  for (const auto& entry : fs::directory_iterator(folder))
+  const auto consider = [&paths](const fs::directory_entry& entry) {
     if (entry.is_regular_file() && has_image_extension(entry.path())) paths.push_back(entry.path().string());
+  };
+  if (recursive) {
+    for (const auto& entry : fs::recursive_directory_iterator(folder, fs::directory_options::follow_directory_symlink))
+      consider(entry);
+  } else {
+    for (const auto& entry : fs::directory_iterator(folder)) consider(entry);
+  }
   std::sort(paths.begin(), paths.end());
   if (paths.empty()) throw InputError("image folder " + in_quotes(folder) + " has no .jpg, .jpeg or .png files");
   return paths;
 }
 
 ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std::string>& paths,
-                                        const std::string& output, const EmbedSettings& settings) {
+                                        const std::string& root, const std::string& output,
+                                        const EmbedSettings& settings) {
   const auto total = static_cast<std::int64_t>(paths.size());
   const std::int64_t batch = std::max<std::int64_t>(1, settings.batch);
   Preprocessing spec;
@@ -82,7 +90,7 @@ ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std:
       if (kept != i)
         std::copy_n(pixels.data() + per_image * static_cast<std::size_t>(i), per_image,
                     pixels.data() + per_image * static_cast<std::size_t>(kept));
-      names.push_back(fs::path(path).filename().string());
+      names.push_back(fs::path(path).lexically_relative(root).generic_string());
       ++kept;
     }
     if (kept > 0) {

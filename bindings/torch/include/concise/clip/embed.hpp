@@ -16,8 +16,9 @@ struct EmbedSettings {
   bool progress = true;
 };
 
-// The JPEG and PNG files of a folder (by extension, not recursive), sorted by name.
-std::vector<std::string> list_images(const std::string& folder);
+// The JPEG and PNG files of a folder (by extension; with `recursive`, of its
+// subfolders too), sorted by path.
+std::vector<std::string> list_images(const std::string& folder, bool recursive = false);
 
 struct ImageEmbeddingSummary {
   std::int64_t rows = 0;
@@ -25,10 +26,12 @@ struct ImageEmbeddingSummary {
 };
 
 // Encodes images into `output` (HDF5: /embeddings float32 [N, dim], unit norm, and
-// /names, each image's file name). Unreadable images are reported on stderr and
-// skipped, never written as rows. Atomic: output.partial is renamed when complete.
+// /names, each image's path relative to `root`). Unreadable images are reported on
+// stderr and skipped, never written as rows. Atomic: output.partial is renamed when
+// complete.
 ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std::string>& paths,
-                                        const std::string& output, const EmbedSettings& settings = {});
+                                        const std::string& root, const std::string& output,
+                                        const EmbedSettings& settings = {});
 
 // Raw (unnormalized) text features, one row per text.
 Matrix<float> embed_texts(Encoder& encoder, const Tokenizer& tokenizer, const std::vector<std::string>& texts,
