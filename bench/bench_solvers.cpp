@@ -2,8 +2,10 @@
 // "floor" is one FP32 pass of C z per row (an l1 so large that w = 0 certifies),
 // the least work any exact solver must do (DESIGN §1).
 //
-//   bench_solvers [--device cpu|cuda[:N]] [--solvers ws,fista,admm] [--rows N]
-//                 [--concepts 1000,10000] [--dims 512] [google benchmark flags]
+//   bench_solvers [--device cpu|cuda[:N]] [--solvers ws,fista,admm] [--rows N,...]
+//                 [--concepts 1000,10000] [--dims 512] [--gpu-batch 4096,16384]
+//                 [google benchmark flags]
+// On the GPU the floor is one correlation GEMM per row (w = 0 certifies at once).
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -28,6 +30,7 @@ struct Config {
   std::vector<std::int64_t> concepts{1000, 10000};
   std::vector<std::int64_t> dims{512};
   std::vector<std::int64_t> rows{200};
+  std::vector<std::int64_t> gpu_batches{0};  // 0: the solver's own choice
   double l1 = 0.25, tol = 1e-4;
 };
 
@@ -56,6 +59,7 @@ Config parse_config(int& argc, char** argv) {
     else if (flag == "--concepts" && has_value) config.concepts = split_ints(argv[++i]);
     else if (flag == "--dims" && has_value) config.dims = split_ints(argv[++i]);
     else if (flag == "--rows" && has_value) config.rows = split_ints(argv[++i]);
+    else if (flag == "--gpu-batch" && has_value) config.gpu_batches = split_ints(argv[++i]);
     else if (flag == "--l1" && has_value) config.l1 = std::stod(argv[++i]);
     else if (flag == "--tol" && has_value) config.tol = std::stod(argv[++i]);
     else argv[kept++] = argv[i];
@@ -84,12 +88,13 @@ class ProblemCache {
 };
 
 void run_solver(benchmark::State& state, ProblemCache& cache, const Config& config, const std::string& solver,
-                std::int64_t c, std::int64_t d, std::int64_t n, double l1) {
+                std::int64_t c, std::int64_t d, std::int64_t n, std::int64_t gpu_batch, double l1) {
   const SyntheticProblem& problem = cache.get(c, d, n);
   SolveOptions options;
   options.l1 = l1;
   options.tol = config.tol;
   options.solver = parse_solver(solver);
+  options.gpu_batch_rows = gpu_batch;
   auto decomposer = make_decomposer(problem.dict.atoms.view(), options, parse_device(config.device));
   SolveResult result;
   decomposer->solve(problem.rows.view(), result);  // warm-up: allocations, device buffers
@@ -115,16 +120,21 @@ int main(int argc, char** argv) {
   ProblemCache cache;
   for (auto c : config.concepts)
     for (auto d : config.dims)
-      for (auto n : config.rows) {
-        const std::string size = "/c=" + std::to_string(c) + "/d=" + std::to_string(d) + "/rows=" + std::to_string(n);
-        benchmark::RegisterBenchmark(("floor" + size).c_str(), [&cache, &config, c, d, n](benchmark::State& state) {
-          run_solver(state, cache, config, "ws", c, d, n, 1e6);
-        })->Unit(benchmark::kMillisecond)->UseRealTime();
-        for (const auto& solver : config.solvers)
-          benchmark::RegisterBenchmark((solver + size).c_str(), [&cache, &config, solver, c, d, n](benchmark::State& state) {
-            run_solver(state, cache, config, solver, c, d, n, config.l1);
+      for (auto n : config.rows)
+        for (auto batch : config.gpu_batches) {
+          const std::string size = "/c=" + std::to_string(c) + "/d=" + std::to_string(d) + "/rows=" + std::to_string(n) +
+                                   (batch > 0 ? "/gpu_batch=" + std::to_string(batch) : "");
+          benchmark::RegisterBenchmark(("floor" + size).c_str(), [&cache, &config, c, d, n, batch](benchmark::State& state) {
+            run_solver(state, cache, config, "ws", c, d, n, batch, 1e6);
           })->Unit(benchmark::kMillisecond)->UseRealTime();
-      }
+          for (const auto& solver : config.solvers)
+            benchmark::RegisterBenchmark((solver + size).c_str(),
+                                         [&cache, &config, solver, c, d, n, batch](benchmark::State& state) {
+                                           run_solver(state, cache, config, solver, c, d, n, batch, config.l1);
+                                         })
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+        }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <limits>
 #include <numeric>
 
@@ -51,14 +52,30 @@ void CudaBatchSolver::solve(MatrixView<const float> z, SolveResult& result) {
     for (std::int64_t first = 0; first < n; first += batch) solve_batch(z.row(first), std::min(batch, n - first), first, result);
     return;
   }
-  // Host rows: pinned staging, and the copy of batch k+1 runs while batch k solves.
+  // Host rows: batch k+1 is copied into pinned memory on a host thread and sent on the
+  // copy stream while batch k solves, so the GPU does not wait for either copy.
   stage(0, z.row(0), std::min(batch, n));
   int slot = 0;
   for (std::int64_t first = 0; first < n; first += batch, slot = 1 - slot) {
     const std::int64_t count = std::min(batch, n - first);
-    if (first + batch < n) stage(1 - slot, z.row(first + batch), std::min(batch, n - first - batch));
+    std::future<void> next;
+    if (first + batch < n) {
+      const int next_slot = 1 - slot;
+      const float* next_rows = z.row(first + batch);
+      const std::int64_t next_count = std::min(batch, n - first - batch);
+      next = std::async(std::launch::async, [this, next_slot, next_rows, next_count] {
+        DeviceScope thread_device(ctx_.device());
+        stage(next_slot, next_rows, next_count);
+      });
+    }
     copied_[slot].wait_on(ctx_.compute.get());
-    solve_batch(input_[slot].data(), count, first, result);
+    try {
+      solve_batch(input_[slot].data(), count, first, result);
+    } catch (...) {
+      if (next.valid()) next.wait();  // the stager uses this object's buffers
+      throw;
+    }
+    if (next.valid()) next.get();
   }
 }
 
@@ -83,24 +100,26 @@ void CudaBatchSolver::start_batch(const float* z, std::int64_t n) {
   active_ = n;
 }
 
-void CudaBatchSolver::residual_and_correlation(const float* w, std::int64_t rows) {
+void CudaBatchSolver::residual_and_correlation(const float* w, std::int64_t rows, bool w_is_zero) {
   const float minus_one = -1.0f, one = 1.0f, zero = 0.0f;
   const int c = static_cast<int>(c_), d = static_cast<int>(d_), m = static_cast<int>(rows);
   CONCISE_CUDA_CHECK(cudaMemcpyAsync(r_.data(), z_.data(), sizeof(float) * static_cast<std::size_t>(rows * d_),
                                      cudaMemcpyDeviceToDevice, ctx_.compute.get()));
   // Row-major R (rows x d) -= W (rows x c) C (c x d), as column-major R^T -= C^T W^T.
-  CONCISE_CUDA_CHECK(cublasSgemm(ctx_.blas.get(), CUBLAS_OP_N, CUBLAS_OP_N, d, m, c, &minus_one, atoms_.data(), d, w, c,
-                                 &one, r_.data(), d));
+  if (!w_is_zero)
+    CONCISE_CUDA_CHECK(cublasSgemm(ctx_.blas.get(), CUBLAS_OP_N, CUBLAS_OP_N, d, m, c, &minus_one, atoms_.data(), d, w,
+                                   c, &one, r_.data(), d));
   // Row-major G (rows x c) = R C^T, as column-major G^T = C R^T.
   CONCISE_CUDA_CHECK(cublasSgemm(ctx_.blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, c, m, d, &one, atoms_.data(), d, r_.data(),
                                  d, &zero, g_.data(), c));
 }
 
 std::vector<std::uint8_t> CudaBatchSolver::certify_rows(int iteration, bool last, std::int64_t first,
-                                                        SolveResult& result, std::vector<Certificate>& certificates) {
+                                                        SolveResult& result, std::vector<Certificate>& certificates,
+                                                        bool w_is_zero) {
   cudaStream_t stream = ctx_.compute.get();
   const std::int64_t active = active_;
-  residual_and_correlation(w_.data(), active);
+  residual_and_correlation(w_.data(), active, w_is_zero);
   terms_.resize(static_cast<std::size_t>(active * kernels::kGapTerms));
   kernels::gap_terms(z_.data(), r_.data(), w_.data(), g_.data(), atoms_.data(), active, c_, d_, terms_.data(), stream);
   host_terms_.resize(terms_.size());

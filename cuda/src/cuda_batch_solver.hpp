@@ -28,13 +28,13 @@ class CudaBatchSolver : public Decomposer {
 
   // Sizes the shared per-row buffers for n rows, copies z in, sets w = 0, row ids 0..n-1.
   void start_batch(const float* z, std::int64_t n);
-  // r = z - w C and g = C r for the first `rows` active rows.
-  void residual_and_correlation(const float* w, std::int64_t rows);
-  // Certifies w_ of every active row. Rows that converged, or every row when `last`,
+  // r = z - w C and g = C r for the first `rows` active rows (w_is_zero: r = z, one GEMM).
+  void residual_and_correlation(const float* w, std::int64_t rows, bool w_is_zero = false);
+  // Certifies w_ of every active row (w_is_zero: w_ is still the starting 0). Rows that converged, or every row when `last`,
   // get gap, objective and iterations in result and their w in the output. Returns
   // one flag per active row (1: stays) and fills stay_certificates for those rows.
   std::vector<std::uint8_t> certify_rows(int iteration, bool last, std::int64_t first, SolveResult& result,
-                                         std::vector<Certificate>& certificates);
+                                         std::vector<Certificate>& certificates, bool w_is_zero = false);
   // Drops the rows whose flag is 0 from every per-row buffer, the solver's included.
   void drop_rows(const std::vector<std::uint8_t>& keep);
   // Appends the batch's codes to result (CSR).
@@ -56,7 +56,10 @@ class CudaBatchSolver : public Decomposer {
   DeviceBuffer<int> kept_;
 
  private:
-  std::int64_t batch_rows() const { return std::clamp<std::int64_t>((std::int64_t{1} << 29) / c_, 256, 16384); }
+  std::int64_t batch_rows() const {
+    if (options_.gpu_batch_rows > 0) return options_.gpu_batch_rows;
+    return std::clamp<std::int64_t>((std::int64_t{1} << 29) / c_, 256, 16384);
+  }
   void stage(int slot, const float* rows, std::int64_t count);
 
   std::string solver_name_;

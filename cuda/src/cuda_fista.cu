@@ -62,7 +62,7 @@ void CudaFista::solve_batch(const float* z, std::int64_t n, std::int64_t first, 
     }
     const bool last = it >= options_.max_iterations;
     if (it % options_.check_every != 0 && !last) continue;
-    const std::vector<std::uint8_t> keep = certify_rows(it, last, first, result, certificates);
+    const std::vector<std::uint8_t> keep = certify_rows(it, last, first, result, certificates, it == 0);
     if (last) break;
     if (options_.screening) {
       // g_ still holds C r for w_: screen the staying rows before they are compacted.

@@ -73,7 +73,7 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
 
   for (int pass = 0; active_ > 0; ++pass) {
     const bool last = pass >= options_.max_rounds;
-    const std::vector<std::uint8_t> keep = certify_rows(pass, last, first, result, certificates);
+    const std::vector<std::uint8_t> keep = certify_rows(pass, last, first, result, certificates, pass == 0);
     if (last) break;
     // g_ holds C r for every active row: grow the sets (the leaving rows' too, then dropped).
     ws::extend_sets(g_.data(), gram_.data(), active_, c_, half_l1, 1.0f - kNearViolation,

@@ -30,6 +30,7 @@ void SolveOptions::validate() const {
   if (max_iterations < 1) throw InputError("max_iterations must be >= 1");
   if (max_rounds < 1) throw InputError("max_rounds must be >= 1");
   if (check_every < 1) throw InputError("check_every must be >= 1");
+  if (gpu_batch_rows < 0) throw InputError("gpu_batch_rows must be 0 (automatic) or positive");
 }
 
 }  // namespace concise

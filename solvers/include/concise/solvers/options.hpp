@@ -18,6 +18,7 @@ struct SolveOptions {
   int max_rounds = 40;         // working-set rounds per row
   int check_every = 10;        // FISTA/ADMM iterations between gap checks
   bool screening = true;       // gap-safe screening (FISTA, ADMM)
+  long long gpu_batch_rows = 0;  // rows the GPU solves at once; 0 picks from the dictionary size
 
   // Throws InputError for values outside their domain.
   void validate() const;
