@@ -115,7 +115,7 @@ void run_solver(benchmark::State& state, ProblemCache& cache, const Config& conf
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   const Config config = parse_config(argc, argv);
   ProblemCache cache;
   for (auto c : config.concepts)
@@ -140,4 +140,7 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "bench_solvers: %s\n", e.what());
+  return 1;
 }
