@@ -41,8 +41,7 @@ void add_embed_command(CLI::App& app) {
     const clip::Tokenizer tokenizer(clip::find_merges_file(args->encoder.bpe, args->encoder.model));
     auto encoder = clip::load_encoder(args->encoder.model, args->encoder.device);
     std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
-    clip::write_text_embeddings(clip::embed_texts(*encoder, tokenizer, texts, settings), texts, args->output,
-                                encoder->name());
+    clip::embed_text_file(*encoder, tokenizer, texts, args->output, settings);
     std::printf("wrote %s: %zu texts\n", args->output.c_str(), texts.size());
   });
 }

@@ -55,7 +55,8 @@ class EncoderParity : public ::testing::TestWithParam<std::string> {
 
 TEST_P(EncoderParity, MatchesTransformersOnTextAndImages) {
   auto encoder = concise::clip::load_encoder((kFixture / GetParam()).string(), "cpu");
-  ASSERT_EQ(encoder->image_size(), 224);
+  ASSERT_EQ(encoder->preprocessing().size, 224);
+  ASSERT_FLOAT_EQ(encoder->preprocessing().mean[0], 0.48145466f);
 
   std::int64_t rows = 0;
   const std::vector<std::int64_t> ids = fixture_token_ids(rows);
@@ -109,5 +110,29 @@ TEST(EncoderErrors, MissingAndMismatchedModelFilesAreClearInputErrors) {
 
   std::ofstream(dir / "model.safetensors", std::ios::trunc) << "garbage";
   EXPECT_NE(message_of(dir.string()).find("not a safetensors file"), std::string::npos) << message_of(dir.string());
+  fs::remove_all(dir);
+}
+
+TEST(EncoderPreprocessing, ReadsTheHuggingFacePreprocessorConfig) {
+  if (!concise::clip::encoders_available()) GTEST_SKIP() << "built without LibTorch";
+  const fs::path dir = fs::temp_directory_path() / "concise_model_with_preprocessor";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const char* name : {"config.json", "model.safetensors"}) fs::copy_file(kFixture / name, dir / name);
+  std::ofstream(dir / "preprocessor_config.json")
+      << R"({"image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25], "crop_size": {"height": 224, "width": 224},
+            "size": {"shortest_edge": 224}})";
+  const auto spec = concise::clip::load_encoder(dir.string(), "cpu")->preprocessing();
+  EXPECT_EQ(spec.size, 224);
+  EXPECT_FLOAT_EQ(spec.mean[1], 0.5f);
+  EXPECT_FLOAT_EQ(spec.std[2], 0.25f);
+
+  std::ofstream(dir / "preprocessor_config.json", std::ios::trunc) << R"({"crop_size": 288, "size": 320})";
+  try {
+    concise::clip::load_encoder(dir.string(), "cpu");
+    ADD_FAILURE() << "a crop other than the model's size must be refused";
+  } catch (const concise::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("crops 288"), std::string::npos) << e.what();
+  }
   fs::remove_all(dir);
 }

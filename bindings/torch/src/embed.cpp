@@ -57,8 +57,7 @@ ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std:
                                         const EmbedSettings& settings) {
   const auto total = static_cast<std::int64_t>(paths.size());
   const std::int64_t batch = std::max<std::int64_t>(1, settings.batch);
-  Preprocessing spec;
-  spec.size = encoder.image_size();
+  const Preprocessing& spec = encoder.preprocessing();
   const std::size_t per_image = static_cast<std::size_t>(3) * spec.size * spec.size;
 
   ImageEmbeddingSummary summary;
@@ -113,13 +112,16 @@ ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std:
   return summary;
 }
 
-Matrix<float> embed_texts(Encoder& encoder, const Tokenizer& tokenizer, const std::vector<std::string>& texts,
-                          const EmbedSettings& settings) {
+namespace {
+
+// Calls consume(first, features) for each batch of texts, in order.
+template <class Consume>
+void encode_text_batches(Encoder& encoder, const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                         const EmbedSettings& settings, Consume consume) {
   const auto total = static_cast<std::int64_t>(texts.size());
   if (total == 0) throw InputError("no texts to embed");
   const std::int64_t batch = std::max<std::int64_t>(1, settings.batch);
   constexpr int context = Tokenizer::kContextLength;
-  Matrix<float> out;
   Progress progress("embed texts", total, 0, settings.progress);
   std::vector<std::int64_t> ids(static_cast<std::size_t>(batch) * context);
   for (std::int64_t first = 0; first < total; first += batch) {
@@ -128,24 +130,37 @@ Matrix<float> embed_texts(Encoder& encoder, const Tokenizer& tokenizer, const st
       const auto row = tokenizer.tokenize(texts[static_cast<std::size_t>(first + i)], context);
       std::copy(row.begin(), row.end(), ids.begin() + i * context);
     }
-    const Matrix<float> features = encoder.encode_texts(ids.data(), count, context);
-    if (out.rows() == 0) out = Matrix<float>(total, features.cols());
-    std::copy(features.values().begin(), features.values().end(), out.row(first));
+    consume(first, encoder.encode_texts(ids.data(), count, context));
     progress.advance(count);
   }
   progress.finish();
+}
+
+}  // namespace
+
+Matrix<float> embed_texts(Encoder& encoder, const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                          const EmbedSettings& settings) {
+  Matrix<float> out;
+  encode_text_batches(encoder, tokenizer, texts, settings, [&](std::int64_t first, const Matrix<float>& features) {
+    if (out.rows() == 0) out = Matrix<float>(static_cast<std::int64_t>(texts.size()), features.cols());
+    std::copy(features.values().begin(), features.values().end(), out.row(first));
+  });
   return out;
 }
 
-void write_text_embeddings(const Matrix<float>& raw, const std::vector<std::string>& texts, const std::string& output,
-                           const std::string& model) {
-  Matrix<float> rows = raw;
-  normalize_rows(rows);
-  EmbeddingWriter writer(output, rows.rows(), rows.cols());
-  writer.set_attribute("model", model);
-  writer.set_attribute("normalized", "unit L2 norm");
-  writer.append(rows.data(), rows.rows());
-  writer.finish(texts);
+void embed_text_file(Encoder& encoder, const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                     const std::string& output, const EmbedSettings& settings) {
+  std::unique_ptr<EmbeddingWriter> writer;
+  encode_text_batches(encoder, tokenizer, texts, settings, [&](std::int64_t, Matrix<float> features) {
+    normalize_rows(features);
+    if (!writer) {
+      writer = std::make_unique<EmbeddingWriter>(output, static_cast<std::int64_t>(texts.size()), features.cols());
+      writer->set_attribute("model", encoder.name());
+      writer->set_attribute("normalized", "unit L2 norm");
+    }
+    writer->append(features.data(), features.rows());
+  });
+  writer->finish(texts);
 }
 
 }  // namespace concise::clip

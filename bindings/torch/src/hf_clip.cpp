@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <array>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -259,6 +260,36 @@ void copy_weights(ClipModel& model, const TensorMap& weights, const std::string&
   }
 }
 
+// transformers' CLIPImageProcessor settings: resize the shortest edge, center crop, mean
+// and std. concise crops to the size it resizes to, as CLIP does.
+Preprocessing read_preprocessing(const fs::path& path, std::int64_t image_size) {
+  Preprocessing spec;
+  spec.size = static_cast<int>(image_size);
+  if (!fs::exists(path)) return spec;
+  std::ifstream in(path);
+  try {
+    const auto json = nlohmann::json::parse(in);
+    if (json.contains("image_mean")) spec.mean = json.at("image_mean").get<std::array<float, 3>>();
+    if (json.contains("image_std")) spec.std = json.at("image_std").get<std::array<float, 3>>();
+    int crop = spec.size, edge = spec.size;
+    if (json.contains("crop_size")) {
+      const auto& c = json.at("crop_size");
+      crop = c.is_number() ? c.get<int>() : c.at("height").get<int>();
+    }
+    if (json.contains("size")) {
+      const auto& s = json.at("size");
+      edge = s.is_number() ? s.get<int>() : s.value("shortest_edge", crop);
+    }
+    if (crop != edge || crop != spec.size)
+      throw InputError(in_quotes(path.string()) + " resizes to " + std::to_string(edge) + " and crops " +
+                       std::to_string(crop) + " for a model of image size " + std::to_string(spec.size) +
+                       "; concise resizes the short side to the model's size and crops it square");
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(in_quotes(path.string()) + " is not a readable preprocessor config: " + e.what());
+  }
+  return spec;
+}
+
 std::string folder_name(const std::string& folder) {
   fs::path path = fs::absolute(folder).lexically_normal();
   if (path.filename().empty()) path = path.parent_path();
@@ -277,6 +308,7 @@ class HfClipEncoder final : public Encoder {
       weights = root / "model.safetensors.index.json";
     if (!fs::exists(weights))
       throw InputError("model folder " + in_quotes(folder) + " has config.json but no model.safetensors");
+    preprocessing_ = read_preprocessing(root / "preprocessor_config.json", config_.vision.image_size);
     model_ = ClipModel(config_);
     copy_weights(model_, load_safetensors(weights.string()), weights.string());
     model_->eval();
@@ -303,7 +335,7 @@ class HfClipEncoder final : public Encoder {
     return to_matrix(model_->text_projection(model_->text_model(input.to(device_))));
   }
 
-  int image_size() const override { return static_cast<int>(config_.vision.image_size); }
+  const Preprocessing& preprocessing() const override { return preprocessing_; }
   std::string name() const override { return name_; }
   std::string describe() const override {
     return "Hugging Face CLIP " + in_quotes(name_) + " (vision " + std::to_string(config_.vision.layers) + " x " +
@@ -323,6 +355,7 @@ class HfClipEncoder final : public Encoder {
   torch::Device device_;
   std::string name_;
   ClipConfig config_;
+  Preprocessing preprocessing_;
   ClipModel model_{nullptr};
 };
 

@@ -14,7 +14,7 @@ namespace {
 class TorchScriptEncoder final : public Encoder {
  public:
   TorchScriptEncoder(const std::string& file, const std::string& device, int image_size)
-      : device_(torch_device(device)), file_(file), image_size_(image_size) {
+      : device_(torch_device(device)), file_(file) {
     use_all_cpu_cores_unless_told();
     try {
       module_ = torch::jit::load(file, device_);
@@ -26,11 +26,22 @@ class TorchScriptEncoder final : public Encoder {
         throw InputError("TorchScript model " + in_quotes(file) + " has no " + method +
                          " method; concise needs encode_image(pixels) and encode_text(token_ids)");
     module_.eval();
+    preprocessing_.size = image_size;
+    // A module may say what it expects: image_size (int), image_mean and image_std (3 floats each).
+    if (module_.hasattr("image_size")) preprocessing_.size = static_cast<int>(module_.attr("image_size").toInt());
+    for (const auto& [name, target] : {std::pair{"image_mean", &preprocessing_.mean}, std::pair{"image_std", &preprocessing_.std}}) {
+      if (!module_.hasattr(name)) continue;
+      const std::vector<double> values = module_.attr(name).toDoubleVector();
+      if (values.size() != 3)
+        throw InputError("TorchScript model " + in_quotes(file) + ": " + name + " has " + std::to_string(values.size()) +
+                         " values, expected 3");
+      for (int c = 0; c < 3; ++c) (*target)[static_cast<std::size_t>(c)] = static_cast<float>(values[static_cast<std::size_t>(c)]);
+    }
   }
 
   Matrix<float> encode_images(const float* pixels, std::int64_t count) override {
-    const torch::Tensor input =
-        torch::from_blob(const_cast<float*>(pixels), {count, 3, image_size_, image_size_}, torch::kFloat32);
+    const int size = preprocessing_.size;
+    const torch::Tensor input = torch::from_blob(const_cast<float*>(pixels), {count, 3, size, size}, torch::kFloat32);
     return run("encode_image", input.to(device_), count);
   }
 
@@ -39,7 +50,7 @@ class TorchScriptEncoder final : public Encoder {
     return run("encode_text", input.to(device_), count);
   }
 
-  int image_size() const override { return image_size_; }
+  const Preprocessing& preprocessing() const override { return preprocessing_; }
   std::string name() const override { return std::filesystem::path(file_).stem().string(); }
   std::string describe() const override { return "TorchScript " + in_quotes(file_) + " on " + device_.str(); }
 
@@ -64,7 +75,7 @@ class TorchScriptEncoder final : public Encoder {
 
   torch::Device device_;
   std::string file_;
-  int image_size_;
+  Preprocessing preprocessing_;
   torch::jit::Module module_;
 };
 

@@ -37,8 +37,9 @@ ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std:
 Matrix<float> embed_texts(Encoder& encoder, const Tokenizer& tokenizer, const std::vector<std::string>& texts,
                           const EmbedSettings& settings = {});
 
-// Writes texts' unit-norm features to `output` (/embeddings and /names = the texts).
-void write_text_embeddings(const Matrix<float>& raw, const std::vector<std::string>& texts, const std::string& output,
-                           const std::string& model);
+// Encodes texts batch by batch into `output` (unit-norm /embeddings, /names = the
+// texts). Atomic like embed_image_files.
+void embed_text_file(Encoder& encoder, const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                     const std::string& output, const EmbedSettings& settings = {});
 
 }  // namespace concise::clip
