@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "concise/core/error.hpp"
-#include "device_choice.hpp"
+#include "torch_support.hpp"
 #include "safetensors.hpp"
 
 namespace concise::clip::detail {
@@ -345,13 +345,6 @@ class HfClipEncoder final : public Encoder {
   }
 
  private:
-  static Matrix<float> to_matrix(const torch::Tensor& features) {
-    const torch::Tensor host = features.to(torch::kCPU, torch::kFloat32).contiguous();
-    Matrix<float> out(host.size(0), host.size(1));
-    std::copy_n(host.data_ptr<float>(), host.numel(), out.data());
-    return out;
-  }
-
   torch::Device device_;
   std::string name_;
   ClipConfig config_;

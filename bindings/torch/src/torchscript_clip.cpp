@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "concise/core/error.hpp"
-#include "device_choice.hpp"
+#include "torch_support.hpp"
 
 namespace concise::clip::detail {
 namespace {
@@ -67,10 +67,7 @@ class TorchScriptEncoder final : public Encoder {
     if (features.dim() != 2 || features.size(0) != count)
       throw InputError("TorchScript model " + in_quotes(file_) + ": " + method + " returned shape " +
                        c10::str(features.sizes()) + ", expected [" + std::to_string(count) + ", dim]");
-    const torch::Tensor host = features.to(torch::kCPU, torch::kFloat32).contiguous();
-    Matrix<float> out(host.size(0), host.size(1));
-    std::copy_n(host.data_ptr<float>(), host.numel(), out.data());
-    return out;
+    return to_matrix(features);
   }
 
   torch::Device device_;

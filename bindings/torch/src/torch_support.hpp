@@ -1,14 +1,17 @@
 #pragma once
-// Maps concise's device names (auto, cpu, cuda, cuda:N) to a torch::Device.
+// What the LibTorch encoders share: concise's device names (auto, cpu, cuda, cuda:N)
+// as a torch::Device, the CPU thread count, and features back as a host Matrix.
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/types.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <thread>
 
 #include "concise/core/error.hpp"
+#include "concise/core/matrix.hpp"
 
 namespace concise::clip::detail {
 
@@ -34,6 +37,14 @@ inline void use_all_cpu_cores_unless_told() {
   if (told != nullptr && *told != '\0') return;
   const unsigned cores = std::thread::hardware_concurrency();
   if (cores > 0 && torch::get_num_threads() < static_cast<int>(cores)) torch::set_num_threads(static_cast<int>(cores));
+}
+
+// count x dim float32 on the host, from features on any device and of any float type.
+inline Matrix<float> to_matrix(const torch::Tensor& features) {
+  const torch::Tensor host = features.to(torch::kCPU, torch::kFloat32).contiguous();
+  Matrix<float> out(host.size(0), host.size(1));
+  std::copy_n(host.data_ptr<float>(), host.numel(), out.data());
+  return out;
 }
 
 }  // namespace concise::clip::detail
