@@ -70,8 +70,7 @@ void add_decompose_command(CLI::App& app) {
       args->job.dataset = kDefaultEmbeddingDataset;
       const auto embedded =
           clip::embed_image_files(*encoder, paths, args->images, args->job.input, {args->encoder.batch, !args->quiet});
-      std::printf("wrote %s: %lld images%s\n", args->job.input.c_str(), static_cast<long long>(embedded.rows),
-                  embedded.skipped.empty() ? "" : " (unreadable ones skipped)");
+      print_embedding_summary(embedded, paths.size(), args->job.input);
     }
     print_summary(decompose_file(args->job, dict), args->job.output);
   });

@@ -8,11 +8,24 @@
 
 namespace concise::cli {
 
+void print_embedding_summary(const clip::ImageEmbeddingSummary& summary, std::size_t images, const std::string& output) {
+  if (!summary.complete) {
+    std::printf("stopped after %lld of %zu images; %s.partial holds them, rerun the same command to resume\n",
+                static_cast<long long>(summary.images_done), images, output.c_str());
+    return;
+  }
+  std::printf("wrote %s: %lld images%s", output.c_str(), static_cast<long long>(summary.rows),
+              summary.resumed ? " (resumed or already embedded)" : "");
+  if (!summary.skipped.empty()) std::printf(", %zu unreadable ones skipped", summary.skipped.size());
+  std::printf("\n");
+}
+
 void add_embed_command(CLI::App& app) {
   struct Args {
     EncoderFlags encoder;
     std::string images, text, output;
     bool quiet = false, recursive = false;
+    std::int64_t max_batches = 0;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("embed", "images or texts -> unit-norm CLIP embeddings (HDF5 /embeddings + /names)");
@@ -21,19 +34,18 @@ void add_embed_command(CLI::App& app) {
   auto* text = cmd->add_option("--text", args->text, "texts, one per line (they go to /names)");
   images->excludes(text);
   cmd->add_flag("-r,--recursive", args->recursive, "--images: include subfolders (names are paths below DIR)");
+  cmd->add_option("--max-batches", args->max_batches, "--images: stop after N batches; rerun to resume");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress line");
   cmd->add_option("-o,--output", args->output, "embeddings file (.h5)")->required();
   cmd->callback([args] {
     if (args->images.empty() == args->text.empty()) throw InputError("embed needs --images DIR or --text FILE");
-    const clip::EmbedSettings settings{args->encoder.batch, !args->quiet};
+    const clip::EmbedSettings settings{args->encoder.batch, !args->quiet, args->max_batches};
     if (!args->images.empty()) {
       const std::vector<std::string> paths = clip::list_images(args->images, args->recursive);
       auto encoder = clip::load_encoder(args->encoder.model, args->encoder.device);
       std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
       const auto summary = clip::embed_image_files(*encoder, paths, args->images, args->output, settings);
-      std::printf("wrote %s: %lld images", args->output.c_str(), static_cast<long long>(summary.rows));
-      if (!summary.skipped.empty()) std::printf(" (%zu unreadable, skipped)", summary.skipped.size());
-      std::printf("\n");
+      print_embedding_summary(summary, paths.size(), args->output);
       return;
     }
     const std::vector<std::string> texts = read_names(args->text);

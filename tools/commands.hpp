@@ -1,6 +1,8 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include "concise/clip/embed.hpp"
+
 namespace concise::cli {
 
 // Each adds its subcommand to app; the callback runs it.
@@ -13,5 +15,8 @@ void add_tokenize_command(CLI::App& app);
 void add_preprocess_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
 void add_vocab_command(CLI::App& app);
+
+// "wrote FILE: N images" or how to resume an embedding that stopped early.
+void print_embedding_summary(const clip::ImageEmbeddingSummary& summary, std::size_t images, const std::string& output);
 
 }  // namespace concise::cli

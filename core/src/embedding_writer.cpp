@@ -8,19 +8,22 @@
 namespace concise {
 
 struct EmbeddingWriter::State {
-  std::string path, partial, dataset;
+  std::string path, partial, dataset, run_key;
   detail::H5File file;
-  std::int64_t rows = 0, dim = 0, done = 0;
+  std::int64_t rows = 0, dim = 0, done = 0, inputs = 0;
   bool finished = false;
 };
 
+EmbeddingWriter::EmbeddingWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
 EmbeddingWriter::EmbeddingWriter(const std::string& path, std::int64_t rows, std::int64_t dim,
-                                 const std::string& dataset)
+                                 const std::string& dataset, const std::string& run_key)
     : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.path = path;
   s.partial = path + ".partial";
   s.dataset = dataset;
+  s.run_key = run_key;
   s.rows = rows;
   s.dim = dim;
   s.file = detail::create_h5(s.partial);
@@ -36,14 +39,63 @@ EmbeddingWriter::EmbeddingWriter(const std::string& path, std::int64_t rows, std
                              H5P_DEFAULT),
                   H5Dclose);
   if (!ds.valid()) throw Error("file " + in_quotes(s.partial) + ": cannot create dataset " + in_quotes(dataset));
+  if (!run_key.empty()) {
+    detail::create_growable_strings(s.file, "/names", 1024);
+    detail::set_attr(s.file, s.file.id.get(), "run_key", run_key);
+    detail::set_attr(s.file, s.file.id.get(), "rows_done", std::int64_t{0});
+    detail::set_attr(s.file, s.file.id.get(), "inputs_done", std::int64_t{0});
+    detail::flush_h5(s.file);
+  }
+}
+
+std::unique_ptr<EmbeddingWriter> EmbeddingWriter::resume(const std::string& path, const std::string& run_key,
+                                                         const std::string& dataset) {
+  const std::string partial = path + ".partial";
+  if (run_key.empty() || !std::filesystem::exists(partial)) return nullptr;
+  auto state = std::make_unique<State>();
+  try {
+    state->file = detail::open_h5(partial, true);
+  } catch (const InputError&) {
+    return nullptr;  // not HDF5 (cut short while being created): start afresh
+  }
+  const hid_t root = state->file.id.get();
+  if (detail::get_attr_string(root, "run_key").value_or("") != run_key || !detail::h5_exists(state->file, dataset) ||
+      !detail::h5_exists(state->file, "/names"))
+    return nullptr;
+  detail::H5Id ds = detail::open_dataset(state->file, dataset);
+  const auto shape = detail::dataset_shape(state->file, dataset, ds.get());
+  state->path = path;
+  state->partial = partial;
+  state->dataset = dataset;
+  state->run_key = run_key;
+  state->rows = static_cast<std::int64_t>(shape.at(0));
+  state->dim = static_cast<std::int64_t>(shape.at(1));
+  state->done = detail::get_attr_int64(root, "rows_done").value_or(0);
+  state->inputs = detail::get_attr_int64(root, "inputs_done").value_or(0);
+  detail::resize_1d(state->file, "/names", state->done);  // names past the last commit were never committed
+  return std::unique_ptr<EmbeddingWriter>(new EmbeddingWriter(std::move(state)));
+}
+
+bool EmbeddingWriter::finished_run(const std::string& path, const std::string& run_key) {
+  if (run_key.empty() || !std::filesystem::exists(path)) return false;
+  try {
+    const detail::H5File file = detail::open_h5(path, false);
+    return detail::get_attr_string(file.id.get(), "run_key").value_or("") == run_key;
+  } catch (const InputError&) {
+    return false;
+  }
 }
 
 EmbeddingWriter::~EmbeddingWriter() {
-  if (state_ && !state_->finished) {
+  // A resumable writer keeps what it committed; any other unfinished file goes.
+  if (state_ && !state_->finished && state_->run_key.empty()) {
     state_->file.id.reset();
     std::remove(state_->partial.c_str());
   }
 }
+
+std::int64_t EmbeddingWriter::rows_written() const { return state_->done; }
+std::int64_t EmbeddingWriter::inputs_done() const { return state_->inputs; }
 
 void EmbeddingWriter::append(const float* rows, std::int64_t count) {
   State& s = *state_;
@@ -58,6 +110,24 @@ void EmbeddingWriter::append(const float* rows, std::int64_t count) {
       H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, rows) < 0)
     throw Error("file " + in_quotes(s.partial) + ": writing rows failed (disk full?)");
   s.done += count;
+}
+
+void EmbeddingWriter::append(const float* rows, std::int64_t count, const std::vector<std::string>& names,
+                             std::int64_t inputs_done) {
+  State& s = *state_;
+  if (s.run_key.empty()) throw Error("embedding writer: named rows need a resumable writer");
+  if (static_cast<std::int64_t>(names.size()) != count)
+    throw Error("embedding writer: " + std::to_string(names.size()) + " names for " + std::to_string(count) + " rows");
+  const std::int64_t first = s.done;
+  append(rows, count);
+  detail::resize_1d(s.file, "/names", s.done);
+  detail::write_strings_at(s.file, "/names", first, names);
+  s.inputs = inputs_done;
+  // Commit: the rows and names are written before the counters that point past them.
+  detail::flush_h5(s.file);
+  detail::set_attr(s.file, s.file.id.get(), "rows_done", s.done);
+  detail::set_attr(s.file, s.file.id.get(), "inputs_done", s.inputs);
+  detail::flush_h5(s.file);
 }
 
 void EmbeddingWriter::truncate_to_written() {

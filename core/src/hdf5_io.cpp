@@ -352,4 +352,17 @@ void resize_1d(const H5File& file, const std::string& dataset, std::int64_t size
   check(H5Dset_extent(ds.get(), dims), file, "resize " + in_quotes(dataset));
 }
 
+void create_growable_strings(const H5File& file, const std::string& dataset, hsize_t chunk) {
+  H5Id type = string_type();
+  create_growable(file, dataset, type.get(), chunk);
+}
+
+void write_strings_at(const H5File& file, const std::string& dataset, std::int64_t offset,
+                      const std::vector<std::string>& values) {
+  std::vector<const char*> raw(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) raw[i] = values[i].c_str();
+  H5Id type = string_type();
+  write_at(file, dataset, type.get(), offset, static_cast<std::int64_t>(values.size()), raw.data());
+}
+
 }  // namespace concise::detail

@@ -61,5 +61,9 @@ void write_at(const H5File& file, const std::string& dataset, hid_t mem_type, st
               const void* data);
 // Sets a growable dataset's length (appending first grows it, resuming shrinks it).
 void resize_1d(const H5File& file, const std::string& dataset, std::int64_t size);
+// Growable UTF-8 string datasets (/names written as rows arrive).
+void create_growable_strings(const H5File& file, const std::string& dataset, hsize_t chunk);
+void write_strings_at(const H5File& file, const std::string& dataset, std::int64_t offset,
+                      const std::vector<std::string>& values);
 
 }  // namespace concise::detail

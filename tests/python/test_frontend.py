@@ -179,3 +179,32 @@ def test_embed_recursive_names_images_by_their_path_below_the_folder(encoders, c
         assert list(f["names"].asstr()[:]) == ["top.jpg"]
     with h5py.File(tmp_path / "deep.h5", "r") as f:
         assert list(f["names"].asstr()[:]) == ["cats/close/eye.JPG", "top.jpg"]
+
+
+def test_interrupted_image_embedding_resumes_to_the_same_file(encoders, clip_run, shared, tmp_path):
+    images = tmp_path / "photos"
+    shutil.copytree(shared / "images", images)
+    (images / "0_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    whole = tmp_path / "whole.h5"
+    clip_run("embed", "--model", TINY, "--images", images, "--batch", 3, "-o", whole)
+
+    part = tmp_path / "part.h5"
+    first = clip_run("embed", "--model", TINY, "--images", images, "--batch", 3, "--max-batches", 1, "-o", part)
+    assert "stopped after 3 of 8 images" in first.stdout
+    assert not part.exists() and (tmp_path / "part.h5.partial").exists()
+    second = clip_run("embed", "--model", TINY, "--images", images, "--batch", 3, "-o", part)
+    assert "0_broken.png" not in second.stderr  # its batch was done before the stop
+    assert "resumed" in second.stdout and part.exists() and not (tmp_path / "part.h5.partial").exists()
+    with h5py.File(whole, "r") as a, h5py.File(part, "r") as b:
+        assert list(a["names"].asstr()[:]) == list(b["names"].asstr()[:])
+        assert len(a["names"]) == 7
+        np.testing.assert_array_equal(a["embeddings"][:], b["embeddings"][:])
+
+    before = part.stat().st_mtime_ns
+    again = clip_run("embed", "--model", TINY, "--images", images, "--batch", 3, "-o", part)
+    assert "already embedded" in again.stdout and part.stat().st_mtime_ns == before
+
+    (images / "new.jpg").write_bytes((shared / "images" / "123_456.jpg").read_bytes())
+    clip_run("embed", "--model", TINY, "--images", images, "--batch", 3, "-o", part)  # other images: a new run
+    with h5py.File(part, "r") as f:
+        assert len(f["names"]) == 8

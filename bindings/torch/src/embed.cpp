@@ -59,14 +59,30 @@ ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std:
   const std::int64_t batch = std::max<std::int64_t>(1, settings.batch);
   const Preprocessing& spec = encoder.preprocessing();
   const std::size_t per_image = static_cast<std::size_t>(3) * spec.size * spec.size;
+  std::vector<std::string> names;
+  names.reserve(paths.size());
+  for (const auto& path : paths) names.push_back(fs::path(path).lexically_relative(root).generic_string());
+  // The run is these images, in this order, through this model.
+  std::string listing = encoder.name() + '\n' + std::to_string(spec.size);
+  for (const auto& name : names) listing += '\n' + name;
+  const std::string run_key = "images " + std::to_string(total) + " " + std::to_string(std::hash<std::string>{}(listing));
 
   ImageEmbeddingSummary summary;
-  std::vector<std::string> names;
-  std::unique_ptr<EmbeddingWriter> writer;
-  Progress progress("embed", total, 0, settings.progress);
+  if (EmbeddingWriter::finished_run(output, run_key)) {  // the same images, embedded before
+    summary.rows = open_embeddings(output)->rows();
+    summary.images_done = total;
+    summary.resumed = summary.complete = true;
+    return summary;
+  }
+  std::unique_ptr<EmbeddingWriter> writer = EmbeddingWriter::resume(output, run_key);
+  const std::int64_t start = writer ? writer->inputs_done() : 0;
+  summary.resumed = writer != nullptr;
+  Progress progress("embed", total, start, settings.progress);
   std::vector<float> pixels(per_image * static_cast<std::size_t>(batch));
-  for (std::int64_t first = 0; first < total; first += batch) {
-    const std::int64_t count = std::min(batch, total - first);
+  std::int64_t batches = 0;
+  std::int64_t next = start;
+  for (; next < total && (settings.max_batches <= 0 || batches < settings.max_batches); ++batches) {
+    const std::int64_t first = next, count = std::min(batch, total - first);
     std::vector<std::string> errors(static_cast<std::size_t>(count));
 #pragma omp parallel for schedule(dynamic)
     for (std::int64_t i = 0; i < count; ++i) {
@@ -78,37 +94,43 @@ ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std:
       }
     }
     // Readable images move up to close the gaps the unreadable ones leave.
-    std::int64_t kept = 0;
+    std::vector<std::string> batch_names;
     for (std::int64_t i = 0; i < count; ++i) {
-      const auto& path = paths[static_cast<std::size_t>(first + i)];
-      if (!errors[static_cast<std::size_t>(i)].empty()) {
-        std::fprintf(stderr, "concise: skipped unreadable image: %s\n", errors[static_cast<std::size_t>(i)].c_str());
-        summary.skipped.push_back(errors[static_cast<std::size_t>(i)]);
+      const std::string& error = errors[static_cast<std::size_t>(i)];
+      if (!error.empty()) {
+        std::fprintf(stderr, "concise: skipped unreadable image: %s\n", error.c_str());
+        summary.skipped.push_back(error);
         continue;
       }
+      const auto kept = static_cast<std::int64_t>(batch_names.size());
       if (kept != i)
         std::copy_n(pixels.data() + per_image * static_cast<std::size_t>(i), per_image,
                     pixels.data() + per_image * static_cast<std::size_t>(kept));
-      names.push_back(fs::path(path).lexically_relative(root).generic_string());
-      ++kept;
+      batch_names.push_back(names[static_cast<std::size_t>(first + i)]);
     }
+    const auto kept = static_cast<std::int64_t>(batch_names.size());
+    Matrix<float> features;
     if (kept > 0) {
-      Matrix<float> features = encoder.encode_images(pixels.data(), kept);
+      features = encoder.encode_images(pixels.data(), kept);
       normalize_rows(features);
-      if (!writer) {
-        writer = std::make_unique<EmbeddingWriter>(output, total, features.cols());
-        writer->set_attribute("model", encoder.name());
-        writer->set_attribute("normalized", "unit L2 norm");
-      }
-      writer->append(features.data(), kept);
     }
+    if (!writer && kept > 0) {
+      writer = std::make_unique<EmbeddingWriter>(output, total, features.cols(), kDefaultEmbeddingDataset, run_key);
+      writer->set_attribute("model", encoder.name());
+      writer->set_attribute("normalized", "unit L2 norm");
+    }
+    next = first + count;
+    if (writer) writer->append(features.data(), kept, batch_names, next);
     progress.advance(count);
   }
   progress.finish();
+  summary.images_done = next;
+  summary.rows = writer ? writer->rows_written() : 0;
+  if (next < total) return summary;  // stopped early: output.partial holds the rows
   if (!writer) throw InputError("none of the " + std::to_string(total) + " images could be read; nothing was written");
   writer->truncate_to_written();
-  writer->finish(names);
-  summary.rows = static_cast<std::int64_t>(names.size());
+  writer->finish();
+  summary.complete = true;
   return summary;
 }
 

@@ -36,15 +36,32 @@ namespace concise {
 // Writes a float32 [rows, dim] dataset row block by row block to path.partial and
 // renames it to path when every row is in (recomposed embeddings, encoder output).
 // Files it writes carry an optional /names dataset (one string per row).
+//
+// A resumable writer (run_key not empty: what identifies the run, e.g. the inputs
+// and the model) commits its rows, their names and how many inputs it has consumed
+// after every append, and keeps path.partial when it stops early; a later writer
+// with the same run_key continues it.
 class EmbeddingWriter {
  public:
   EmbeddingWriter(const std::string& path, std::int64_t rows, std::int64_t dim,
-                  const std::string& dataset = kDefaultEmbeddingDataset);
+                  const std::string& dataset = kDefaultEmbeddingDataset, const std::string& run_key = "");
   ~EmbeddingWriter();
   EmbeddingWriter(const EmbeddingWriter&) = delete;
   EmbeddingWriter& operator=(const EmbeddingWriter&) = delete;
 
+  // The resumable writer that path.partial holds for run_key, or null when there is
+  // none (or it belongs to another run: it is then left to be replaced).
+  static std::unique_ptr<EmbeddingWriter> resume(const std::string& path, const std::string& run_key,
+                                                 const std::string& dataset = kDefaultEmbeddingDataset);
+
+  // Whether `path` is a finished file of the run run_key (nothing left to do).
+  static bool finished_run(const std::string& path, const std::string& run_key);
+
   void append(const float* rows, std::int64_t count);
+  // Resumable writers: rows with their names, and the inputs consumed so far.
+  void append(const float* rows, std::int64_t count, const std::vector<std::string>& names, std::int64_t inputs_done);
+  std::int64_t rows_written() const;
+  std::int64_t inputs_done() const;
   // Drops announced rows that were never appended (inputs that could not be read).
   void truncate_to_written();
   void set_attribute(const std::string& name, const std::string& value);
@@ -53,6 +70,7 @@ class EmbeddingWriter {
 
  private:
   struct State;
+  explicit EmbeddingWriter(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
 
