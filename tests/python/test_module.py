@@ -347,3 +347,24 @@ def test_cuda_tensors_are_read_in_place_and_give_the_cpu_answer(lvis):
     bad[3] = 0
     with pytest.raises(ValueError, match="input row 3"):
         gpu.decompose(bad)
+
+
+def test_clip_inputs_match_the_references(data_dir, monkeypatch):
+    import json
+    import pathlib
+    from concise import clip
+    shared = data_dir.parent
+    monkeypatch.setenv("CONCISE_CLIP_BPE", str(shared / "bpe_simple_vocab_16e6.txt.gz"))
+    cases = json.loads((pathlib.Path(__file__).parents[1] / "fixtures" / "tokenizer_cases.json").read_text())
+    ids = clip.Tokenizer().tokenize([c["text"] for c in cases])
+    assert ids.dtype == np.int64 and ids.shape == (len(cases), 77)
+    for row, case in zip(ids, cases):
+        assert row[:len(case["ids"])].tolist() == case["ids"] and not row[len(case["ids"]):].any()
+    names = (data_dir / "image_inputs.txt").read_text().split()
+    x = clip.preprocess([shared / "images" / n for n in names])
+    np.testing.assert_array_equal(x, np.load(data_dir / "image_inputs.npy"))
+    with pytest.raises(ValueError, match="neither JPEG nor PNG"):
+        clip.preprocess([data_dir / "image_inputs.txt"])
+    monkeypatch.delenv("CONCISE_CLIP_BPE")
+    with pytest.raises(ValueError, match="CONCISE_CLIP_BPE"):
+        clip.Tokenizer()
