@@ -13,14 +13,12 @@ from conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures"
 TINY = FIXTURES / "tiny_clip"
-SHARED = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def shared():
-    if not (SHARED / "bpe_simple_vocab_16e6.txt.gz").exists():
-        pytest.skip(f"public data not found at {SHARED}")
-    return SHARED
+def shared(data_dir):
+    """The whole public data folder (images, vocabularies, BPE merges)."""
+    return data_dir.parent
 
 
 @pytest.fixture
