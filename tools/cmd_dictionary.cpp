@@ -22,6 +22,13 @@ std::vector<std::string> read_names(const std::string& path) {
   return names;
 }
 
+void save_dictionary(const Dictionary& dict, const std::string& path) {
+  dict.save(path);
+  std::printf("wrote %s: %lld concepts x %lld dims%s (fingerprint %s)\n", path.c_str(),
+              static_cast<long long>(dict.size()), static_cast<long long>(dict.dim()),
+              dict.image_mean.empty() ? "" : ", with image mean", dict.fingerprint.c_str());
+}
+
 void add_dictionary_command(CLI::App& app) {
   auto* dictionary = app.add_subcommand("dictionary", "build or inspect concept dictionaries");
   dictionary->require_subcommand(1);
@@ -44,10 +51,7 @@ void add_dictionary_command(CLI::App& app) {
     const std::string vocabulary = args->vocabulary.empty() ? args->names : args->vocabulary;
     Dictionary dict = Dictionary::build(read_npy_matrix(args->embeddings), std::move(names), std::move(mean),
                                         args->model, vocabulary);
-    dict.save(args->output);
-    std::printf("wrote %s: %lld concepts x %lld dims%s (fingerprint %s)\n", args->output.c_str(),
-                static_cast<long long>(dict.size()), static_cast<long long>(dict.dim()),
-                dict.image_mean.empty() ? "" : ", with image mean", dict.fingerprint.c_str());
+    save_dictionary(dict, args->output);
   });
 
   auto path = std::make_shared<std::string>();

@@ -34,12 +34,15 @@ void add_source_flags(CLI::App& cmd, VocabSource& source, bool words_allowed) {
       ->capture_default_str();
 }
 
+vocab::MiningSettings mining_settings(const VocabSource& source) {
+  return {source.top > 0 ? source.top : 10000, source.bigrams, source.min_count};
+}
+
 std::vector<std::string> concepts_of(const VocabSource& source) {
   if (!source.words.empty()) return vocab::read_top_words(source.words, source.top);
   if (source.captions.empty()) throw InputError("vocab needs --words FILE or --captions FILE");
-  const vocab::MiningSettings settings{source.top > 0 ? source.top : 10000, source.bigrams, source.min_count};
   std::vector<std::string> concepts;
-  for (auto& mined : vocab::mine_caption_file(source.captions, settings)) concepts.push_back(std::move(mined.text));
+  for (auto& mined : vocab::mine_caption_file(source.captions, mining_settings(source))) concepts.push_back(std::move(mined.text));
   if (concepts.empty())
     throw InputError("captions file " + in_quotes(source.captions) + " yields no word seen in --min-count " +
                      std::to_string(source.min_count) + " captions");
@@ -63,9 +66,7 @@ void add_vocab_command(CLI::App& app) {
   mine->add_flag("--counts", mine_args->counts, "print each concept's caption count after a tab");
   mine->add_option("-o,--output", mine_args->output, "write the concepts here, one per line (default: stdout)");
   mine->callback([mine_args] {
-    const vocab::MiningSettings settings{mine_args->source.top > 0 ? mine_args->source.top : 10000,
-                                         mine_args->source.bigrams, mine_args->source.min_count};
-    const auto mined = vocab::mine_caption_file(mine_args->source.captions, settings);
+    const auto mined = vocab::mine_caption_file(mine_args->source.captions, mining_settings(mine_args->source));
     std::string text;
     for (const auto& concept_entry : mined)
       text += concept_entry.text + (mine_args->counts ? "\t" + std::to_string(concept_entry.count) : "") + "\n";
@@ -108,10 +109,7 @@ void add_vocab_command(CLI::App& app) {
     auto encoder = clip::load_encoder(args->encoder.model, args->encoder.device);
     std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
     const Dictionary dict = vocab::build_dictionary(*encoder, tokenizer, std::move(concepts), settings);
-    dict.save(args->output);
-    std::printf("wrote %s: %lld concepts x %lld dims%s (fingerprint %s)\n", args->output.c_str(),
-                static_cast<long long>(dict.size()), static_cast<long long>(dict.dim()),
-                dict.image_mean.empty() ? "" : ", with image mean", dict.fingerprint.c_str());
+    save_dictionary(dict, args->output);
   });
 }
 

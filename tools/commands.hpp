@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "concise/clip/embed.hpp"
+#include "concise/core/dictionary.hpp"
 
 namespace concise::cli {
 
@@ -15,6 +16,9 @@ void add_tokenize_command(CLI::App& app);
 void add_preprocess_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
 void add_vocab_command(CLI::App& app);
+
+// Saves the dictionary and prints "wrote FILE: c concepts x d dims ...".
+void save_dictionary(const Dictionary& dict, const std::string& path);
 
 // "wrote FILE: N images" or how to resume an embedding that stopped early.
 void print_embedding_summary(const clip::ImageEmbeddingSummary& summary, std::size_t images, const std::string& output);

@@ -17,18 +17,25 @@ void decompose_rows(Decomposer& decomposer, const Dictionary& dict, const RowsIn
 
   const std::vector<float> no_mean;
   const Matrix<float> recomposed = recompose(result.codes, dict.atoms.view(), input.preprocess ? dict.image_mean : no_mean);
-  stats.resize(static_cast<std::size_t>(n));
+  std::vector<float> cosine(static_cast<std::size_t>(n));
   std::vector<float> original(static_cast<std::size_t>(d));
   for (std::int64_t r = 0; r < n; ++r) {
-    const auto i = static_cast<std::size_t>(r);
     std::copy_n(input.rows.row(r), d, original.begin());
     normalize(original.data(), d);
-    stats.cosine[i] = static_cast<float>(dot(recomposed.row(r), original.data(), d));
-    stats.l0[i] = static_cast<std::int32_t>(result.codes.indptr[i + 1] - result.codes.indptr[i]);
-    stats.gap[i] = result.gap[i];
-    stats.objective[i] = result.objective[i];
-    stats.iterations[i] = result.iterations[i];
+    cosine[static_cast<std::size_t>(r)] = static_cast<float>(dot(recomposed.row(r), original.data(), d));
   }
+  collect_stats(result, std::move(cosine), stats);
+}
+
+void collect_stats(const SolveResult& result, std::vector<float> cosine, CodeStats& stats) {
+  const std::size_t n = result.gap.size();
+  stats.resize(n);
+  stats.cosine = std::move(cosine);
+  for (std::size_t i = 0; i < n; ++i)
+    stats.l0[i] = static_cast<std::int32_t>(result.codes.indptr[i + 1] - result.codes.indptr[i]);
+  stats.gap = result.gap;
+  stats.objective = result.objective;
+  stats.iterations = result.iterations;
 }
 
 }  // namespace concise

@@ -71,15 +71,7 @@ class Solver {
                               {rows.data() + first * dict_.dim(), count, dict_.dim()}, preprocess, device_.index,
                               [first](std::int64_t r) { return "input row " + std::to_string(first + r); }, result,
                               cosine);
-                          stats.resize(static_cast<std::size_t>(count));
-                          stats.cosine = std::move(cosine);
-                          for (std::int64_t r = 0; r < count; ++r) {
-                            const auto i = static_cast<std::size_t>(r);
-                            stats.l0[i] = static_cast<std::int32_t>(result.codes.indptr[i + 1] - result.codes.indptr[i]);
-                          }
-                          stats.gap = result.gap;
-                          stats.objective = result.objective;
-                          stats.iterations = result.iterations;
+                          collect_stats(result, std::move(cosine), stats);
                         });
   }
 

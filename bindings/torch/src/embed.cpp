@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -10,6 +9,7 @@
 #include "concise/clip/image.hpp"
 #include "concise/core/embedding_source.hpp"
 #include "concise/core/error.hpp"
+#include "concise/core/preprocess.hpp"
 #include "concise/core/progress.hpp"
 
 namespace concise::clip {
@@ -24,13 +24,7 @@ bool has_image_extension(const fs::path& path) {
 }
 
 void normalize_rows(Matrix<float>& rows) {
-  for (std::int64_t r = 0; r < rows.rows(); ++r) {
-    float* row = rows.row(r);
-    double norm = 0;
-    for (std::int64_t c = 0; c < rows.cols(); ++c) norm += static_cast<double>(row[c]) * row[c];
-    const float scale = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;
-    for (std::int64_t c = 0; c < rows.cols(); ++c) row[c] *= scale;
-  }
+  for (std::int64_t r = 0; r < rows.rows(); ++r) normalize(rows.row(r), rows.cols());
 }
 
 }  // namespace

@@ -300,7 +300,6 @@ class HfClipEncoder final : public Encoder {
  public:
   HfClipEncoder(const std::string& folder, const std::string& device)
       : device_(torch_device(device)), name_(folder_name(folder)) {
-    use_all_cpu_cores_unless_told();
     const fs::path root(folder);
     config_ = parse_config(root / "config.json");
     fs::path weights = root / "model.safetensors";

@@ -3,6 +3,7 @@
 #include "concise/clip/encoder.hpp"
 #include "concise/core/error.hpp"
 #include "hf_clip.hpp"
+#include "torch_support.hpp"
 #include "torchscript_clip.hpp"
 
 namespace concise::clip {
@@ -10,6 +11,7 @@ namespace concise::clip {
 std::unique_ptr<Encoder> load_encoder(const std::string& model, const std::string& device) {
   namespace fs = std::filesystem;
   const fs::path path(model);
+  detail::use_all_cpu_cores_unless_told();
   if (fs::is_directory(path)) {
     if (fs::exists(path / "config.json")) return detail::load_hf_clip(model, device);
     for (const char* name : {"model.torchscript.pt", "model.pt"})

@@ -15,7 +15,6 @@ class TorchScriptEncoder final : public Encoder {
  public:
   TorchScriptEncoder(const std::string& file, const std::string& device, int image_size)
       : device_(torch_device(device)), file_(file) {
-    use_all_cpu_cores_unless_told();
     try {
       module_ = torch::jit::load(file, device_);
     } catch (const c10::Error& e) {
