@@ -32,7 +32,7 @@ class CudaBatchSolver : public Decomposer {
   void residual_and_correlation(const float* w, std::int64_t rows, bool w_is_zero = false);
   // Certifies w_ of every active row (w_is_zero: w_ is still the starting 0). Rows that converged, or every row when `last`,
   // get gap, objective and iterations in result and their w in the output. Returns
-  // one flag per active row (1: stays) and fills stay_certificates for those rows.
+  // one flag per active row (1: stays) and each active row's certificate.
   std::vector<std::uint8_t> certify_rows(int iteration, bool last, std::int64_t first, SolveResult& result,
                                          std::vector<Certificate>& certificates, bool w_is_zero = false);
   // Drops the rows whose flag is 0 from every per-row buffer, the solver's included.
