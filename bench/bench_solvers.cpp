@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "concise/core/synthetic.hpp"
-#include "concise/engine/device.hpp"
+#include "concise/engine/resources.hpp"
 
 namespace {
 
@@ -95,7 +95,8 @@ void run_solver(benchmark::State& state, ProblemCache& cache, const Config& conf
   options.tol = config.tol;
   options.solver = parse_solver(solver);
   options.gpu_batch_rows = gpu_batch;
-  auto decomposer = make_decomposer(problem.dict.atoms.view(), options, parse_device(config.device));
+  const Resources resources(config.device);
+  auto decomposer = resources.make_decomposer(problem.dict.atoms.view(), options);
   SolveResult result;
   decomposer->solve(problem.rows.view(), result);  // warm-up: allocations, device buffers
   for (auto _ : state) {

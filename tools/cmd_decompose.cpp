@@ -31,7 +31,6 @@ void add_decompose_command(CLI::App& app) {
   struct Args {
     DecomposeJob job;
     std::string dictionary;
-    std::string solver = "auto";
     std::string images;
     EncoderFlags encoder;
     bool quiet = false, recursive = false;
@@ -47,13 +46,12 @@ void add_decompose_command(CLI::App& app) {
   add_encoder_flags(*cmd, args->encoder, false, false);
   cmd->add_option("--dataset", args->job.dataset, "dataset path inside an HDF5 input")->capture_default_str();
   cmd->add_option("--dictionary", args->dictionary, "dictionary file (.h5) from `concise dictionary build`")->required();
-  add_solve_flags(*cmd, args->job.options, args->solver, args->job.device);
+  add_solve_flags(*cmd, args->job.options);
   cmd->add_option("--chunk", args->job.chunk, "rows per chunk (default: from the dictionary size)");
   cmd->add_option("--max-chunks", args->job.max_chunks, "stop after N chunks; rerun to resume");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress line");
   cmd->add_option("-o,--output", args->job.output, "codes file (.h5)")->required();
   cmd->callback([args] {
-    args->job.options.solver = parse_solver(args->solver);
     args->job.progress = !args->quiet;
     if (args->job.input.empty() == args->images.empty())
       throw InputError("decompose needs embeddings (INPUT) or --images DIR with --model");
@@ -61,7 +59,7 @@ void add_decompose_command(CLI::App& app) {
     if (!args->images.empty()) {
       if (args->encoder.model.empty()) throw InputError("--images needs --model (the CLIP model to embed them with)");
       const std::vector<std::string> paths = clip::list_images(args->images, args->recursive);
-      auto encoder = clip::load_encoder(args->encoder.model, args->job.device);
+      auto encoder = load_encoder(args->encoder.model, args->job.options.device);
       std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
       if (!dict.model.empty() && dict.model != encoder->name())
         std::fprintf(stderr, "concise: note: the dictionary was built with model '%s', the images use '%s'\n",

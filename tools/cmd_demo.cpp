@@ -42,14 +42,13 @@ void add_demo_command(CLI::App& app) {
   struct Args {
     std::string data = "../shared/data";
     std::string out_dir = "concise-demo";
-    std::string solver = "auto", device = "auto";
     SolveOptions options;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("demo", "decompose 7 real CLIP image embeddings over the LVIS concepts");
   cmd->add_option("--data", args->data, "folder of the public CLIP data (clip-vit-b32/)")->capture_default_str();
   cmd->add_option("--out-dir", args->out_dir, "where the demo writes its files")->capture_default_str();
-  add_solve_flags(*cmd, args->options, args->solver, args->device);
+  add_solve_flags(*cmd, args->options);
   cmd->callback([args] {
     const fs::path out(args->out_dir);
     fs::create_directories(out);
@@ -75,8 +74,6 @@ void add_demo_command(CLI::App& app) {
     job.input = embeddings.string();
     job.output = (out / "codes.h5").string();
     job.options = args->options;
-    job.options.solver = parse_solver(args->solver);
-    job.device = args->device;
     const DecomposeSummary s = decompose_file(job, dict);
     print_explanation(job.output, 0, -1, 6, labels);
     std::printf("\n%lld rows with %s in %.3f s; files in %s/ (dictionary.h5, codes.h5)\n",

@@ -42,7 +42,7 @@ void add_embed_command(CLI::App& app) {
     const clip::EmbedSettings settings{args->encoder.batch, !args->quiet, args->max_batches};
     if (!args->images.empty()) {
       const std::vector<std::string> paths = clip::list_images(args->images, args->recursive);
-      auto encoder = clip::load_encoder(args->encoder.model, args->encoder.device);
+      auto encoder = load_encoder(args->encoder.model, args->encoder.device);
       std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
       const auto summary = clip::embed_image_files(*encoder, paths, args->images, args->output, settings);
       print_embedding_summary(summary, paths.size(), args->output);
@@ -51,7 +51,7 @@ void add_embed_command(CLI::App& app) {
     const std::vector<std::string> texts = read_names(args->text);
     if (texts.empty()) throw InputError("file " + in_quotes(args->text) + " has no texts");
     const clip::Tokenizer tokenizer(clip::find_merges_file(args->encoder.bpe, args->encoder.model));
-    auto encoder = clip::load_encoder(args->encoder.model, args->encoder.device);
+    auto encoder = load_encoder(args->encoder.model, args->encoder.device);
     std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
     clip::embed_text_file(*encoder, tokenizer, texts, args->output, settings);
     std::printf("wrote %s: %zu texts\n", args->output.c_str(), texts.size());

@@ -106,7 +106,7 @@ void add_vocab_command(CLI::App& app) {
                               .string();
     settings.embed = {args->encoder.batch, !args->quiet};
     const clip::Tokenizer tokenizer(clip::find_merges_file(args->encoder.bpe, args->encoder.model));
-    auto encoder = clip::load_encoder(args->encoder.model, args->encoder.device);
+    auto encoder = load_encoder(args->encoder.model, args->encoder.device);
     std::fprintf(stderr, "concise: %s\n", encoder->describe().c_str());
     const Dictionary dict = vocab::build_dictionary(*encoder, tokenizer, std::move(concepts), settings);
     save_dictionary(dict, args->output);

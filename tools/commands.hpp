@@ -16,6 +16,10 @@ void add_tokenize_command(CLI::App& app);
 void add_preprocess_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
 void add_vocab_command(CLI::App& app);
+void add_backends_command(CLI::App& app);
+
+// `concise --version`: the version and the backend plugins found (none is loaded).
+std::string version_text();
 
 // Saves the dictionary and prints "wrote FILE: c concepts x d dims ...".
 void save_dictionary(const Dictionary& dict, const std::string& path);

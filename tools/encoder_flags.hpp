@@ -4,11 +4,13 @@
 #include <cstdint>
 #include <string>
 
+#include "concise/engine/encoders.hpp"
+
 namespace concise::cli {
 
 struct EncoderFlags {
   std::string model;
-  std::string device = "auto";
+  std::string device = SolveOptions{}.device;
   std::string bpe;
   std::int64_t batch = 64;
 };

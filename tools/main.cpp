@@ -2,16 +2,12 @@
 #include <cstdio>
 
 #include "commands.hpp"
-#include "concise/clip/encoder.hpp"
 #include "concise/core/error.hpp"
-#include "concise/cuda/cuda_backend.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"concise: decompose CLIP embeddings into sparse, human-readable concept codes"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("concise 0.1.0 (CUDA backend: ") +
-                                         (concise::cuda::compiled() ? "yes" : "no") +
-                                         ", LibTorch encoders: " + (concise::clip::encoders_available() ? "yes" : "no") + ")");
+  app.set_version_flag("--version", [] { return concise::cli::version_text(); });
   concise::cli::add_dictionary_command(app);
   concise::cli::add_decompose_command(app);
   concise::cli::add_recompose_command(app);
@@ -21,6 +17,7 @@ int main(int argc, char** argv) {
   concise::cli::add_preprocess_command(app);
   concise::cli::add_embed_command(app);
   concise::cli::add_vocab_command(app);
+  concise::cli::add_backends_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

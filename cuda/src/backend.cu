@@ -1,16 +1,18 @@
 #include "concise/core/error.hpp"
 #include "cuda_solvers.hpp"
+#include "session.hpp"
 
 namespace concise::cuda {
 
-bool compiled() { return true; }
-
-int device_count() {
+int device_count(std::string& why) {
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
     cudaGetLastError();  // no driver or no GPU: not an error for a CPU run
+    why = std::string("no CUDA driver or GPU was found (") + cudaGetErrorString(status) + ")";
     return 0;
   }
+  if (count == 0) why = "no CUDA GPU was found";
   return count;
 }
 
@@ -32,6 +34,16 @@ std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const
       return make_working_set(atoms, options, device);
   }
   throw InputError("solver " + in_quotes(to_string(options.solver)) + " has no CUDA kernels");
+}
+
+Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu, int device) {
+  return Session(atoms, mu, device).recompose(codes, true);
+}
+
+void decompose_device_rows(Decomposer& decomposer, MatrixView<const float> atoms, const std::vector<float>& mu,
+                           MatrixView<const float> rows, bool preprocess, int device, const RowNamer& name_row,
+                           SolveResult& result, std::vector<float>& cosine) {
+  Session(atoms, mu, device).decompose_device_rows(decomposer, rows, preprocess, name_row, result, cosine);
 }
 
 }  // namespace concise::cuda

@@ -5,15 +5,16 @@
 #include "concise/core/error.hpp"
 #include "cuda_solvers.hpp"
 #include "kernels.cuh"
+#include "session.hpp"
 
 namespace concise::cuda {
 
-void decompose_device_rows(Decomposer& decomposer, MatrixView<const float> atoms, const std::vector<float>& mu,
-                           MatrixView<const float> rows, bool preprocess, int device, const RowNamer& name_row,
-                           SolveResult& result, std::vector<float>& cosine) {
+void Session::decompose_device_rows(Decomposer& decomposer, MatrixView<const float> rows, bool preprocess,
+                                    const RowNamer& name_row, SolveResult& result, std::vector<float>& cosine) {
   const std::int64_t n = rows.rows, d = rows.cols;
-  if (d != atoms.cols)
-    throw InputError("embeddings have dimension " + std::to_string(d) + ", expected " + std::to_string(atoms.cols) +
+  const int device = ctx_.device();
+  if (d != dim_)
+    throw InputError("embeddings have dimension " + std::to_string(d) + ", expected " + std::to_string(dim_) +
                      " (the dictionary's)");
   cudaPointerAttributes where{};
   CONCISE_CUDA_CHECK(cudaPointerGetAttributes(&where, rows.data));
@@ -22,21 +23,18 @@ void decompose_device_rows(Decomposer& decomposer, MatrixView<const float> atoms
   if (where.device != device)
     throw InputError("rows are on cuda:" + std::to_string(where.device) + ", the decomposer on cuda:" +
                      std::to_string(device) + "; move them or pick device='cuda:" + std::to_string(where.device) + "'");
-  GpuContext ctx(device);
-  cudaStream_t stream = ctx.compute.get();
-  DeviceBuffer<float> d_mu, centered;
+  DeviceScope on(device);
+  cudaStream_t stream = ctx_.compute.get();
+  DeviceBuffer<float> centered;
   MatrixView<const float> z = rows;
+  const float* mu = image_mean_.size() > 0 ? image_mean_.data() : nullptr;
   if (preprocess) {
-    if (!mu.empty()) {
-      d_mu.resize(mu.size());
-      CONCISE_CUDA_CHECK(cudaMemcpyAsync(d_mu.data(), mu.data(), mu.size() * sizeof(float), cudaMemcpyHostToDevice, stream));
-    }
     centered.resize(static_cast<std::size_t>(n * d));
     DeviceBuffer<int> bad(static_cast<std::size_t>(n));
-    kernels::preprocess_rows(rows.data, centered.data(), mu.empty() ? nullptr : d_mu.data(), n, d, bad.data(), stream);
+    kernels::preprocess_rows(rows.data, centered.data(), mu, n, d, bad.data(), stream);
     std::vector<int> bad_host(static_cast<std::size_t>(n));
     CONCISE_CUDA_CHECK(cudaMemcpyAsync(bad_host.data(), bad.data(), bad.bytes(), cudaMemcpyDeviceToHost, stream));
-    ctx.compute.synchronize();
+    ctx_.compute.synchronize();
     const auto first_bad = std::find(bad_host.begin(), bad_host.end(), 1);
     if (first_bad != bad_host.end())
       throw InputError(name_row(first_bad - bad_host.begin()) +
@@ -46,13 +44,13 @@ void decompose_device_rows(Decomposer& decomposer, MatrixView<const float> atoms
   decomposer.solve(z, result);
 
   DeviceBuffer<float> recomposed;
-  recompose_on_device(ctx, result.codes, atoms, preprocess ? mu : std::vector<float>{}, recomposed);
+  recompose_on_device(result.codes, preprocess, recomposed);
   DeviceBuffer<float> d_cosine(static_cast<std::size_t>(std::max<std::int64_t>(n, 1)));
   kernels::row_cosines(recomposed.data(), rows.data, d_cosine.data(), n, d, stream);
   cosine.resize(static_cast<std::size_t>(n));
   CONCISE_CUDA_CHECK(cudaMemcpyAsync(cosine.data(), d_cosine.data(), cosine.size() * sizeof(float),
                                      cudaMemcpyDeviceToHost, stream));
-  ctx.compute.synchronize();
+  ctx_.compute.synchronize();
 }
 
 }  // namespace concise::cuda

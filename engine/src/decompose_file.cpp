@@ -6,8 +6,8 @@
 #include "concise/core/error.hpp"
 #include "concise/core/progress.hpp"
 #include "concise/engine/decompose_rows.hpp"
-#include "concise/engine/device.hpp"
 #include "concise/engine/jobs.hpp"
+#include "concise/engine/resources.hpp"
 #include "concise/solvers/decomposer.hpp"
 
 namespace concise {
@@ -25,15 +25,15 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
   if (source->dim() != dict.dim())
     throw InputError(source->describe() + ": embeddings have dimension " + std::to_string(source->dim()) +
                      ", expected " + std::to_string(dict.dim()) + " (the dictionary's)");
-  const Device device = parse_device(job.device);
-  auto decomposer = make_decomposer(dict.atoms.view(), job.options, device);
+  const Resources resources(job.options.device);
+  auto decomposer = resources.make_decomposer(dict.atoms.view(), job.options);
 
   CodesRunInfo info;
   info.rows = source->rows();
   info.concepts = dict.size();
   info.l1 = job.options.l1;
   info.tol = job.options.tol;
-  info.solver = to_string(job.options.solver);
+  info.solver = resolved_solver(*decomposer);  // what ran, so a resume cannot switch algorithm
   info.dictionary_fingerprint = dict.fingerprint;
   info.source = source->describe();
   CodesWriter writer(job.output, info, dict.concepts);
@@ -42,6 +42,7 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
   summary.rows = source->rows();
   summary.resumed = writer.resumed();
   summary.solver = decomposer->name();
+  summary.device = resources.describe();
   const std::int64_t chunk = job.chunk > 0 ? job.chunk : default_chunk_rows(dict.size());
   Progress progress("decompose", source->rows(), writer.rows_done());
   const auto start = std::chrono::steady_clock::now();

@@ -3,38 +3,32 @@
 #include <cstdlib>
 
 #include "concise/core/error.hpp"
-#include "concise/cuda/cuda_backend.hpp"
 
 namespace concise {
 
 std::string Device::to_string() const { return kind == Kind::Cpu ? "cpu" : "cuda:" + std::to_string(index); }
 
-Device parse_device(const std::string& text) {
-  if (text == "cpu") return {};
-  if (text == "auto") return cuda::device_count() > 0 ? Device{Device::Kind::Cuda, 0} : Device{};
+std::string DeviceRequest::to_string() const { return automatic ? "auto" : device.to_string(); }
+
+DeviceRequest parse_device(const std::string& text) {
+  DeviceRequest request;
+  if (text == "auto") {
+    request.automatic = true;
+    return request;
+  }
+  if (text == "cpu") return request;
   if (text.rfind("cuda", 0) == 0) {
-    int index = 0;
+    request.device.kind = Device::Kind::Cuda;
     if (text.size() > 4) {
       char* end = nullptr;
       const long parsed = text[4] == ':' ? std::strtol(text.c_str() + 5, &end, 10) : -1;
-      if (text[4] != ':' || end == text.c_str() + 5 || *end != '\0' || parsed < 0)
+      if (text[4] != ':' || end == text.c_str() + 5 || *end != '\0' || parsed < 0 || parsed > 1024)
         throw InputError("device " + in_quotes(text) + " is malformed, expected auto, cpu, cuda or cuda:N");
-      index = static_cast<int>(parsed);
+      request.device.index = static_cast<int>(parsed);
     }
-    if (!cuda::compiled())
-      throw InputError("device " + in_quotes(text) + " needs the CUDA backend, and this build of concise has none");
-    const int count = cuda::device_count();
-    if (index >= count)
-      throw InputError("device " + in_quotes(text) + " is not available: " + std::to_string(count) + " GPU(s) found");
-    return {Device::Kind::Cuda, index};
+    return request;
   }
   throw InputError("device " + in_quotes(text) + " is unknown, expected auto, cpu, cuda or cuda:N");
-}
-
-std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const SolveOptions& options,
-                                            const Device& device) {
-  if (device.kind == Device::Kind::Cuda) return cuda::make_decomposer(atoms, options, device.index);
-  return make_cpu_decomposer(atoms, options);
 }
 
 }  // namespace concise

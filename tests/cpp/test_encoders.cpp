@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "concise/clip/encoder.hpp"
+#include "concise/engine/encoders.hpp"
 #include "concise/core/error.hpp"
 #include "concise/core/npy.hpp"
 
@@ -45,7 +45,7 @@ void expect_close(const concise::Matrix<float>& got, const concise::Matrix<float
 class EncoderParity : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!concise::clip::encoders_available()) GTEST_SKIP() << "built without LibTorch (CONCISE_TORCH=OFF or not found)";
+    if (!concise::encoders_available()) GTEST_SKIP() << "built without LibTorch (CONCISE_TORCH=OFF or not found)";
     if (!fs::exists(fs::path(CONCISE_DATA_DIR) / "clip-vit-b32" / "image_inputs.npy"))
       GTEST_SKIP() << "no public test data";
   }
@@ -54,7 +54,7 @@ class EncoderParity : public ::testing::TestWithParam<std::string> {
 }  // namespace
 
 TEST_P(EncoderParity, MatchesTransformersOnTextAndImages) {
-  auto encoder = concise::clip::load_encoder((kFixture / GetParam()).string(), "cpu");
+  auto encoder = concise::load_encoder((kFixture / GetParam()).string(), "cpu");
   ASSERT_EQ(encoder->preprocessing().size, 224);
   ASSERT_FLOAT_EQ(encoder->preprocessing().mean[0], 0.48145466f);
 
@@ -74,8 +74,8 @@ INSTANTIATE_TEST_SUITE_P(HuggingFaceAndTorchScript, EncoderParity,
                          ::testing::Values(std::string("."), std::string("model.torchscript.pt")));
 
 TEST(EncoderErrors, MissingAndMismatchedModelFilesAreClearInputErrors) {
-  if (!concise::clip::encoders_available()) {
-    EXPECT_THROW(concise::clip::load_encoder(kFixture.string()), concise::InputError);
+  if (!concise::encoders_available()) {
+    EXPECT_THROW(concise::load_encoder(kFixture.string()), concise::InputError);
     GTEST_SKIP() << "built without LibTorch: the stub's error was checked";
   }
   const fs::path dir = fs::temp_directory_path() / "concise_bad_model";
@@ -83,7 +83,7 @@ TEST(EncoderErrors, MissingAndMismatchedModelFilesAreClearInputErrors) {
   fs::create_directories(dir);
   const auto message_of = [](const std::string& model) {
     try {
-      concise::clip::load_encoder(model, "cpu");
+      concise::load_encoder(model, "cpu");
     } catch (const concise::InputError& e) {
       return std::string(e.what());
     }
@@ -114,7 +114,7 @@ TEST(EncoderErrors, MissingAndMismatchedModelFilesAreClearInputErrors) {
 }
 
 TEST(EncoderPreprocessing, ReadsTheHuggingFacePreprocessorConfig) {
-  if (!concise::clip::encoders_available()) GTEST_SKIP() << "built without LibTorch";
+  if (!concise::encoders_available()) GTEST_SKIP() << "built without LibTorch";
   const fs::path dir = fs::temp_directory_path() / "concise_model_with_preprocessor";
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -122,14 +122,14 @@ TEST(EncoderPreprocessing, ReadsTheHuggingFacePreprocessorConfig) {
   std::ofstream(dir / "preprocessor_config.json")
       << R"({"image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25], "crop_size": {"height": 224, "width": 224},
             "size": {"shortest_edge": 224}})";
-  const auto spec = concise::clip::load_encoder(dir.string(), "cpu")->preprocessing();
+  const auto spec = concise::load_encoder(dir.string(), "cpu")->preprocessing();
   EXPECT_EQ(spec.size, 224);
   EXPECT_FLOAT_EQ(spec.mean[1], 0.5f);
   EXPECT_FLOAT_EQ(spec.std[2], 0.25f);
 
   std::ofstream(dir / "preprocessor_config.json", std::ios::trunc) << R"({"crop_size": 288, "size": 320})";
   try {
-    concise::clip::load_encoder(dir.string(), "cpu");
+    concise::load_encoder(dir.string(), "cpu");
     ADD_FAILURE() << "a crop other than the model's size must be refused";
   } catch (const concise::InputError& e) {
     EXPECT_NE(std::string(e.what()).find("crops 288"), std::string::npos) << e.what();

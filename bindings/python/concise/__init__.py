@@ -11,9 +11,9 @@
 CLIP's exact tokenizer and image preprocessing.
 """
 from . import clip
-from ._core import Dictionary, cuda_available
+from ._core import Dictionary, backends, cuda_available
 from ._decomposer import Decomposer, RowStats
 from ._files import decompose_file, recompose_file
 
 __version__ = "0.1.0"
-__all__ = ["clip", "Dictionary", "Decomposer", "RowStats", "decompose_file", "recompose_file", "cuda_available"]
+__all__ = ["clip", "Dictionary", "Decomposer", "RowStats", "decompose_file", "recompose_file", "cuda_available", "backends"]

@@ -6,6 +6,9 @@ import numpy as np
 
 from . import _arrays, _core
 
+# The solver options' defaults, as the C++ engine defines them (one place for all layers).
+DEFAULTS = _core.solve_defaults()
+
 
 def as_dictionary(dictionary):
     """A concise.Dictionary as given, or loaded from its path."""
@@ -34,7 +37,8 @@ class Decomposer:
     device: "auto", "cpu", "cuda" or "cuda:N".
     """
 
-    def __init__(self, dictionary, l1=0.25, tol=1e-4, solver="auto", device="auto", max_iterations=5000):
+    def __init__(self, dictionary, l1=DEFAULTS["l1"], tol=DEFAULTS["tol"], solver=DEFAULTS["solver"],
+                 device=DEFAULTS["device"], max_iterations=DEFAULTS["max_iterations"]):
         dictionary = as_dictionary(dictionary)
         if not isinstance(dictionary, _core.Dictionary):
             raise TypeError(f"dictionary is a {type(dictionary).__name__}, expected a concise.Dictionary or a path")
@@ -46,6 +50,11 @@ class Decomposer:
     def name(self):
         """The backend and solver, e.g. "cpu/ws"."""
         return self._solver.name
+
+    @property
+    def device(self):
+        """The device it runs on, resolved: "cpu" or "cuda:N"."""
+        return self._solver.device
 
     def __repr__(self):
         return f"<concise.Decomposer {self.name}, l1={self.l1}, tol={self.tol}, {len(self.dictionary)} concepts>"
@@ -96,7 +105,7 @@ class Decomposer:
         zeroed = self.concept_indices(zero)
         if zeroed:
             data = np.where(np.isin(indices, zeroed), np.float32(0), data)
-        dense = _core.recompose_codes(self.dictionary, indptr, indices, data, add_image_mean)
+        dense = self._solver.recompose(indptr, indices, data, add_image_mean)
         if _arrays.is_torch(codes):
             import torch
             return torch.from_numpy(dense).to(codes.device)

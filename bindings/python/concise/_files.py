@@ -2,11 +2,11 @@
 import os
 
 from . import _core
-from ._decomposer import as_dictionary
+from ._decomposer import DEFAULTS, as_dictionary
 
 
-def decompose_file(input, dictionary, output, *, dataset="/embeddings", l1=0.25, tol=1e-4, solver="auto",
-                   device="auto", chunk=0, progress=False):
+def decompose_file(input, dictionary, output, *, dataset="/embeddings", l1=DEFAULTS["l1"], tol=DEFAULTS["tol"],
+                   solver=DEFAULTS["solver"], device=DEFAULTS["device"], chunk=0, progress=False):
     """`concise decompose`: embeddings (HDF5, .npy or a folder of shards) to a codes file.
 
     Resumable: a rerun after an interruption continues from output + ".partial".
@@ -16,6 +16,7 @@ def decompose_file(input, dictionary, output, *, dataset="/embeddings", l1=0.25,
                                 solver, device, chunk, progress)
 
 
-def recompose_file(codes, dictionary, output, *, zero=()):
+def recompose_file(codes, dictionary, output, *, zero=(), device=DEFAULTS["device"]):
     """`concise recompose`: codes back to dense embeddings, with `zero` concepts removed."""
-    _core.recompose_file(os.fspath(codes), as_dictionary(dictionary), [str(z) for z in zero], os.fspath(output))
+    _core.recompose_file(os.fspath(codes), as_dictionary(dictionary), [str(z) for z in zero], os.fspath(output),
+                         device)

@@ -18,7 +18,7 @@ Differences from SpLiCE, on purpose:
 import numpy as np
 
 from . import _core
-from ._decomposer import Decomposer
+from ._decomposer import DEFAULTS, Decomposer
 
 
 def _torch():
@@ -27,8 +27,9 @@ def _torch():
 
 
 class SPLICE:
-    def __init__(self, image_mean, dictionary, clip=None, solver="auto", l1_penalty=0.25, return_weights=False,
-                 return_cosine=False, decomp_text=False, text_mean=None, device="cpu", tol=1e-4):
+    def __init__(self, image_mean, dictionary, clip=None, solver=DEFAULTS["solver"], l1_penalty=DEFAULTS["l1"],
+                 return_weights=False, return_cosine=False, decomp_text=False, text_mean=None, device="cpu",
+                 tol=DEFAULTS["tol"]):
         torch = _torch()
         self.device = device
         self.clip = clip
@@ -45,7 +46,12 @@ class SPLICE:
         self.return_weights = return_weights
         self.return_cosine = return_cosine
         self.decomp_text = decomp_text
-        concise_device = "cuda" if str(device).startswith("cuda") and _core.cuda_available() else "cpu"
+        # concise solves on SPLICE's GPU when its CUDA backend can, else on the CPU.
+        try:
+            requested = _core.parse_device(str(device))
+        except ValueError:  # a torch device concise has no backend for (e.g. "mps")
+            requested = "cpu"
+        concise_device = requested if requested != "cpu" and _core.cuda_available() else "cpu"
         self.decomposer = Decomposer(concise_dictionary, l1=l1_penalty, tol=tol, solver=solver, device=concise_device)
 
     def decompose(self, embedding):

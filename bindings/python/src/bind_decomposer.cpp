@@ -10,10 +10,11 @@
 #include "concise/core/dictionary.hpp"
 #include "concise/core/error.hpp"
 #include "concise/core/preprocess.hpp"
-#include "concise/cuda/cuda_backend.hpp"
+#include "concise/engine/backends.hpp"
 #include "concise/engine/decompose_rows.hpp"
 #include "concise/engine/device.hpp"
 #include "concise/engine/jobs.hpp"
+#include "concise/engine/resources.hpp"
 
 namespace concise::python {
 
@@ -29,22 +30,56 @@ void check_signals() {
   if (PyErr_CheckSignals() != 0) throw nb::python_error();
 }
 
+// SpLiCE's recompose_image for CSR codes: normalize(normalize(C^T w) + image mean).
+nb::ndarray<nb::numpy, float> recompose_codes(Resources& resources, const Dictionary& dict, IndexArray indptr, ColumnArray indices,
+                                              WeightArray data, bool add_image_mean) {
+  if (indptr.shape(0) == 0) throw InputError("codes have no indptr, expected rows + 1 offsets");
+  SparseRows codes;
+  codes.cols = dict.size();
+  codes.indptr.assign(indptr.data(), indptr.data() + indptr.shape(0));
+  codes.indices.assign(indices.data(), indices.data() + indices.shape(0));
+  codes.data.assign(data.data(), data.data() + data.shape(0));
+  const auto nnz = static_cast<std::int64_t>(codes.indices.size());
+  if (codes.indptr.front() != 0 || codes.indptr.back() != nnz || codes.data.size() != codes.indices.size())
+    throw InputError("codes are not a valid CSR matrix: indptr must run from 0 to nnz = " + std::to_string(nnz));
+  for (std::size_t r = 1; r < codes.indptr.size(); ++r)
+    if (codes.indptr[r] < codes.indptr[r - 1])
+      throw InputError("codes are not a valid CSR matrix: indptr decreases at row " + std::to_string(r - 1));
+  for (auto k : codes.indices)
+    if (k < 0 || k >= dict.size())
+      throw InputError("codes refer to concept " + std::to_string(k) + ", expected 0.." + std::to_string(dict.size() - 1) +
+                       " (the dictionary's)");
+  Matrix<float> dense;
+  {
+    nb::gil_scoped_release released;
+    dense = resources.recompose(dict, codes, add_image_mean);
+  }
+  const auto rows = static_cast<std::size_t>(dense.rows()), cols = static_cast<std::size_t>(dense.cols());
+  return to_numpy(std::move(dense.values()), {rows, cols});
+}
+
 class Solver {
  public:
   Solver(const Dictionary& dict, double l1, double tol, const std::string& solver, const std::string& device,
          int max_iterations)
-      : dict_(dict) {
+      : dict_(dict), resources_(device) {
     SolveOptions options;
     options.l1 = l1;
     options.tol = tol;
     options.solver = parse_solver(solver);
+    options.device = device;
     options.max_iterations = max_iterations;
-    device_ = parse_device(device);
-    decomposer_ = make_decomposer(dict.atoms.view(), options, device_);
+    decomposer_ = resources_.make_decomposer(dict.atoms.view(), options);
   }
 
   std::string name() const { return decomposer_->name(); }
-  bool on_cuda() const { return device_.kind == Device::Kind::Cuda; }
+  bool on_cuda() const { return resources_.on_cuda(); }
+  std::string device() const { return resources_.device().to_string(); }
+
+  // SpLiCE's recompose_image on this decomposer's device (atoms stay on the GPU between calls).
+  nb::ndarray<nb::numpy, float> recompose(IndexArray indptr, ColumnArray indices, WeightArray data, bool add_image_mean) {
+    return recompose_codes(resources_, dict_, indptr, indices, data, add_image_mean);
+  }
 
   // The rows are read where they are; only a chunk-sized scratch holds preprocessed rows.
   nb::tuple solve(HostRows rows, bool preprocess, std::int64_t chunk) {
@@ -58,19 +93,18 @@ class Solver {
 
   // Rows in GPU memory (a CUDA tensor), read in place by the GPU decomposer.
   nb::tuple solve_cuda(CudaRows rows, bool preprocess, std::int64_t chunk) {
-    if (device_.kind != Device::Kind::Cuda)
+    if (!resources_.on_cuda())
       throw InputError("the rows are on a GPU but this decomposer runs on the CPU; pick device='cuda'");
-    if (rows.device_id() != device_.index)
-      throw InputError("the rows are on cuda:" + std::to_string(rows.device_id()) + ", the decomposer on cuda:" +
-                       std::to_string(device_.index));
+    if (rows.device_id() != resources_.device().index)
+      throw InputError("the rows are on cuda:" + std::to_string(rows.device_id()) + ", the decomposer on " +
+                       resources_.device().to_string());
     return solve_chunks(static_cast<std::int64_t>(rows.shape(0)), static_cast<std::int64_t>(rows.shape(1)), chunk,
                         [&](std::int64_t first, std::int64_t count, SolveResult& result, CodeStats& stats) {
                           std::vector<float> cosine;
-                          cuda::decompose_device_rows(
-                              *decomposer_, dict_.atoms.view(), dict_.image_mean,
-                              {rows.data() + first * dict_.dim(), count, dict_.dim()}, preprocess, device_.index,
-                              [first](std::int64_t r) { return "input row " + std::to_string(first + r); }, result,
-                              cosine);
+                          resources_.decompose_device_rows(
+                              *decomposer_, dict_, {rows.data() + first * dict_.dim(), count, dict_.dim()},
+                              preprocess, [first](std::int64_t r) { return "input row " + std::to_string(first + r); },
+                              result, cosine);
                           collect_stats(result, std::move(cosine), stats);
                         });
   }
@@ -120,59 +154,56 @@ class Solver {
   }
 
   const Dictionary& dict_;
-  Device device_;
+  Resources resources_;
   std::unique_ptr<Decomposer> decomposer_;
 };
-
-// SpLiCE's recompose_image for CSR codes: normalize(normalize(C^T w) + image mean).
-nb::ndarray<nb::numpy, float> recompose_codes(const Dictionary& dict, IndexArray indptr, ColumnArray indices,
-                                              WeightArray data, bool add_image_mean) {
-  if (indptr.shape(0) == 0) throw InputError("codes have no indptr, expected rows + 1 offsets");
-  SparseRows codes;
-  codes.cols = dict.size();
-  codes.indptr.assign(indptr.data(), indptr.data() + indptr.shape(0));
-  codes.indices.assign(indices.data(), indices.data() + indices.shape(0));
-  codes.data.assign(data.data(), data.data() + data.shape(0));
-  const auto nnz = static_cast<std::int64_t>(codes.indices.size());
-  if (codes.indptr.front() != 0 || codes.indptr.back() != nnz || codes.data.size() != codes.indices.size())
-    throw InputError("codes are not a valid CSR matrix: indptr must run from 0 to nnz = " + std::to_string(nnz));
-  for (std::size_t r = 1; r < codes.indptr.size(); ++r)
-    if (codes.indptr[r] < codes.indptr[r - 1])
-      throw InputError("codes are not a valid CSR matrix: indptr decreases at row " + std::to_string(r - 1));
-  for (auto k : codes.indices)
-    if (k < 0 || k >= dict.size())
-      throw InputError("codes refer to concept " + std::to_string(k) + ", expected 0.." + std::to_string(dict.size() - 1) +
-                       " (the dictionary's)");
-  const std::vector<float> no_mean;
-  Matrix<float> dense;
-  {
-    nb::gil_scoped_release released;
-    dense = recompose(codes, dict.atoms.view(), add_image_mean ? dict.image_mean : no_mean);
-  }
-  const auto rows = static_cast<std::size_t>(dense.rows()), cols = static_cast<std::size_t>(dense.cols());
-  return to_numpy(std::move(dense.values()), {rows, cols});
-}
 
 }  // namespace
 
 void bind_decomposer(nb::module_& m) {
+  const SolveOptions defaults;
   nb::class_<Solver>(m, "Solver", "A decomposer bound to one dictionary, solver and device (see concise.Decomposer).")
       .def(nb::init<const Dictionary&, double, double, const std::string&, const std::string&, int>(),
-           nb::arg("dictionary"), nb::arg("l1") = 0.25, nb::arg("tol") = 1e-4, nb::arg("solver") = "auto",
-           nb::arg("device") = "auto", nb::arg("max_iterations") = 5000, nb::keep_alive<1, 2>())
+           nb::arg("dictionary"), nb::arg("l1") = defaults.l1, nb::arg("tol") = defaults.tol,
+           nb::arg("solver") = to_string(defaults.solver), nb::arg("device") = defaults.device,
+           nb::arg("max_iterations") = defaults.max_iterations, nb::keep_alive<1, 2>())
       .def_prop_ro("name", &Solver::name)
+      .def_prop_ro("device", &Solver::device, "The resolved device, e.g. \"cpu\" or \"cuda:0\".")
+      .def("recompose", &Solver::recompose, nb::arg("indptr"), nb::arg("indices"), nb::arg("data"),
+           nb::arg("add_image_mean") = true)
       .def("solve", &Solver::solve, nb::arg("rows").noconvert(), nb::arg("preprocess") = true, nb::arg("chunk") = 0,
            "rows: n x d float32, C-contiguous, on the CPU. Returns (indptr, indices, data, stats).")
       .def("solve_cuda", &Solver::solve_cuda, nb::arg("rows").noconvert(), nb::arg("preprocess") = true,
            nb::arg("chunk") = 0,
            "rows: n x d float32, C-contiguous, in GPU memory on the decomposer's device (read in place).")
       .def_prop_ro("on_cuda", [](const Solver& s) { return s.on_cuda(); });
-  m.def("recompose_codes", &recompose_codes, nb::arg("dictionary"), nb::arg("indptr"), nb::arg("indices"),
-        nb::arg("data"), nb::arg("add_image_mean") = true);
   m.def("buffer_address", [](HostRows rows) { return reinterpret_cast<std::uintptr_t>(rows.data()); },
         nb::arg("rows").noconvert(), "Where the solver would read these rows (tests use it to prove there is no copy).");
-  m.def("cuda_available", [] { return parse_device("auto").kind == Device::Kind::Cuda; },
-        "Whether the CUDA backend is built and a GPU is usable.");
+  m.def("cuda_available", [] { return Resources("auto").on_cuda(); },
+        "Whether the CUDA backend plugin loads and sees a GPU.");
+  m.def("solve_defaults", [defaults] {
+        nb::dict d;
+        d["l1"] = defaults.l1;
+        d["tol"] = defaults.tol;
+        d["solver"] = to_string(defaults.solver);
+        d["device"] = defaults.device;
+        d["max_iterations"] = defaults.max_iterations;
+        return d;
+      }, "The solver options' defaults, which every layer of concise shares.");
+  m.def("parse_device", [](const std::string& text) { return parse_device(text).to_string(); }, nb::arg("device"),
+        "The canonical name of a device (\"auto\", \"cpu\" or \"cuda:N\"); a bad one raises ValueError.");
+  m.def("backends", [] {
+        nb::list out;
+        for (const auto& r : probe_backends()) {
+          nb::dict d;
+          d["name"] = r.name;
+          d["what"] = r.what;
+          d["usable"] = r.usable;
+          d["status"] = r.status;
+          out.append(d);
+        }
+        return out;
+      }, "Each backend (cpu, the CUDA plugin, the LibTorch encoder plugin): usable, and its devices or why not.");
 }
 
 }  // namespace concise::python

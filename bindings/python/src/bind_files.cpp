@@ -21,7 +21,7 @@ nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, con
   job.options.l1 = l1;
   job.options.tol = tol;
   job.options.solver = parse_solver(solver);
-  job.device = device;
+  job.options.device = device;
   job.chunk = chunk;
   job.progress = progress;
   DecomposeSummary s;
@@ -39,17 +39,20 @@ nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, con
   summary["mean_cosine"] = s.mean_cosine;
   summary["not_converged"] = s.not_converged;
   summary["solver"] = s.solver;
+  summary["device"] = s.device;
   return summary;
 }
 
 }  // namespace
 
 void bind_files(nb::module_& m) {
+  const SolveOptions defaults;
   m.def("decompose_file", &decompose_file_py, nb::arg("input"), nb::arg("dictionary"), nb::arg("output"),
-        nb::arg("dataset") = std::string(kDefaultEmbeddingDataset), nb::arg("l1") = 0.25, nb::arg("tol") = 1e-4,
-        nb::arg("solver") = "auto", nb::arg("device") = "auto", nb::arg("chunk") = 0, nb::arg("progress") = false);
+        nb::arg("dataset") = std::string(kDefaultEmbeddingDataset), nb::arg("l1") = defaults.l1,
+        nb::arg("tol") = defaults.tol, nb::arg("solver") = to_string(defaults.solver),
+        nb::arg("device") = defaults.device, nb::arg("chunk") = 0, nb::arg("progress") = false);
   m.def("recompose_file", &recompose_file, nb::arg("codes"), nb::arg("dictionary"), nb::arg("zero"), nb::arg("output"),
-        nb::call_guard<nb::gil_scoped_release>());
+        nb::arg("device") = defaults.device, nb::call_guard<nb::gil_scoped_release>());
 }
 
 }  // namespace concise::python

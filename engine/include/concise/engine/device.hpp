@@ -1,8 +1,6 @@
 #pragma once
-#include <memory>
+// Device names, parsed in one place for the solvers, the encoders and the Python module.
 #include <string>
-
-#include "concise/solvers/decomposer.hpp"
 
 namespace concise {
 
@@ -10,14 +8,18 @@ struct Device {
   enum class Kind { Cpu, Cuda };
   Kind kind = Kind::Cpu;
   int index = 0;
-  std::string to_string() const;
+  std::string to_string() const;  // "cpu" or "cuda:N"
+  bool operator==(const Device& other) const { return kind == other.kind && (kind == Kind::Cpu || index == other.index); }
 };
 
-// "auto" (the first GPU when one is usable, else the CPU), "cpu", "cuda" or "cuda:N".
-Device parse_device(const std::string& text);
-
-// The decomposer for a device; atoms must outlive it.
-std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const SolveOptions& options,
-                                            const Device& device);
+// What a device name asks for: "auto" (automatic: the backend that uses it picks the
+// first GPU it can use, else the CPU), "cpu", "cuda" (= cuda:0) or "cuda:N".
+// Anything else is an InputError.
+struct DeviceRequest {
+  bool automatic = false;
+  Device device;
+  std::string to_string() const;  // "auto", "cpu" or "cuda:N"
+};
+DeviceRequest parse_device(const std::string& text);
 
 }  // namespace concise

@@ -15,8 +15,7 @@ struct DecomposeJob {
   std::string input;
   std::string dataset = kDefaultEmbeddingDataset;
   std::string output;
-  SolveOptions options;
-  std::string device = "auto";
+  SolveOptions options;         // options.device picks the backend
   std::int64_t chunk = 0;       // rows per chunk; 0 picks one from the dictionary size
   std::int64_t max_chunks = 0;  // stop after this many chunks (resumable); 0: run to the end
   bool progress = true;         // progress line on a terminal
@@ -31,7 +30,8 @@ struct DecomposeSummary {
   double seconds = 0;               // wall time of this run's solving and writing
   double mean_l0 = 0, mean_cosine = 0;  // over this run's rows
   std::int64_t not_converged = 0;   // rows whose gap stayed above tol * F
-  std::string solver;               // e.g. "cpu/ws"
+  std::string solver;               // the backend and algorithm that ran, e.g. "cpu/ws"
+  std::string device;               // e.g. "cpu", "cuda:0 (NVIDIA H100 ...)"
 };
 
 DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dictionary);
@@ -40,7 +40,8 @@ std::int64_t default_chunk_rows(std::int64_t concepts);
 
 // Recomposes codes (SpLiCE's recompose_image), with the weights of `zero` concepts
 // set to 0 first (SpLiCE's intervention). Writes float32 /embeddings [N, d].
+// device: as Resources takes it; on a GPU the atoms are uploaded once for all chunks.
 void recompose_file(const std::string& codes_path, const Dictionary& dictionary, const std::vector<std::string>& zero,
-                    const std::string& output);
+                    const std::string& output, const std::string& device = SolveOptions{}.device);
 
 }  // namespace concise

@@ -14,6 +14,7 @@ struct SolveOptions {
   double l1 = 0.25;            // lambda in ||z - C^T w||^2 + lambda * sum(w)
   double tol = 1e-4;           // stop a row when gap <= tol * F(w)
   SolverKind solver = SolverKind::Auto;
+  std::string device = "auto";  // auto, cpu, cuda or cuda:N (concise/engine/device.hpp)
   int max_iterations = 5000;   // FISTA and ADMM iterations per row
   int max_rounds = 40;         // working-set rounds per row
   int check_every = 10;        // FISTA/ADMM iterations between gap checks

@@ -13,8 +13,8 @@ namespace {
 
 class TorchScriptEncoder final : public Encoder {
  public:
-  TorchScriptEncoder(const std::string& file, const std::string& device, int image_size)
-      : device_(torch_device(device)), file_(file) {
+  TorchScriptEncoder(const std::string& file, int cuda_device, int image_size)
+      : device_(torch_device(cuda_device)), file_(file) {
     try {
       module_ = torch::jit::load(file, device_);
     } catch (const c10::Error& e) {
@@ -77,8 +77,8 @@ class TorchScriptEncoder final : public Encoder {
 
 }  // namespace
 
-std::unique_ptr<Encoder> load_torchscript_clip(const std::string& file, const std::string& device, int image_size) {
-  return std::make_unique<TorchScriptEncoder>(file, device, image_size);
+std::unique_ptr<Encoder> load_torchscript_clip(const std::string& file, int cuda_device, int image_size) {
+  return std::make_unique<TorchScriptEncoder>(file, cuda_device, image_size);
 }
 
 }  // namespace concise::clip::detail

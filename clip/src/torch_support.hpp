@@ -1,6 +1,6 @@
 #pragma once
-// What the LibTorch encoders share: concise's device names (auto, cpu, cuda, cuda:N)
-// as a torch::Device, the CPU thread count, and features back as a host Matrix.
+// What the LibTorch encoders share: the engine's resolved device as a torch::Device,
+// the CPU thread count, and features back as a host Matrix.
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/types.h>
@@ -15,19 +15,15 @@
 
 namespace concise::clip::detail {
 
-inline torch::Device torch_device(const std::string& name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  if (name == "cpu") return torch::Device(torch::kCPU);
-  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
-    if (!torch::cuda::is_available())
-      throw InputError("device " + in_quotes(name) + " was asked for, but LibTorch sees no CUDA GPU");
-    const int index = name == "cuda" ? 0 : std::stoi(name.substr(5));
-    if (index < 0 || index >= static_cast<int>(torch::cuda::device_count()))
-      throw InputError("device " + in_quotes(name) + " does not exist (" +
-                       std::to_string(torch::cuda::device_count()) + " CUDA devices)");
-    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
-  }
-  throw InputError("unknown device " + in_quotes(name) + ", expected auto, cpu, cuda or cuda:N");
+// The engine resolved the device (concise/engine/device.hpp): -1 is the CPU, else a CUDA index.
+inline torch::Device torch_device(int cuda_device) {
+  if (cuda_device < 0) return torch::Device(torch::kCPU);
+  if (!torch::cuda::is_available())
+    throw InputError("device cuda:" + std::to_string(cuda_device) + " was asked for, but LibTorch sees no CUDA GPU");
+  if (cuda_device >= static_cast<int>(torch::cuda::device_count()))
+    throw InputError("device cuda:" + std::to_string(cuda_device) + " does not exist (" +
+                     std::to_string(torch::cuda::device_count()) + " CUDA devices)");
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_device));
 }
 
 // Some LibTorch builds (Debian's among them) start with one intra-op thread; CPU

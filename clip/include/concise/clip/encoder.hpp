@@ -1,8 +1,8 @@
 #pragma once
 // CLIP image and text encoders behind a LibTorch-free interface: Hugging Face CLIP
 // checkpoints (config.json + model.safetensors) rebuilt with LibTorch modules, or any
-// TorchScript module with encode_image / encode_text. Builds without LibTorch get a
-// stub whose loader explains how to get the real one.
+// TorchScript module with encode_image / encode_text. The encoders live in a plugin
+// that links LibTorch; load one with concise::load_encoder (concise/engine/encoders.hpp).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -29,12 +29,5 @@ class Encoder {
   // Short name stored in files, e.g. the model folder's name.
   virtual std::string name() const = 0;
 };
-
-// model: a folder with config.json and model.safetensors (or a sharded
-// model.safetensors.index.json), or a TorchScript file. device: auto, cpu, cuda, cuda:N.
-std::unique_ptr<Encoder> load_encoder(const std::string& model, const std::string& device = "auto");
-
-// False in builds without LibTorch.
-bool encoders_available();
 
 }  // namespace concise::clip

@@ -7,6 +7,6 @@
 namespace concise::clip::detail {
 
 // A TorchScript module with encode_image(pixels) and encode_text(ids) methods.
-std::unique_ptr<Encoder> load_torchscript_clip(const std::string& file, const std::string& device, int image_size);
+std::unique_ptr<Encoder> load_torchscript_clip(const std::string& file, int cuda_device, int image_size);
 
 }  // namespace concise::clip::detail

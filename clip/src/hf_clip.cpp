@@ -298,8 +298,8 @@ std::string folder_name(const std::string& folder) {
 
 class HfClipEncoder final : public Encoder {
  public:
-  HfClipEncoder(const std::string& folder, const std::string& device)
-      : device_(torch_device(device)), name_(folder_name(folder)) {
+  HfClipEncoder(const std::string& folder, int cuda_device)
+      : device_(torch_device(cuda_device)), name_(folder_name(folder)) {
     const fs::path root(folder);
     config_ = parse_config(root / "config.json");
     fs::path weights = root / "model.safetensors";
@@ -353,8 +353,8 @@ class HfClipEncoder final : public Encoder {
 
 }  // namespace
 
-std::unique_ptr<Encoder> load_hf_clip(const std::string& folder, const std::string& device) {
-  return std::make_unique<HfClipEncoder>(folder, device);
+std::unique_ptr<Encoder> load_hf_clip(const std::string& folder, int cuda_device) {
+  return std::make_unique<HfClipEncoder>(folder, cuda_device);
 }
 
 }  // namespace concise::clip::detail

@@ -7,6 +7,6 @@
 namespace concise::clip::detail {
 
 // A Hugging Face CLIPModel folder: config.json + model.safetensors (or its index).
-std::unique_ptr<Encoder> load_hf_clip(const std::string& folder, const std::string& device);
+std::unique_ptr<Encoder> load_hf_clip(const std::string& folder, int cuda_device);
 
 }  // namespace concise::clip::detail
