@@ -1,0 +1,158 @@
+"""Backend plugins and the engine's one door: what `--version` lists, what a user is
+told when a backend is missing, that the program and the module link neither CUDA
+nor LibTorch, that defaults come from one place, and that a resume cannot switch
+algorithm mid-file."""
+import inspect
+import os
+import pathlib
+import shutil
+import subprocess
+
+import h5py
+import pytest
+
+FORBIDDEN = ("libtorch", "libc10", "libcudart", "libcublas", "libcusparse", "libcusolver", "libcuda.")
+
+
+def needed_libraries(path):
+    readelf = shutil.which("readelf")
+    if readelf is None:
+        pytest.skip("readelf (binutils) is not installed")
+    out = subprocess.run([readelf, "-d", str(path)], capture_output=True, text=True, check=True).stdout
+    return [line.split("[", 1)[1].split("]", 1)[0] for line in out.splitlines() if "(NEEDED)" in line]
+
+
+def run_with_plugins_in(concise_bin, folder, *args):
+    env = dict(os.environ, CONCISE_PLUGIN_PATH=str(folder))
+    return subprocess.run([concise_bin, *map(str, args)], capture_output=True, text=True, env=env)
+
+
+def test_version_lists_the_backends(run):
+    out = run("--version").stdout
+    assert out.startswith("concise ")
+    assert "cpu (solvers): built in" in out
+    assert "cuda (solvers):" in out and "clip_torch (CLIP encoders):" in out
+
+
+def test_version_names_where_it_looked_for_missing_plugins(concise_bin, tmp_path):
+    proc = run_with_plugins_in(concise_bin, tmp_path, "--version")
+    assert proc.returncode == 0
+    assert f"cuda (solvers): unavailable: libconcise_cuda.so was not found (looked in {tmp_path}" in proc.stdout
+
+
+def test_backends_loads_the_plugins_and_says_what_they_can_run_on(run):
+    out = run("backends").stdout
+    assert "cpu (solvers): built in" in out
+    cuda = next(line for line in out.splitlines() if line.strip().startswith("cuda (solvers)"))
+    if "plugin" in cuda and "unavailable" in cuda:
+        assert "no CUDA driver or GPU was found" in cuda or "cannot be loaded" in cuda, cuda
+
+
+def test_the_program_links_neither_cuda_nor_libtorch(concise_bin):
+    needed = needed_libraries(concise_bin)
+    assert needed, "readelf found no NEEDED entries"
+    assert not [lib for lib in needed if lib.startswith(FORBIDDEN)], needed
+
+
+def test_the_python_module_links_neither_cuda_nor_libtorch():
+    from concise import _core
+    needed = needed_libraries(_core.__file__)
+    assert not [lib for lib in needed if lib.startswith(FORBIDDEN)], needed
+
+
+def test_asking_for_cuda_without_the_plugin_says_what_is_missing(synthetic, concise_bin, tmp_path):
+    empty = tmp_path / "no_plugins"
+    empty.mkdir()
+    proc = run_with_plugins_in(concise_bin, empty, "decompose", synthetic / "emb.npy", "--dictionary",
+                               synthetic / "dict.h5", "--device", "cuda", "-o", tmp_path / "c.h5")
+    assert proc.returncode == 2, proc.stderr
+    assert "device 'cuda' needs the CUDA backend plugin" in proc.stderr
+    assert f"libconcise_cuda.so was not found (looked in {empty}" in proc.stderr
+    assert not (tmp_path / "c.h5").exists() and not (tmp_path / "c.h5.partial").exists()
+
+
+def test_asking_for_cuda_without_a_gpu_says_no_driver_or_gpu(synthetic, run, tmp_path):
+    backends = run("backends").stdout
+    if "libconcise_cuda.so was not found" in backends:
+        pytest.skip("built without the CUDA backend")
+    if "unavailable" not in backends.split("cuda (solvers)", 1)[1].splitlines()[0]:
+        pytest.skip("a GPU is here")
+    proc = run("decompose", synthetic / "emb.npy", "--dictionary", synthetic / "dict.h5", "--device", "cuda",
+               "-o", tmp_path / "c.h5", check=False)
+    assert proc.returncode == 2
+    assert "device 'cuda' is not available: no CUDA driver or GPU was found" in proc.stderr
+
+
+def test_a_bad_device_name_is_refused_with_the_names_it_takes(synthetic, run, tmp_path):
+    proc = run("decompose", synthetic / "emb.npy", "--dictionary", synthetic / "dict.h5", "--device", "gpu0",
+               "-o", tmp_path / "c.h5", check=False)
+    assert proc.returncode == 2
+    assert "device 'gpu0' is unknown, expected auto, cpu, cuda or cuda:N" in proc.stderr
+
+
+def test_resume_refuses_a_partial_made_by_another_resolved_solver(synthetic, run):
+    out = synthetic / "codes.h5"
+    args = ("decompose", synthetic / "emb.npy", "--dictionary", synthetic / "dict.h5", "--device", "cpu",
+            "--chunk", "64", "-o", out)
+    run(*args, "--solver", "fista", "--max-chunks", "1")
+    with h5py.File(f"{out}.partial", "r") as f:
+        assert f.attrs["solver"] == "cpu/fista"  # what ran, not what was asked for
+    refused = run(*args, "--solver", "auto", check=False)
+    assert refused.returncode == 2
+    assert "solver cpu/fista, this run uses cpu/ws" in refused.stderr
+    with h5py.File(f"{out}.partial", "r") as f:
+        assert f.attrs["rows_done"] == 64  # untouched
+
+
+def test_resume_accepts_the_same_solver_asked_for_another_way(synthetic, run):
+    out = synthetic / "codes.h5"
+    args = ("decompose", synthetic / "emb.npy", "--dictionary", synthetic / "dict.h5", "--device", "cpu",
+            "--chunk", "64", "-o", out)
+    run(*args, "--solver", "ws", "--max-chunks", "1")
+    assert "resumed" in run(*args, "--solver", "auto").stdout  # auto runs ws on the CPU
+
+
+def test_resume_on_the_cpu_refuses_a_partial_the_gpu_started(synthetic, run):
+    out = synthetic / "codes.h5"
+    args = ("decompose", synthetic / "emb.npy", "--dictionary", synthetic / "dict.h5", "--device", "cpu",
+            "--chunk", "64", "--solver", "fista", "-o", out)
+    run(*args, "--max-chunks", "1")
+    with h5py.File(f"{out}.partial", "r+") as f:
+        f.attrs["solver"] = "cuda/fista"
+    refused = run(*args, check=False)
+    assert refused.returncode == 2
+    assert "solver cuda/fista, this run uses cpu/fista" in refused.stderr
+
+
+def test_python_defaults_are_the_engines():
+    import concise
+    from concise import _core, splice
+    defaults = _core.solve_defaults()
+    assert defaults == {"l1": 0.25, "tol": 1e-4, "solver": "auto", "device": "auto", "max_iterations": 5000}
+    params = inspect.signature(concise.Decomposer).parameters
+    for name in ("l1", "tol", "solver", "device", "max_iterations"):
+        assert params[name].default == defaults[name], name
+    files = inspect.signature(concise.decompose_file).parameters
+    assert files["l1"].default == defaults["l1"] and files["device"].default == defaults["device"]
+    assert inspect.signature(splice.SPLICE).parameters["l1_penalty"].default == defaults["l1"]
+
+
+def test_python_parses_devices_like_the_engine():
+    from concise import _core
+    assert _core.parse_device("cuda") == "cuda:0"
+    assert _core.parse_device("cuda:2") == "cuda:2"
+    with pytest.raises(ValueError, match="expected auto, cpu, cuda or cuda:N"):
+        _core.parse_device("cuda:x")
+
+
+def test_python_backends_and_a_missing_cuda_plugin(monkeypatch, tmp_path):
+    import numpy as np
+
+    import concise
+    assert concise.backends()[0] == {"name": "cpu", "what": "solvers", "usable": True, "status": "built in"}
+    dictionary = concise.Dictionary.from_atoms(np.eye(4, dtype=np.float32))
+    assert concise.Decomposer(dictionary, device="cpu").device == "cpu"
+    monkeypatch.setenv("CONCISE_PLUGIN_PATH", str(tmp_path))
+    with pytest.raises(ValueError, match="libconcise_cuda.so was not found"):
+        concise.Decomposer(dictionary, device="cuda")
+    assert concise.Decomposer(dictionary).device == "cpu"  # auto falls back
