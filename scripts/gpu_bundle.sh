@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the GPU checks here (CUDA for sm_90, no LibTorch) and packs what a bare GPU
-# machine needs to run them into .gpu-bundle/ (git-ignored; carry it): the binaries, the shared
-# libraries they use that are neither glibc's nor CUDA's (the GPU machine has its own
-# CUDA 13), the public test data, and run.sh. On the GPU machine, from the checkout:
+# machine needs to run them into .gpu-bundle/ (git-ignored; carry it): the binaries, the
+# CUDA backend plugin (lib/concise/, where the binaries look: <exe dir>/../lib/concise),
+# the shared libraries they use that are neither glibc's nor CUDA's (the GPU machine has
+# its own CUDA 13), the public test data, and run.sh. On the GPU machine, from the checkout:
 #     bash .gpu-bundle/run.sh "$OUT"
 # runs the parity tests, compute-sanitizer memcheck and the solver benchmarks, and
 # writes their logs to the folder given.
@@ -14,13 +15,14 @@ data=../shared/data
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCONCISE_CUDA=ON -DCONCISE_TORCH=OFF \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DCONCISE_TEST_DATA_DIR="$bundle/data" > "$build.configure.log"
-cmake --build "$build" --target concise_cuda_tests bench_solvers
+cmake --build "$build" --target concise_cuda_tests bench_solvers concise concise_cuda_plugin
 
 rm -rf "$bundle"
-mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/data"
-cp "$build/tests/concise_cuda_tests" "$build/bench/bench_solvers" "$bundle/bin/"
+mkdir -p "$bundle/bin" "$bundle/lib/concise" "$bundle/data"
+cp "$build/tests/concise_cuda_tests" "$build/bench/bench_solvers" "$build/tools/concise" "$bundle/bin/"
+cp "$build/lib/concise/libconcise_cuda.so" "$bundle/lib/concise/"
 # Shared libraries outside glibc and CUDA, found through ldd.
-for binary in "$bundle"/bin/*; do
+for binary in "$bundle"/bin/* "$bundle"/lib/concise/*.so; do
   ldd "$binary" | awk '/=> \// {print $3}'
 done | sort -u | while read -r lib; do
   case "$(basename "$lib")" in
@@ -49,6 +51,7 @@ nvidia_libs=$(python3 -c 'import glob, os, nvidia; root = list(nvidia.__path__)[
 export LD_LIBRARY_PATH="$unpacked/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:$nvidia_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 mkdir -p "$out"
 nvidia-smi > "$out/device.txt" 2>&1
+"$unpacked/bin/concise" backends 2>&1 | tee "$out/backends.log"
 "$unpacked/bin/concise_cuda_tests" 2>&1 | tee "$out/parity.log"
 compute-sanitizer --tool memcheck --leak-check full "$unpacked/bin/concise_cuda_tests" > "$out/memcheck.log" 2>&1
 tail -3 "$out/memcheck.log"
