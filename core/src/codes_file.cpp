@@ -18,6 +18,7 @@ void write_run_info(const detail::H5File& file, const CodesRunInfo& info) {
   detail::set_attr(file, root, "l1", info.l1);
   detail::set_attr(file, root, "tol", info.tol);
   detail::set_attr(file, root, "solver", info.solver);
+  detail::set_attr(file, root, "device", info.device);
   detail::set_attr(file, root, "dictionary_fingerprint", info.dictionary_fingerprint);
   detail::set_attr(file, root, "source", info.source);
   detail::set_attr(file, root, "n_rows", info.rows);
@@ -30,6 +31,7 @@ CodesRunInfo read_run_info(const detail::H5File& file) {
   info.l1 = detail::get_attr_double(root, "l1").value_or(-1);
   info.tol = detail::get_attr_double(root, "tol").value_or(-1);
   info.solver = detail::get_attr_string(root, "solver").value_or("");
+  info.device = detail::get_attr_string(root, "device").value_or("");
   info.dictionary_fingerprint = detail::get_attr_string(root, "dictionary_fingerprint").value_or("");
   info.source = detail::get_attr_string(root, "source").value_or("");
   info.rows = detail::get_attr_int64(root, "n_rows").value_or(-1);

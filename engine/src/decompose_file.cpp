@@ -34,6 +34,7 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
   info.l1 = job.options.l1;
   info.tol = job.options.tol;
   info.solver = resolved_solver(*decomposer);  // what ran, so a resume cannot switch algorithm
+  info.device = resources.device().to_string();
   info.dictionary_fingerprint = dict.fingerprint;
   info.source = source->describe();
   CodesWriter writer(job.output, info, dict.concepts);

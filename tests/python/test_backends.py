@@ -97,6 +97,7 @@ def test_resume_refuses_a_partial_made_by_another_resolved_solver(synthetic, run
     run(*args, "--solver", "fista", "--max-chunks", "1")
     with h5py.File(f"{out}.partial", "r") as f:
         assert f.attrs["solver"] == "cpu/fista"  # what ran, not what was asked for
+        assert f.attrs["device"] == "cpu"
     refused = run(*args, "--solver", "auto", check=False)
     assert refused.returncode == 2
     assert "solver cpu/fista, this run uses cpu/ws" in refused.stderr

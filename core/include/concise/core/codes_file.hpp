@@ -18,7 +18,8 @@ struct CodesRunInfo {
   std::int64_t concepts = 0;
   double l1 = 0;
   double tol = 0;
-  std::string solver;
+  std::string solver;  // the backend and algorithm that ran, e.g. "cpu/ws", "cuda/fista"
+  std::string device;  // the device the file was started on, e.g. "cuda:0" (a resume may use another GPU)
   std::string dictionary_fingerprint;
   std::string source;
 };
