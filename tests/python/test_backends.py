@@ -157,3 +157,16 @@ def test_python_backends_and_a_missing_cuda_plugin(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="libconcise_cuda.so was not found"):
         concise.Decomposer(dictionary, device="cuda")
     assert concise.Decomposer(dictionary).device == "cpu"  # auto falls back
+
+
+def test_the_python_module_finds_plugins_beside_itself(monkeypatch):
+    import concise
+    from concise import _core
+    monkeypatch.delenv("CONCISE_PLUGIN_PATH", raising=False)
+    here = pathlib.Path(_core.__file__).resolve().parent
+    for backend in concise.backends()[1:]:
+        installed = here / f"libconcise_{backend['name']}.so"
+        if installed.exists():  # pip install . shipped it
+            assert str(installed) in backend["status"], backend
+        else:
+            assert "was not found" in backend["status"] and str(here) in backend["status"], backend
