@@ -51,6 +51,9 @@ void center_embeddings(MatrixView<float> rows, const std::vector<float>& mu, con
 }
 
 std::vector<float> center_atoms(MatrixView<float> t, const RowNamer& name_row) {
+  if (t.rows == 1)
+    throw InputError("a dictionary needs at least 2 concepts, got 1: atoms are centered on the concepts' mean, "
+                     "which leaves a single concept with nothing (docs/DESIGN.md §1)");
   std::vector<double> mean(static_cast<std::size_t>(t.cols), 0.0);
   for (std::int64_t r = 0; r < t.rows; ++r) {
     check_row(t.row(r), t.cols, r, name_row);
@@ -62,6 +65,9 @@ std::vector<float> center_atoms(MatrixView<float> t, const RowNamer& name_row) {
   for (std::int64_t r = 0; r < t.rows; ++r) {
     float* x = t.row(r);
     for (std::int64_t i = 0; i < t.cols; ++i) x[i] -= mu[static_cast<std::size_t>(i)];
+    if (dot(x, x, t.cols) < kZeroAtomNormSquared)
+      throw InputError(name_row(r) + ": equals the mean of all concepts after normalization, so its centered atom is "
+                                     "zero; a dictionary needs concepts that differ from their mean");
     normalize(x, t.cols);
   }
   return mu;

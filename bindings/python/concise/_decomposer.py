@@ -80,10 +80,7 @@ class Decomposer:
                     raise ValueError(f"concept {c} is out of range, expected 0..{len(self.dictionary) - 1}")
                 indices.append(int(c))
             else:
-                k = self.dictionary.find(str(c))
-                if k < 0:
-                    raise ValueError(f"concept '{c}' is not in the dictionary, so it cannot be zeroed")
-                indices.append(k)
+                indices.append(self.dictionary.require(str(c), "zeroed"))
         return indices
 
     def recompose(self, codes, zero=(), *, add_image_mean=True):

@@ -86,6 +86,10 @@ void bind_dictionary(nb::module_& m) {
       .def("save", &Dictionary::save, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
            "Writes the dictionary (atomically, through path.partial).")
       .def("find", &Dictionary::find, nb::arg("concept"), "Index of a concept, or -1.")
+      .def("require", &Dictionary::require, nb::arg("concept"), nb::arg("purpose"),
+           "Index of a concept; ValueError suggesting the nearest names (ignoring case) when there is none.")
+      .def("nearest", &Dictionary::nearest, nb::arg("name"), nb::arg("count") = 3,
+           "Up to count concept names closest to name, ignoring case.")
       .def("__len__", &Dictionary::size)
       .def_prop_ro("size", &Dictionary::size)
       .def_prop_ro("dim", &Dictionary::dim)
