@@ -121,15 +121,9 @@ Dictionary Dictionary::load(const std::string& path) {
   dict.atoms = detail::read_matrix_f32(file, "/atoms");
   if (dict.atoms.rows() == 0 || dict.atoms.cols() == 0)
     throw InputError("file " + in_quotes(path) + ", dataset '/atoms': is empty, expected [c, d] with c, d > 0");
-  for (std::int64_t r = 0; r < dict.atoms.rows(); ++r) {
-    for (std::int64_t i = 0; i < dict.atoms.cols(); ++i)
-      if (!std::isfinite(dict.atoms.row(r)[i]))
-        throw InputError("file " + in_quotes(path) + ", dataset '/atoms', row " + std::to_string(r) +
-                         ": contains NaN or Inf, expected finite values");
-    if (dot(dict.atoms.row(r), dict.atoms.row(r), dict.atoms.cols()) < kZeroAtomNormSquared)
-      throw InputError("file " + in_quotes(path) + ", dataset '/atoms', row " + std::to_string(r) +
-                       ": is a zero atom, expected centered unit rows (a 1-concept dictionary centers to zero)");
-  }
+  check_atoms(dict.atoms.view(), [&path](std::int64_t r) {
+    return "file " + in_quotes(path) + ", dataset '/atoms', row " + std::to_string(r);
+  });
   if (detail::h5_exists(file, "/concepts")) {
     dict.concepts = detail::read_strings(file, "/concepts");
     if (static_cast<std::int64_t>(dict.concepts.size()) != dict.atoms.rows())

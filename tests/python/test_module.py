@@ -183,6 +183,10 @@ def test_bad_inputs_raise_with_the_cli_messages(lvis, tmp_path, run):
         concise.Dictionary.load(str(tmp_path / "missing.h5"))
     with pytest.raises(ValueError, match=r"3 rows but 2 names"):
         concise.Dictionary.build(np.ones((3, 4), np.float32), ["a", "b"])
+    with pytest.raises(ValueError, match=r"at least 2 concepts, got 1"):
+        concise.Dictionary.build(np.ones((1, 4), np.float32), ["cat"])
+    with pytest.raises(ValueError, match=r"atom 1: is a zero atom"):
+        concise.Dictionary.from_atoms(np.array([[1, 0], [0, 0]], np.float32), ["cat", "nothing"])
 
 
 def test_recompose_and_intervention(lvis):

@@ -32,6 +32,10 @@ constexpr double kZeroAtomNormSquared = 1e-10;
 // A single row, or a row whose centered atom is zero, is an InputError.
 std::vector<float> center_atoms(MatrixView<float> text_embeddings, const RowNamer& name_row);
 
+// Checks atoms that are meant to be centered unit rows already (a stored dictionary,
+// SpLiCE's concept matrices): finite, and none of them zero.
+void check_atoms(MatrixView<const float> atoms, const RowNamer& name_row);
+
 // e^ rows for the given codes: normalize(normalize(C^T w) + mu).
 Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu);
 
