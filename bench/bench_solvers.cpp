@@ -1,6 +1,6 @@
 // In-process solver throughput (Google Benchmark). Every benchmark reports rows/s;
 // "floor" is one FP32 pass of C z per row (an l1 so large that w = 0 certifies),
-// the least work any exact solver must do (DESIGN §1).
+// the least work any exact solver must do (docs/DESIGN.md §1).
 //
 //   bench_solvers [--device cpu|cuda[:N]] [--solvers ws,fista,admm] [--rows N,...]
 //                 [--concepts 1000,10000] [--dims 512] [--gpu-batch 4096,16384]

@@ -1,6 +1,6 @@
 """concise against scikit-learn's Lasso(positive=True) on the same problem, side by side.
 
-The problem (DESIGN §4): c = 10000 concepts, d = 512, l1 = 0.25, 200 rows, a
+The problem (docs/DESIGN.md §5): c = 10000 concepts, d = 512, l1 = 0.25, 200 rows, a
 correlated synthetic dictionary. scikit-learn runs one row at a time with
 alpha = l1 / (2 d), as SpLiCE's default path does. concise runs its CLI on the
 same rows twice: in-process through the Python module (the solve alone, like the

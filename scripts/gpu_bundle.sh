@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bundle=.gpu-bundle
 build=build-gpu
-data=../shared/data
+data=data
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCONCISE_CUDA=ON -DCONCISE_TORCH=OFF \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DCONCISE_TEST_DATA_DIR="$bundle/data" > "$build.configure.log"

@@ -33,6 +33,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# --build-only: the Debian packages are all `make demo` and `make install` need.
+if [ "${1:-}" = "--build-only" ]; then
+  exit 0
+fi
+
 # The venv sees Debian's site-packages, for python3-torch; everything else comes
 # from requirements-dev.txt.
 if [ -x .venv/bin/python ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then

@@ -6,6 +6,7 @@
 #include "concise/clip/embed.hpp"
 #include "concise/core/dictionary.hpp"
 #include "concise/core/error.hpp"
+#include "concise/core/output_file.hpp"
 #include "concise/engine/jobs.hpp"
 #include "encoder_flags.hpp"
 #include "solve_flags.hpp"
@@ -18,10 +19,11 @@ void print_summary(const DecomposeSummary& s, const std::string& output) {
                 static_cast<long long>(s.rows_done), static_cast<long long>(s.rows), output.c_str());
     return;
   }
-  std::printf("wrote %s: %lld rows (%lld this run%s) in %.3f s, %.0f rows/s with %s; mean l0 %.2f, mean cosine %.4f\n",
+  std::printf("wrote %s: %lld rows (%lld this run%s) in %.3f s, %.0f rows/s with %s; mean l0 %.2f, "
+              "mean centered cosine %.4f, mean SpLiCE cosine %.4f\n",
               output.c_str(), static_cast<long long>(s.rows), static_cast<long long>(s.rows_this_run),
               s.resumed ? ", resumed" : "", s.seconds, s.seconds > 0 ? static_cast<double>(s.rows_this_run) / s.seconds : 0.0,
-              s.solver.c_str(), s.mean_l0, s.mean_cosine);
+              s.solver.c_str(), s.mean_l0, s.mean_centered_cosine, s.mean_cosine);
   if (s.not_converged > 0)
     std::printf("note: %lld rows stopped at the iteration limit above tol; /stats/gap holds their certified gaps\n",
                 static_cast<long long>(s.not_converged));
@@ -47,7 +49,14 @@ void add_decompose_command(CLI::App& app) {
   cmd->add_option("--dataset", args->job.dataset, "dataset path inside an HDF5 input")->capture_default_str();
   cmd->add_option("--dictionary", args->dictionary, "dictionary file (.h5) from `concise dictionary build`")->required();
   add_solve_flags(*cmd, args->job.options);
-  cmd->add_option("--chunk", args->job.chunk, "rows per chunk (default: from the dictionary size)");
+  cmd->add_option("--chunk", args->job.chunk, "rows per chunk, 1 or more (default: from the dictionary size)")
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            return value.find_first_not_of("0123456789") == std::string::npos && value.find_first_not_of('0') != std::string::npos
+                       ? ""
+                       : "must be 1 row or more, got " + value;
+          },
+          "ROWS >= 1"));
   cmd->add_option("--max-chunks", args->job.max_chunks, "stop after N chunks; rerun to resume");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress line");
   cmd->add_option("-o,--output", args->job.output, "codes file (.h5)")->required();
@@ -55,6 +64,11 @@ void add_decompose_command(CLI::App& app) {
     args->job.progress = !args->quiet;
     if (args->job.input.empty() == args->images.empty())
       throw InputError("decompose needs embeddings (INPUT) or --images DIR with --model");
+    const std::vector<std::string> inputs{args->job.input, args->dictionary, args->images, args->encoder.model};
+    check_output(args->job.output, inputs);
+    const std::string embedded_images =
+        std::filesystem::path(args->job.output).replace_extension(".embeddings.h5").string();
+    if (!args->images.empty()) check_output(embedded_images, inputs);
     const Dictionary dict = Dictionary::load(args->dictionary);
     if (!args->images.empty()) {
       if (args->encoder.model.empty()) throw InputError("--images needs --model (the CLIP model to embed them with)");
@@ -64,7 +78,7 @@ void add_decompose_command(CLI::App& app) {
       if (!dict.model.empty() && dict.model != encoder->name())
         std::fprintf(stderr, "concise: note: the dictionary was built with model '%s', the images use '%s'\n",
                      dict.model.c_str(), encoder->name().c_str());
-      args->job.input = std::filesystem::path(args->job.output).replace_extension(".embeddings.h5").string();
+      args->job.input = embedded_images;
       args->job.dataset = kDefaultEmbeddingDataset;
       const auto embedded =
           clip::embed_image_files(*encoder, paths, args->images, args->job.input, {args->encoder.batch, !args->quiet});

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "commands.hpp"
+#include "concise/core/data_dir.hpp"
 #include "concise/core/dictionary.hpp"
 #include "concise/core/error.hpp"
 #include "concise/core/npy.hpp"
@@ -40,13 +41,14 @@ void synthetic_inputs(const fs::path& dir, fs::path& embeddings, Dictionary& dic
 
 void add_demo_command(CLI::App& app) {
   struct Args {
-    std::string data = "../shared/data";
+    std::string data = shipped_data_dir();
     std::string out_dir = "concise-demo";
     SolveOptions options;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("demo", "decompose 7 real CLIP image embeddings over the LVIS concepts");
-  cmd->add_option("--data", args->data, "folder of the public CLIP data (clip-vit-b32/)")->capture_default_str();
+  cmd->add_option("--data", args->data, "folder of the public CLIP data (clip-vit-b32/); default: the data concise ships")
+      ->capture_default_str();
   cmd->add_option("--out-dir", args->out_dir, "where the demo writes its files")->capture_default_str();
   add_solve_flags(*cmd, args->options);
   cmd->callback([args] {

@@ -4,6 +4,7 @@
 #include "commands.hpp"
 #include "concise/core/dictionary.hpp"
 #include "concise/core/error.hpp"
+#include "concise/core/output_file.hpp"
 #include "concise/core/npy.hpp"
 #include "names_file.hpp"
 
@@ -22,6 +23,14 @@ std::vector<std::string> read_names(const std::string& path) {
   return names;
 }
 
+std::vector<std::string> read_names(const std::string& path, std::int64_t expected, const std::string& what) {
+  std::vector<std::string> names = read_names(path);
+  if (static_cast<std::int64_t>(names.size()) != expected)
+    throw InputError("file " + in_quotes(path) + ": has " + std::to_string(names.size()) + " names (one per line), expected " +
+                     std::to_string(expected) + ", one for each of the " + std::to_string(expected) + " " + what);
+  return names;
+}
+
 void save_dictionary(const Dictionary& dict, const std::string& path) {
   dict.save(path);
   std::printf("wrote %s: %lld concepts x %lld dims%s (fingerprint %s)\n", path.c_str(),
@@ -34,23 +43,26 @@ void add_dictionary_command(CLI::App& app) {
   dictionary->require_subcommand(1);
 
   struct BuildArgs {
-    std::string embeddings, names, image_mean, model, vocabulary, output;
+    std::string embeddings, names, image_mean, model_name, vocabulary, output;
   };
   auto args = std::make_shared<BuildArgs>();
   auto* build = dictionary->add_subcommand("build", "raw CLIP text embeddings + names -> centered, normalized atoms");
   build->add_option("--embeddings", args->embeddings, "raw text embeddings [c, d] (.npy)")->required();
   build->add_option("--names", args->names, "concept names, one per line, in row order")->required();
   build->add_option("--image-mean", args->image_mean, "the modality mean [d] (.npy) used to center image embeddings");
-  build->add_option("--model", args->model, "name of the CLIP model that made the embeddings");
+  build->add_option("--model-name", args->model_name,
+                    "a label: the CLIP model that made the embeddings (stored in the file, e.g. openai/clip-vit-base-patch32)");
   build->add_option("--vocabulary", args->vocabulary, "name of the vocabulary");
   build->add_option("-o,--output", args->output, "dictionary file (.h5)")->required();
   build->callback([args] {
+    check_output(args->output, {args->embeddings, args->names, args->image_mean});
     std::vector<float> mean;
     if (!args->image_mean.empty()) mean = read_npy_vector(args->image_mean);
-    auto names = read_names(args->names);
+    Matrix<float> embeddings = read_npy_matrix(args->embeddings);
+    auto names = read_names(args->names, embeddings.rows(), "rows in " + in_quotes(args->embeddings));
     const std::string vocabulary = args->vocabulary.empty() ? args->names : args->vocabulary;
-    Dictionary dict = Dictionary::build(read_npy_matrix(args->embeddings), std::move(names), std::move(mean),
-                                        args->model, vocabulary);
+    Dictionary dict = Dictionary::build(std::move(embeddings), std::move(names), std::move(mean), args->model_name,
+                                        vocabulary);
     save_dictionary(dict, args->output);
   });
 

@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "concise/clip/embed.hpp"
 #include "concise/core/error.hpp"
+#include "concise/core/output_file.hpp"
 #include "encoder_flags.hpp"
 #include "names_file.hpp"
 
@@ -39,6 +40,7 @@ void add_embed_command(CLI::App& app) {
   cmd->add_option("-o,--output", args->output, "embeddings file (.h5)")->required();
   cmd->callback([args] {
     if (args->images.empty() == args->text.empty()) throw InputError("embed needs --images DIR or --text FILE");
+    check_output(args->output, {args->images, args->text, args->encoder.model, args->encoder.bpe});
     const clip::EmbedSettings settings{args->encoder.batch, !args->quiet, args->max_batches};
     if (!args->images.empty()) {
       const std::vector<std::string> paths = clip::list_images(args->images, args->recursive);

@@ -39,8 +39,9 @@ void print_explanation(const std::string& codes_path, std::int64_t first, std::i
     std::string label;
     if (static_cast<std::size_t>(row) < labels.size()) label = "  " + labels[static_cast<std::size_t>(row)];
     else if (i < codes.names.size()) label = "  " + codes.names[i];
-    std::printf("row %lld%s  l0 %d  cosine %.4f  gap %.2e\n", static_cast<long long>(row), label.c_str(),
-                codes.stats.l0[i], static_cast<double>(codes.stats.cosine[i]), static_cast<double>(codes.stats.gap[i]));
+    std::printf("row %lld%s  l0 %d  centered cosine %.4f  SpLiCE cosine %.4f  gap %.2e\n", static_cast<long long>(row),
+                label.c_str(), codes.stats.l0[i], static_cast<double>(codes.stats.centered_cosine[i]),
+                static_cast<double>(codes.stats.cosine[i]), static_cast<double>(codes.stats.gap[i]));
     const auto begin = codes.codes.indptr[i], end = codes.codes.indptr[i + 1];
     std::vector<std::int64_t> order(static_cast<std::size_t>(end - begin));
     std::iota(order.begin(), order.end(), begin);
@@ -62,11 +63,15 @@ void add_explain_command(CLI::App& app) {
     int top = 10;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("explain", "print each row's concepts and weights, l0, cosine and gap");
+  auto* cmd = app.add_subcommand("explain", "print each row's concepts and weights, l0, the two cosines and the gap");
   cmd->add_option("codes", args->codes, "codes file (.h5) from `concise decompose`")->required();
   cmd->add_option("--rows", args->rows, "rows to show: A:B, A: or A")->capture_default_str();
   cmd->add_option("--top", args->top, "concepts per row")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--labels", args->labels, "a name per row, one per line (default: the file's /names, e.g. image file names)");
+  cmd->footer("centered cosine: between the concepts' sum C^T w and the embedding minus the image mean, the part "
+              "the solver explains (0 for an empty code). SpLiCE cosine: between the recomposition "
+              "normalize(normalize(C^T w) + image mean) and the embedding, as SpLiCE reports it; the image mean "
+              "alone scores about 0.7 on CLIP ViT-B/32.");
   cmd->callback([args] {
     const auto [first, last] = parse_rows(args->rows);
     const std::vector<std::string> labels = args->labels.empty() ? std::vector<std::string>{} : read_names(args->labels);

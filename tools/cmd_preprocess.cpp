@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "concise/clip/image.hpp"
 #include "concise/core/npy.hpp"
+#include "concise/core/output_file.hpp"
 
 namespace concise::cli {
 
@@ -17,6 +18,7 @@ void add_preprocess_command(CLI::App& app) {
   cmd->add_option("--size", args->size, "input size of the model")->capture_default_str()->check(CLI::Range(1, 8192));
   cmd->add_option("-o,--output", args->output, "output .npy file")->required();
   cmd->callback([args] {
+    check_output(args->output, {args->image});
     clip::Preprocessing spec;
     spec.size = args->size;
     const std::vector<float> tensor = clip::preprocess_file(args->image, spec);

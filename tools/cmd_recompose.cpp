@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 #include "concise/core/dictionary.hpp"
+#include "concise/core/output_file.hpp"
 #include "concise/engine/jobs.hpp"
 
 namespace concise::cli {
@@ -18,6 +19,7 @@ void add_recompose_command(CLI::App& app) {
   cmd->add_option("--zero", args->zero, "concepts whose weights are set to 0 first (intervention)");
   cmd->add_option("-o,--output", args->output, "output file (.h5), float32 /embeddings [N, d]")->required();
   cmd->callback([args] {
+    check_output(args->output, {args->codes, args->dictionary});
     const Dictionary dict = Dictionary::load(args->dictionary);
     recompose_file(args->codes, dict, args->zero, args->output);
     std::printf("wrote %s%s\n", args->output.c_str(),

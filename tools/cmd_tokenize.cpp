@@ -15,7 +15,7 @@ void add_tokenize_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("tokenize", "print CLIP token ids, one line per text (start and end tokens included)");
   cmd->add_option("texts", args->texts, "texts to tokenize")->required();
-  cmd->add_option("--bpe", args->bpe, "CLIP's BPE merges; default: $CONCISE_CLIP_BPE, then --model's folder");
+  cmd->add_option("--bpe", args->bpe, "CLIP's BPE merges; default: $CONCISE_CLIP_BPE, then --model's folder, then the merges concise ships");
   cmd->add_option("--model", args->model, "a model folder holding merges.txt or bpe_simple_vocab_16e6.txt.gz");
   cmd->add_option("--context", args->context, "tokens per text, truncated keeping the end token")
       ->capture_default_str()

@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "concise/core/error.hpp"
 #include "concise/core/npy.hpp"
+#include "concise/core/output_file.hpp"
 #include "concise/vocab/build_dictionary.hpp"
 #include "concise/vocab/caption_mining.hpp"
 #include "concise/vocab/word_list.hpp"
@@ -66,6 +67,7 @@ void add_vocab_command(CLI::App& app) {
   mine->add_flag("--counts", mine_args->counts, "print each concept's caption count after a tab");
   mine->add_option("-o,--output", mine_args->output, "write the concepts here, one per line (default: stdout)");
   mine->callback([mine_args] {
+    if (!mine_args->output.empty()) check_output(mine_args->output, {mine_args->source.captions});
     const auto mined = vocab::mine_caption_file(mine_args->source.captions, mining_settings(mine_args->source));
     std::string text;
     for (const auto& concept_entry : mined)
@@ -75,6 +77,7 @@ void add_vocab_command(CLI::App& app) {
       return;
     }
     const std::string partial = mine_args->output + ".partial";
+    const PartialLock lock(partial);
     std::ofstream(partial) << text;
     std::filesystem::rename(partial, mine_args->output);
     std::printf("wrote %s: %zu concepts\n", mine_args->output.c_str(), mined.size());
@@ -96,6 +99,8 @@ void add_vocab_command(CLI::App& app) {
   build->add_flag("-q,--quiet", args->quiet, "no progress line");
   build->add_option("-o,--output", args->output, "dictionary file (.h5)")->required();
   build->callback([args] {
+    check_output(args->output, {args->source.words, args->source.captions, args->image_mean, args->encoder.model,
+                                args->encoder.bpe});
     std::vector<std::string> concepts = concepts_of(args->source);
     vocab::DictionarySettings settings;
     settings.prompt_template = args->prompt_template;

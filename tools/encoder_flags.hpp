@@ -28,7 +28,7 @@ inline void add_encoder_flags(CLI::App& cmd, EncoderFlags& flags, bool model_req
       ->check(CLI::PositiveNumber);
   cmd.add_option("--bpe", flags.bpe,
                  "CLIP's BPE merges (bpe_simple_vocab_16e6.txt.gz or merges.txt); default: $CONCISE_CLIP_BPE, "
-                 "then the model folder");
+                 "then the model folder, then the merges concise ships");
 }
 
 }  // namespace concise::cli

@@ -21,7 +21,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error (a missing verb or flag, a bad
+    // value) exits 2 like any other bad input.
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const concise::InputError& e) {
     std::fprintf(stderr, "concise: error: %s\n", e.what());
     return 2;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "concise/clip/text_cleaning.hpp"
+#include "concise/core/data_dir.hpp"
 #include "concise/core/error.hpp"
 
 namespace concise::clip {
@@ -216,6 +217,11 @@ std::string find_merges_file(const std::string& explicit_path, const std::string
       if (fs::is_regular_file(candidate)) return candidate.string();
       tried.push_back(candidate.string());
     }
+  }
+  if (const std::string shipped = shipped_data_dir(); !shipped.empty()) {
+    const fs::path candidate = fs::path(shipped) / "bpe_simple_vocab_16e6.txt.gz";
+    if (fs::is_regular_file(candidate)) return candidate.string();
+    tried.push_back(candidate.string());
   }
   std::string message = "no BPE merges file for the CLIP tokenizer: pass --bpe FILE (bpe_simple_vocab_16e6.txt.gz or "
                         "merges.txt) or set CONCISE_CLIP_BPE";

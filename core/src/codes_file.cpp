@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "concise/core/error.hpp"
+#include "concise/core/output_file.hpp"
 #include "hdf5_io.hpp"
 
 namespace concise {
@@ -60,6 +61,7 @@ std::string mismatch(const CodesRunInfo& found, const CodesRunInfo& wanted) {
 struct CodesWriter::State {
   std::string path;
   std::string partial;
+  std::unique_ptr<PartialLock> lock;  // declared before file: closed after it
   detail::H5File file;
   CodesRunInfo info;
   std::int64_t rows_done = 0;
@@ -74,8 +76,8 @@ CodesWriter::CodesWriter(const std::string& path, const CodesRunInfo& info, cons
   s.path = path;
   s.partial = path + ".partial";
   s.info = info;
-  std::error_code ec;
-  if (fs::exists(s.partial, ec)) {
+  s.lock = std::make_unique<PartialLock>(s.partial);
+  if (s.lock->existed() && fs::file_size(s.partial) > 0) {
     std::optional<detail::H5File> old;
     try {
       old = detail::open_h5(s.partial, true);
@@ -84,6 +86,7 @@ CodesWriter::CodesWriter(const std::string& path, const CodesRunInfo& info, cons
     }
     if (old) {
       std::string why = mismatch(read_run_info(*old), info);
+      if (why.empty() && !detail::h5_exists(*old, "/stats/centered_cosine")) why = "an older version of concise";
       if (!why.empty())
         throw InputError("file " + in_quotes(s.partial) + ": left by an interrupted run with " + why +
                          "; delete it to start over, or rerun with the same settings to resume");
@@ -98,6 +101,19 @@ CodesWriter::CodesWriter(const std::string& path, const CodesRunInfo& info, cons
       return;
     }
   }
+  try {
+    start(concepts);
+  } catch (...) {
+    s.file.id.reset();
+    std::error_code ec;
+    fs::remove(s.partial, ec);
+    throw;
+  }
+}
+
+void CodesWriter::start(const std::vector<std::string>& concepts) {
+  State& s = *state_;
+  const CodesRunInfo& info = s.info;
   s.file = detail::create_h5(s.partial);
   const auto& f = s.file;
   {
@@ -112,6 +128,7 @@ CodesWriter::CodesWriter(const std::string& path, const CodesRunInfo& info, cons
   detail::create_fixed(f, "/codes/indptr", H5T_STD_I64LE, n + 1, kChunk);
   detail::create_fixed(f, "/stats/l0", H5T_STD_I32LE, n, kChunk);
   detail::create_fixed(f, "/stats/cosine", H5T_IEEE_F32LE, n, kChunk);
+  detail::create_fixed(f, "/stats/centered_cosine", H5T_IEEE_F32LE, n, kChunk);
   detail::create_fixed(f, "/stats/gap", H5T_IEEE_F32LE, n, kChunk);
   detail::create_fixed(f, "/stats/objective", H5T_IEEE_F32LE, n, kChunk);
   detail::create_fixed(f, "/stats/iterations", H5T_STD_I32LE, n, kChunk);
@@ -151,6 +168,7 @@ void CodesWriter::append(const SparseRows& rows, const CodeStats& stats) {
   detail::write_at(f, "/codes/indptr", H5T_NATIVE_INT64, s.rows_done + 1, n, indptr.data());
   detail::write_at(f, "/stats/l0", H5T_NATIVE_INT32, s.rows_done, n, stats.l0.data());
   detail::write_at(f, "/stats/cosine", H5T_NATIVE_FLOAT, s.rows_done, n, stats.cosine.data());
+  detail::write_at(f, "/stats/centered_cosine", H5T_NATIVE_FLOAT, s.rows_done, n, stats.centered_cosine.data());
   detail::write_at(f, "/stats/gap", H5T_NATIVE_FLOAT, s.rows_done, n, stats.gap.data());
   detail::write_at(f, "/stats/objective", H5T_NATIVE_FLOAT, s.rows_done, n, stats.objective.data());
   detail::write_at(f, "/stats/iterations", H5T_NATIVE_INT32, s.rows_done, n, stats.iterations.data());
@@ -172,6 +190,7 @@ void CodesWriter::finish(const std::vector<std::string>& row_names) {
     if (!detail::h5_exists(s.file, "/names")) detail::write_strings(s.file, "/names", row_names);
   }
   detail::set_attr(s.file, s.file.id.get(), "complete", std::int64_t{1});
+  detail::flush_h5(s.file);
   s.file.id.reset();
   std::error_code ec;
   fs::rename(s.partial, s.path, ec);
@@ -183,7 +202,8 @@ CodesFile CodesFile::load(const std::string& path, std::int64_t first, std::int6
   auto file = detail::open_h5(path, false);
   for (const char* needed : {"/codes/data", "/codes/indices", "/codes/indptr"})
     if (!detail::h5_exists(file, needed))
-      throw InputError("file " + in_quotes(path) + ", dataset " + in_quotes(needed) + ": not found, expected concise codes");
+      throw InputError("file " + in_quotes(path) + ", dataset " + in_quotes(needed) + ": not found, expected concise codes; " +
+                       detail::datasets_found(file));
   CodesFile out;
   out.info = read_run_info(file);
   out.complete = detail::get_attr_int64(file.id.get(), "complete").value_or(1) != 0;
@@ -224,6 +244,7 @@ CodesFile CodesFile::load(const std::string& path, std::int64_t first, std::int6
   };
   stat("/stats/l0", H5T_NATIVE_INT32, out.stats.l0.data());
   stat("/stats/cosine", H5T_NATIVE_FLOAT, out.stats.cosine.data());
+  stat("/stats/centered_cosine", H5T_NATIVE_FLOAT, out.stats.centered_cosine.data());
   stat("/stats/gap", H5T_NATIVE_FLOAT, out.stats.gap.data());
   stat("/stats/objective", H5T_NATIVE_FLOAT, out.stats.objective.data());
   stat("/stats/iterations", H5T_NATIVE_INT32, out.stats.iterations.data());

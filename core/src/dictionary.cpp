@@ -1,11 +1,14 @@
 #include "concise/core/dictionary.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
 #include "concise/core/error.hpp"
+#include "concise/core/output_file.hpp"
 #include "concise/core/preprocess.hpp"
 #include "hdf5_io.hpp"
 
@@ -33,6 +36,54 @@ std::string fingerprint_of(const Matrix<float>& atoms, const std::vector<std::st
   return text;
 }
 
+namespace {
+
+std::string lowercase(std::string text) {
+  for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return text;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::vector<std::string> Dictionary::nearest(const std::string& name, std::size_t count) const {
+  const std::string wanted = lowercase(name);
+  const std::size_t limit = std::max<std::size_t>(2, wanted.size() / 3);
+  std::vector<std::pair<std::size_t, std::size_t>> close;  // (distance, index)
+  for (std::size_t k = 0; k < concepts.size(); ++k) {
+    const std::size_t distance = edit_distance(wanted, lowercase(concepts[k]));
+    if (distance <= limit) close.emplace_back(distance, k);
+  }
+  std::stable_sort(close.begin(), close.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < close.size() && i < count; ++i) out.push_back(concepts[close[i].second]);
+  return out;
+}
+
+std::int64_t Dictionary::require(const std::string& concept_name, const std::string& purpose) const {
+  const std::int64_t k = find(concept_name);
+  if (k >= 0) return k;
+  std::string message = "concept " + in_quotes(concept_name) + " is not in the dictionary, so it cannot be " + purpose;
+  const std::vector<std::string> close = nearest(concept_name);
+  for (std::size_t i = 0; i < close.size(); ++i)
+    message += (i == 0 ? "; did you mean " : (i + 1 == close.size() ? " or " : ", ")) + in_quotes(close[i]);
+  throw InputError(message + (close.empty() ? "" : "?"));
+}
+
 std::int64_t Dictionary::find(const std::string& concept_name) const {
   for (std::size_t i = 0; i < concepts.size(); ++i)
     if (concepts[i] == concept_name) return static_cast<std::int64_t>(i);
@@ -49,8 +100,9 @@ Dictionary Dictionary::build(Matrix<float> text_embeddings, std::vector<std::str
     throw InputError("the image mean has dimension " + std::to_string(image_mean.size()) + ", expected " +
                      std::to_string(text_embeddings.cols()) + " like the text embeddings");
   Dictionary dict;
-  dict.text_mean = center_atoms(text_embeddings.view(),
-                                [](std::int64_t r) { return "text embedding row " + std::to_string(r); });
+  dict.text_mean = center_atoms(text_embeddings.view(), [&names](std::int64_t r) {
+    return "text embedding row " + std::to_string(r) + " (" + in_quotes(names[static_cast<std::size_t>(r)]) + ")";
+  });
   dict.atoms = std::move(text_embeddings);
   dict.concepts = std::move(names);
   dict.image_mean = std::move(image_mean);
@@ -64,15 +116,14 @@ Dictionary Dictionary::load(const std::string& path) {
   auto file = detail::open_h5(path, false);
   Dictionary dict;
   if (!detail::h5_exists(file, "/atoms"))
-    throw InputError("file " + in_quotes(path) + ", dataset '/atoms': not found, expected a concise dictionary (float32 [c, d])");
+    throw InputError("file " + in_quotes(path) + ", dataset '/atoms': not found, expected a concise dictionary (float32 [c, d]); " +
+                     detail::datasets_found(file));
   dict.atoms = detail::read_matrix_f32(file, "/atoms");
   if (dict.atoms.rows() == 0 || dict.atoms.cols() == 0)
     throw InputError("file " + in_quotes(path) + ", dataset '/atoms': is empty, expected [c, d] with c, d > 0");
-  for (std::int64_t r = 0; r < dict.atoms.rows(); ++r)
-    for (std::int64_t i = 0; i < dict.atoms.cols(); ++i)
-      if (!std::isfinite(dict.atoms.row(r)[i]))
-        throw InputError("file " + in_quotes(path) + ", dataset '/atoms', row " + std::to_string(r) +
-                         ": contains NaN or Inf, expected finite values");
+  check_atoms(dict.atoms.view(), [&path](std::int64_t r) {
+    return "file " + in_quotes(path) + ", dataset '/atoms', row " + std::to_string(r);
+  });
   if (detail::h5_exists(file, "/concepts")) {
     dict.concepts = detail::read_strings(file, "/concepts");
     if (static_cast<std::int64_t>(dict.concepts.size()) != dict.atoms.rows())
@@ -103,7 +154,8 @@ Dictionary Dictionary::load(const std::string& path) {
 
 void Dictionary::save(const std::string& path) const {
   const std::string partial = path + ".partial";
-  {
+  const PartialLock lock(partial);
+  try {
     auto file = detail::create_h5(partial);
     detail::write_matrix_f32(file, "/atoms", atoms.data(), atoms.rows(), atoms.cols());
     detail::write_strings(file, "/concepts", concepts);
@@ -116,6 +168,11 @@ void Dictionary::save(const std::string& path) const {
     detail::set_attr(file, root, "n_concepts", size());
     detail::set_attr(file, root, "fingerprint", fingerprint);
     detail::set_attr(file, root, "version", kFormatVersion);
+    detail::flush_h5(file);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(partial, ec);
+    throw;
   }
   std::error_code ec;
   std::filesystem::rename(partial, path, ec);

@@ -22,8 +22,8 @@ class Hdf5Source final : public EmbeddingSource {
     ds_ = detail::open_dataset(file_, dataset_);
     auto shape = detail::dataset_shape(file_, dataset_, ds_.get());
     if (shape.size() != 2)
-      throw InputError(describe() + ": expected a 2-D dataset [rows, dim], found " + std::to_string(shape.size()) +
-                       " dimensions");
+      throw InputError(describe() + ": expected a 2-D dataset [rows, dim], got shape " +
+                       shape_text(std::vector<std::int64_t>(shape.begin(), shape.end())));
     if (!detail::dataset_is_float(ds_.get()))
       throw InputError(describe() + ": expected float16, float32 or float64 values");
     rows_ = static_cast<std::int64_t>(shape[0]);
@@ -66,7 +66,8 @@ class NpyShardsSource final : public EmbeddingSource {
   NpyShardsSource(std::string label, const std::vector<std::string>& paths) : label_(std::move(label)) {
     for (const auto& p : paths) {
       NpyInfo info = inspect_npy(p);
-      if (info.shape.size() != 2) throw InputError("file " + in_quotes(p) + ": expected a 2-D array [rows, dim]");
+      if (info.shape.size() != 2)
+        throw InputError("file " + in_quotes(p) + ": expected a 2-D array [rows, dim], got shape " + shape_text(info.shape));
       if (!shards_.empty() && info.shape[1] != dim_)
         throw InputError("file " + in_quotes(p) + ": has dimension " + std::to_string(info.shape[1]) +
                          ", expected " + std::to_string(dim_) + " like the shards before it");

@@ -3,12 +3,14 @@
 
 #include "concise/core/embedding_source.hpp"
 #include "concise/core/error.hpp"
+#include "concise/core/output_file.hpp"
 #include "hdf5_io.hpp"
 
 namespace concise {
 
 struct EmbeddingWriter::State {
   std::string path, partial, dataset, run_key;
+  std::unique_ptr<PartialLock> lock;  // declared before file: closed after it
   detail::H5File file;
   std::int64_t rows = 0, dim = 0, done = 0, inputs = 0;
   bool finished = false;
@@ -26,6 +28,7 @@ EmbeddingWriter::EmbeddingWriter(const std::string& path, std::int64_t rows, std
   s.run_key = run_key;
   s.rows = rows;
   s.dim = dim;
+  s.lock = std::make_unique<PartialLock>(s.partial);
   s.file = detail::create_h5(s.partial);
   detail::H5QuietScope quiet;
   hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(dim)};
@@ -53,6 +56,7 @@ std::unique_ptr<EmbeddingWriter> EmbeddingWriter::resume(const std::string& path
   const std::string partial = path + ".partial";
   if (run_key.empty() || !std::filesystem::exists(partial)) return nullptr;
   auto state = std::make_unique<State>();
+  state->lock = std::make_unique<PartialLock>(partial);
   try {
     state->file = detail::open_h5(partial, true);
   } catch (const InputError&) {
@@ -108,7 +112,8 @@ void EmbeddingWriter::append(const float* rows, std::int64_t count) {
   detail::H5Id mem(H5Screate_simple(2, n, nullptr), H5Sclose);
   if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr) < 0 ||
       H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, rows) < 0)
-    throw Error("file " + in_quotes(s.partial) + ": writing rows failed (disk full?)");
+    throw Error("file " + in_quotes(s.partial) + ": writing rows failed: " +
+                (detail::hdf5_system_reason().empty() ? "HDF5 write error" : detail::hdf5_system_reason()));
   s.done += count;
 }
 
@@ -153,6 +158,7 @@ void EmbeddingWriter::finish(const std::vector<std::string>& row_names) {
     detail::write_strings(s.file, "/names", row_names);
   }
   if (s.done != s.rows) throw Error("embedding writer: finished with " + std::to_string(s.done) + " of " + std::to_string(s.rows) + " rows");
+  detail::flush_h5(s.file);
   s.file.id.reset();
   std::error_code ec;
   std::filesystem::rename(s.partial, s.path, ec);

@@ -13,12 +13,17 @@ std::string where(const H5File& file, const std::string& dataset) {
   return "file " + in_quotes(file.path) + ", dataset " + in_quotes(dataset);
 }
 
+[[noreturn]] void fail(const H5File& file, const std::string& what) {
+  const std::string reason = hdf5_system_reason();
+  throw Error("file " + in_quotes(file.path) + ": HDF5 failed to " + what + (reason.empty() ? "" : ": " + reason));
+}
+
 void check(herr_t status, const H5File& file, const std::string& what) {
-  if (status < 0) throw Error("file " + in_quotes(file.path) + ": HDF5 failed to " + what);
+  if (status < 0) fail(file, what);
 }
 
 hid_t checked_id(hid_t id, const H5File& file, const std::string& what) {
-  if (id < 0) throw Error("file " + in_quotes(file.path) + ": HDF5 failed to " + what);
+  if (id < 0) fail(file, what);
   return id;
 }
 
@@ -75,7 +80,46 @@ H5Id open_attr_for_write(const H5File& file, hid_t object, const std::string& na
 
 }  // namespace
 
+// The operating system's reason behind the error on HDF5's stack, as its file
+// drivers record it ("..., error message = 'No space left on device', ..."), or "".
+std::string hdf5_system_reason() {
+  std::string reason;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* entry, void* out) -> herr_t {
+        auto& found = *static_cast<std::string*>(out);
+        const std::string desc = entry->desc != nullptr ? entry->desc : "";
+        const std::string key = "error message = '";
+        const auto at = desc.find(key);
+        if (found.empty() && at != std::string::npos) {
+          const auto end = desc.find('\'', at + key.size());
+          found = desc.substr(at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
+        }
+        return 0;
+      },
+      &reason);
+  return reason;
+}
+
+void silence_hdf5_error_printing() {
+  // HDF5 prints its error stacks to stderr by default; concise reports errors in its
+  // own words. Turned off for the whole process, not per call: HDF5 also prints
+  // from the library's shutdown ("infinite loop closing library") after a failed
+  // close, e.g. on a full disk, long after any scope has ended.
+  //
+  // The library's shutdown is also left out (when concise is the first to use
+  // HDF5): every file concise opens is closed by its owner, and the only ones left
+  // at exit are those whose close failed (a full disk), which HDF5's shutdown would
+  // retry and, in HDF5 1.10, crash on. The operating system closes them instead.
+  static const bool silenced = [] {
+    H5dont_atexit();
+    return H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
+  }();
+  (void)silenced;
+}
+
 H5File open_h5(const std::string& path, bool writable) {
+  silence_hdf5_error_printing();
   struct stat info {};
   if (stat(path.c_str(), &info) != 0) throw InputError("file " + in_quotes(path) + ": no such file");
   H5QuietScope quiet;
@@ -87,9 +131,12 @@ H5File open_h5(const std::string& path, bool writable) {
 }
 
 H5File create_h5(const std::string& path) {
-  H5QuietScope quiet;
+  silence_hdf5_error_printing();
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (id < 0) throw Error("file " + in_quotes(path) + ": cannot be created");
+  if (id < 0) {
+    const std::string reason = hdf5_system_reason();
+    throw Error("file " + in_quotes(path) + ": cannot be created" + (reason.empty() ? "" : " (" + reason + ")"));
+  }
   return H5File{H5Id(id, H5Fclose), path};
 }
 
@@ -111,8 +158,34 @@ bool h5_exists(const H5File& file, const std::string& object_path) {
   return !partial.empty();
 }
 
+std::vector<std::string> list_datasets(const H5File& file) {
+  H5QuietScope quiet;
+  std::vector<std::string> names;
+  // A generic lambda converts to the callback type of whichever HDF5 version this builds against.
+  H5Lvisit(
+      file.id.get(), H5_INDEX_NAME, H5_ITER_INC,
+      [](hid_t group, const char* name, const auto*, void* out) -> herr_t {
+        H5Id object(H5Oopen(group, name, H5P_DEFAULT), H5Oclose);
+        if (object.valid() && H5Iget_type(object.get()) == H5I_DATASET)
+          static_cast<std::vector<std::string>*>(out)->push_back(std::string("/") + name);
+        return 0;
+      },
+      &names);
+  return names;
+}
+
+std::string datasets_found(const H5File& file) {
+  const std::vector<std::string> names = list_datasets(file);
+  if (names.empty()) return "the file has no datasets";
+  std::string text = "the file has " + std::to_string(names.size()) + (names.size() == 1 ? " dataset: " : " datasets: ");
+  const std::size_t shown = std::min<std::size_t>(names.size(), 12);
+  for (std::size_t i = 0; i < shown; ++i) text += (i ? ", " : "") + names[i];
+  if (shown < names.size()) text += ", ...";
+  return text;
+}
+
 H5Id open_dataset(const H5File& file, const std::string& dataset) {
-  if (!h5_exists(file, dataset)) throw InputError(where(file, dataset) + ": not found");
+  if (!h5_exists(file, dataset)) throw InputError(where(file, dataset) + ": not found; " + datasets_found(file));
   H5QuietScope quiet;
   hid_t id = H5Dopen2(file.id.get(), dataset.c_str(), H5P_DEFAULT);
   if (id < 0) throw InputError(where(file, dataset) + ": is not a dataset, or it is corrupt");

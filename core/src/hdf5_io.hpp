@@ -21,7 +21,17 @@ H5File open_h5(const std::string& path, bool writable);
 H5File create_h5(const std::string& path);
 void flush_h5(const H5File& file);
 
+// The operating system's reason behind the last HDF5 failure ("No space left on
+// device"), read from HDF5's error stack; "" when it holds none.
+std::string hdf5_system_reason();
+
+// Turns off HDF5's own error printing for the process (done by open_h5 and create_h5).
+void silence_hdf5_error_printing();
+
 bool h5_exists(const H5File& file, const std::string& object_path);
+// Every dataset's path ("/codes/data", ...), and "the file has 2 datasets: /a, /b" for messages.
+std::vector<std::string> list_datasets(const H5File& file);
+std::string datasets_found(const H5File& file);
 H5Id open_dataset(const H5File& file, const std::string& dataset);
 H5Id open_or_create_group(const H5File& file, const std::string& group);
 std::vector<hsize_t> dataset_shape(const H5File& file, const std::string& dataset, hid_t ds);

@@ -1,12 +1,14 @@
 #include "concise/core/npy.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 
 #include "concise/core/error.hpp"
+#include "concise/core/output_file.hpp"
 
 namespace concise {
 namespace {
@@ -22,6 +24,12 @@ std::int64_t element_count(const std::vector<std::int64_t>& shape) {
 }
 
 }  // namespace
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string text = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + (shape.size() == 1 ? ",)" : ")");
+}
 
 float half_to_float(std::uint16_t half) {
   std::uint32_t sign = static_cast<std::uint32_t>(half & 0x8000u) << 16;
@@ -129,7 +137,7 @@ void read_npy_rows(const NpyInfo& info, std::int64_t first, std::int64_t count, 
 
 Matrix<float> read_npy_matrix(const std::string& path) {
   NpyInfo info = inspect_npy(path);
-  if (info.shape.size() != 2) fail(path, "expected a 2-D array [rows, dim]");
+  if (info.shape.size() != 2) fail(path, "expected a 2-D array [rows, dim], got shape " + shape_text(info.shape));
   Matrix<float> out(info.shape[0], info.shape[1]);
   read_npy_rows(info, 0, info.shape[0], out.data());
   return out;
@@ -137,7 +145,8 @@ Matrix<float> read_npy_matrix(const std::string& path) {
 
 std::vector<float> read_npy_vector(const std::string& path) {
   NpyInfo info = inspect_npy(path);
-  if (info.shape.size() == 2 && info.shape[0] != 1) fail(path, "expected a 1-D array (a vector)");
+  if (info.shape.size() > 2 || (info.shape.size() == 2 && info.shape[0] != 1))
+    fail(path, "expected a 1-D array (a vector), got shape " + shape_text(info.shape));
   std::vector<float> out(static_cast<std::size_t>(element_count(info.shape)));
   read_npy_rows(info, 0, 1, out.data());
   return out;
@@ -152,8 +161,10 @@ void write_npy(const std::string& path, const float* data, const std::vector<std
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
   const std::string partial = path + ".partial";
+  const PartialLock lock(partial);
+  errno = 0;
   std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error("file " + in_quotes(path) + ": cannot be written");
+  if (!out) throw Error("file " + in_quotes(partial) + ": cannot be written (" + system_reason(errno) + ")");
   out.write("\x93NUMPY\x01\x00", 8);
   const auto len = static_cast<std::uint16_t>(header.size());
   const char len_bytes[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
@@ -161,10 +172,12 @@ void write_npy(const std::string& path, const float* data, const std::vector<std
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
   out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(element_count(shape) * 4));
   out.close();
+  const int error_number = errno;
   std::error_code ec;
   if (!out) {
     std::filesystem::remove(partial, ec);
-    throw Error("file " + in_quotes(path) + ": write failed (disk full?)");
+    throw Error("file " + in_quotes(partial) + ": write failed (" +
+                (error_number != 0 ? system_reason(error_number) : std::string("write error")) + ")");
   }
   std::filesystem::rename(partial, path, ec);
   if (ec) throw Error("file " + in_quotes(path) + ": cannot be written (" + ec.message() + ")");

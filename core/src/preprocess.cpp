@@ -50,7 +50,19 @@ void center_embeddings(MatrixView<float> rows, const std::vector<float>& mu, con
   }
 }
 
+void check_atoms(MatrixView<const float> atoms, const RowNamer& name_row) {
+  for (std::int64_t r = 0; r < atoms.rows; ++r) {
+    for (std::int64_t i = 0; i < atoms.cols; ++i)
+      if (!std::isfinite(atoms.row(r)[i])) throw InputError(name_row(r) + ": contains NaN or Inf, expected finite values");
+    if (dot(atoms.row(r), atoms.row(r), atoms.cols) < kZeroAtomNormSquared)
+      throw InputError(name_row(r) + ": is a zero atom, expected centered unit rows (a 1-concept dictionary centers to zero)");
+  }
+}
+
 std::vector<float> center_atoms(MatrixView<float> t, const RowNamer& name_row) {
+  if (t.rows == 1)
+    throw InputError("a dictionary needs at least 2 concepts, got 1: atoms are centered on the concepts' mean, "
+                     "which leaves a single concept with nothing (docs/DESIGN.md §1)");
   std::vector<double> mean(static_cast<std::size_t>(t.cols), 0.0);
   for (std::int64_t r = 0; r < t.rows; ++r) {
     check_row(t.row(r), t.cols, r, name_row);
@@ -62,6 +74,9 @@ std::vector<float> center_atoms(MatrixView<float> t, const RowNamer& name_row) {
   for (std::int64_t r = 0; r < t.rows; ++r) {
     float* x = t.row(r);
     for (std::int64_t i = 0; i < t.cols; ++i) x[i] -= mu[static_cast<std::size_t>(i)];
+    if (dot(x, x, t.cols) < kZeroAtomNormSquared)
+      throw InputError(name_row(r) + ": equals the mean of all concepts after normalization, so its centered atom is "
+                                     "zero; a dictionary needs concepts that differ from their mean");
     normalize(x, t.cols);
   }
   return mu;

@@ -1,4 +1,4 @@
-// Batched ADMM on the GPU, in the Woodbury form of the CPU's (DESIGN §1):
+// Batched ADMM on the GPU, in the Woodbury form of the CPU's (docs/DESIGN.md §1):
 //   x = (2 C C^T + rho I)^-1 q = (q - (q C) P^T) / rho,  P = C (rho/2 I + C^T C)^-1,
 // so the only factorization is d x d (cuSOLVER Cholesky) and each iteration is two
 // cuBLAS GEMMs plus two elementwise kernels. Over-relaxation 1.6 and residual-balanced

@@ -7,7 +7,7 @@
 
 namespace concise::cuda::kernels {
 
-// Per-row terms of the certified gap (DESIGN §1), four doubles per row:
+// Per-row terms of the certified gap (docs/DESIGN.md §1), four doubles per row:
 // ||r||^2, <r, z>, sum(w), max_k g_k (the near-maximal g_k settled in float64
 // from the atoms and r, as the CPU does).
 constexpr int kGapTerms = 4;

@@ -20,7 +20,7 @@ std::int64_t default_chunk_rows(std::int64_t concepts) {
 
 DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict) {
   job.options.validate();
-  if (job.chunk < 0) throw InputError("chunk must be > 0 rows, got " + std::to_string(job.chunk));
+  if (job.chunk < 0) throw InputError("--chunk must be 1 row or more, got " + std::to_string(job.chunk));
   auto source = open_embeddings(job.input, job.dataset);
   if (source->dim() != dict.dim())
     throw InputError(source->describe() + ": embeddings have dimension " + std::to_string(source->dim()) +
@@ -45,9 +45,9 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
   summary.solver = decomposer->name();
   summary.device = resources.describe();
   const std::int64_t chunk = job.chunk > 0 ? job.chunk : default_chunk_rows(dict.size());
-  Progress progress("decompose", source->rows(), writer.rows_done());
+  Progress progress("decompose", source->rows(), writer.rows_done(), job.progress);
   const auto start = std::chrono::steady_clock::now();
-  double l0_sum = 0, cosine_sum = 0;
+  double l0_sum = 0, cosine_sum = 0, centered_sum = 0;
   std::int64_t chunks = 0;
   SolveResult result;
   while (writer.rows_done() < source->rows()) {
@@ -63,25 +63,27 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
       const auto i = static_cast<std::size_t>(r);
       l0_sum += stats.l0[i];
       cosine_sum += stats.cosine[i];
+      centered_sum += stats.centered_cosine[i];
       if (!(static_cast<double>(result.gap[i]) <= job.options.tol * static_cast<double>(result.objective[i]) * (1 + 1e-6)))
         ++summary.not_converged;
     }
     writer.append(result.codes, stats);
     summary.rows_this_run += count;
     ++chunks;
-    if (job.progress) progress.advance(count);
+    progress.advance(count);
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   summary.rows_done = writer.rows_done();
   if (summary.rows_this_run > 0) {
     summary.mean_l0 = l0_sum / static_cast<double>(summary.rows_this_run);
     summary.mean_cosine = cosine_sum / static_cast<double>(summary.rows_this_run);
+    summary.mean_centered_cosine = centered_sum / static_cast<double>(summary.rows_this_run);
   }
   if (writer.rows_done() == source->rows()) {
     writer.finish(source->row_names());
     summary.complete = true;
   }
-  if (job.progress) progress.finish();
+  progress.finish();
   return summary;
 }
 

@@ -1,5 +1,8 @@
 #include "concise/engine/decompose_rows.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 namespace concise {
 
 void decompose_rows(Decomposer& decomposer, const Dictionary& dict, const RowsInput& input, SolveResult& result,
@@ -24,13 +27,39 @@ void decompose_rows(Decomposer& decomposer, const Dictionary& dict, const RowsIn
     normalize(original.data(), d);
     cosine[static_cast<std::size_t>(r)] = static_cast<float>(dot(recomposed.row(r), original.data(), d));
   }
-  collect_stats(result, std::move(cosine), stats);
+  collect_stats(result, dict.atoms.view(), decomposer.options().l1, std::move(cosine), stats);
 }
 
-void collect_stats(const SolveResult& result, std::vector<float> cosine, CodeStats& stats) {
+std::vector<float> centered_cosines(const SolveResult& result, MatrixView<const float> atoms, double l1) {
+  const std::size_t n = result.gap.size();
+  const std::int64_t d = atoms.cols;
+  std::vector<float> out(n, 0.0f);
+  std::vector<double> y(static_cast<std::size_t>(d));
+  for (std::size_t r = 0; r < n; ++r) {
+    std::fill(y.begin(), y.end(), 0.0);
+    double sum_w = 0;
+    for (std::int64_t p = result.codes.indptr[r]; p < result.codes.indptr[r + 1]; ++p) {
+      const double w = result.codes.data[static_cast<std::size_t>(p)];
+      const float* atom = atoms.row(result.codes.indices[static_cast<std::size_t>(p)]);
+      sum_w += w;
+      for (std::int64_t i = 0; i < d; ++i) y[static_cast<std::size_t>(i)] += w * atom[i];
+    }
+    double yy = 0;
+    for (double v : y) yy += v * v;
+    if (yy <= 0) continue;
+    // ||z||^2 = 1 and ||z - y||^2 = F(w) - l1 sum(w), so <y, z> = (1 + ||y||^2 - F(w) + l1 sum(w)) / 2.
+    const double yz = 0.5 * (1.0 + yy - static_cast<double>(result.objective[r]) + l1 * sum_w);
+    out[r] = static_cast<float>(std::clamp(yz / std::sqrt(yy), -1.0, 1.0));
+  }
+  return out;
+}
+
+void collect_stats(const SolveResult& result, MatrixView<const float> atoms, double l1, std::vector<float> cosine,
+                   CodeStats& stats) {
   const std::size_t n = result.gap.size();
   stats.resize(n);
   stats.cosine = std::move(cosine);
+  stats.centered_cosine = centered_cosines(result, atoms, l1);
   for (std::size_t i = 0; i < n; ++i)
     stats.l0[i] = static_cast<std::int32_t>(result.codes.indptr[i + 1] - result.codes.indptr[i]);
   stats.gap = result.gap;

@@ -12,9 +12,7 @@ void recompose_file(const std::string& codes_path, const Dictionary& dict, const
                     const std::string& output, const std::string& device) {
   std::vector<std::uint8_t> zeroed(static_cast<std::size_t>(dict.size()), 0);
   for (const auto& name : zero) {
-    const std::int64_t k = dict.find(name);
-    if (k < 0) throw InputError("concept " + in_quotes(name) + " is not in the dictionary, so it cannot be zeroed");
-    zeroed[static_cast<std::size_t>(k)] = 1;
+    zeroed[static_cast<std::size_t>(dict.require(name, "zeroed"))] = 1;
   }
   const CodesFile head = CodesFile::load(codes_path, 0, 0);
   if (!head.complete)

@@ -1,4 +1,4 @@
-// Batched ADMM with the Woodbury identity (DESIGN §1):
+// Batched ADMM with the Woodbury identity (docs/DESIGN.md §1):
 //   (2 C C^T + rho I)^-1 = (1/rho) [I - C (rho/2 I_d + C^T C)^-1 C^T]
 // so the only factorization is d x d. Over-relaxation and residual-balanced rho;
 // the feasible iterate w (the nonnegative split variable) carries the gap.

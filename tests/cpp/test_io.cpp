@@ -9,6 +9,7 @@
 #include "concise/core/embedding_source.hpp"
 #include "concise/core/error.hpp"
 #include "concise/core/npy.hpp"
+#include "concise/core/output_file.hpp"
 
 namespace concise {
 namespace {
@@ -52,6 +53,12 @@ std::string error_of(F&& f) {
 }
 
 using Io = TempDir;
+
+Dictionary two_concepts() {
+  Matrix<float> text(2, 3, 1.0f);
+  text.row(0)[0] = 0.5f;
+  return Dictionary::build(std::move(text), {"a", "b"}, {0.1f, 0.2f, 0.3f});
+}
 
 TEST_F(Io, NpyReadsFloat16And64AndRoundTripsFloat32) {
   const double f64[4] = {1.5, -2.0, 0.25, 8.0};
@@ -98,11 +105,12 @@ TEST_F(Io, ShardFolderReadsInNumericOrderAndNamesRows) {
 TEST_F(Io, EmptyInputAndMissingDatasetAreErrors) {
   write_raw_npy(path("e.npy"), "<f4", "(0, 4)", nullptr, 0);
   EXPECT_NE(error_of([&] { open_embeddings(path("e.npy")); }).find("empty input"), std::string::npos);
-  Dictionary d = Dictionary::build(Matrix<float>(2, 3, 1.0f), {"a", "b"});
-  d.atoms.row(0)[0] = 0.5f;  // any valid file will do
-  d.save(path("d.h5"));
+  two_concepts().save(path("d.h5"));
   const auto message = error_of([&] { open_embeddings(path("d.h5"), "/embeddings"); });
   EXPECT_NE(message.find("dataset '/embeddings': not found"), std::string::npos) << message;
+  // It lists what the file has.
+  EXPECT_NE(message.find("the file has 4 datasets: /atoms, /concepts, /image_mean, /text_mean"), std::string::npos)
+      << message;
 }
 
 TEST_F(Io, DictionaryRoundTripsAndMissingAtomsIsAnError) {
@@ -138,8 +146,7 @@ TEST_F(Io, DictionaryRoundTripsAndMissingAtomsIsAnError) {
 }
 
 TEST_F(Io, CorruptHdf5IsAnError) {
-  const Dictionary d = Dictionary::build(Matrix<float>(2, 3, 1.0f), {"a", "b"});
-  d.save(path("d.h5"));
+  two_concepts().save(path("d.h5"));
   fs::resize_file(path("d.h5"), fs::file_size(path("d.h5")) / 3);
   const auto message = error_of([&] { Dictionary::load(path("d.h5")); });
   EXPECT_NE(message.find("file '" + path("d.h5") + "'"), std::string::npos) << message;
@@ -190,6 +197,91 @@ TEST_F(Io, CodesWriterResumesAfterInterruptionAndRefusesOtherSettings) {
   EXPECT_EQ(f.stats.cosine[4], 4.0f);
   const CodesFile tail = CodesFile::load(path("c.h5"), 3, 2);
   EXPECT_EQ(tail.codes.data, (std::vector<float>{3.5f, 4.5f}));
+}
+
+TEST_F(Io, AnOutputThatIsAnInputIsRefusedWhateverItsName) {
+  std::ofstream(path("in.npy")) << "data";
+  fs::create_hard_link(path("in.npy"), path("hard.npy"));
+  fs::create_symlink(path("in.npy"), path("soft.npy"));
+  for (const char* output : {"in.npy", "hard.npy", "soft.npy"}) {
+    const auto message = error_of([&] { check_output(path(output), {path("in.npy")}); });
+    EXPECT_NE(message.find("is the input '" + path("in.npy") + "'"), std::string::npos) << message;
+  }
+  // A folder among the inputs stands for its files.
+  const auto message = error_of([&] { check_output(path("hard.npy"), {dir_.string()}); });
+  EXPECT_NE(message.find("is the input"), std::string::npos) << message;
+  EXPECT_NO_THROW(check_output(path("new.h5"), {path("in.npy")}));
+  std::ofstream(path("other.h5")) << "old output";
+  EXPECT_NO_THROW(check_output(path("other.h5"), {path("in.npy")}));
+  std::ifstream in(path("in.npy"));
+  std::string text;
+  in >> text;
+  EXPECT_EQ(text, "data");
+}
+
+TEST_F(Io, AMissingOutputFolderIsNamed) {
+  const std::string missing = path("no/such");
+  const auto message = error_of([&] { check_output(missing + "/out.h5"); });
+  EXPECT_NE(message.find("output folder '" + missing + "' does not exist"), std::string::npos) << message;
+  const auto saving = error_of([&] { two_concepts().save(missing + "/d.h5"); });
+  EXPECT_NE(saving.find("output folder '" + missing + "' does not exist"), std::string::npos) << saving;
+  EXPECT_FALSE(fs::exists(path("no")));
+}
+
+TEST_F(Io, ASecondWriterOfTheSameOutputIsRefused) {
+  CodesRunInfo info;
+  info.rows = 2;
+  info.concepts = 2;
+  CodesWriter first(path("c.h5"), info, {"a", "b"});
+  const auto message = error_of([&] { CodesWriter second(path("c.h5"), info, {"a", "b"}); });
+  EXPECT_NE(message.find("another concise run is writing this output"), std::string::npos) << message;
+  // The first writer goes on undisturbed.
+  SparseRows rows;
+  rows.clear(2);
+  for (int r = 0; r < 2; ++r) rows.append_dense_row(std::vector<float>{0.5f, 0.0f}.data(), 2);
+  CodeStats stats;
+  stats.resize(2);
+  first.append(rows, stats);
+  first.finish();
+  EXPECT_EQ(CodesFile::load(path("c.h5")).codes.indptr, (std::vector<std::int64_t>{0, 1, 2}));
+  // Locks are per writer: once one is gone, the next may write.
+  { const PartialLock lock(path("d.h5.partial")); }
+  EXPECT_NO_THROW(two_concepts().save(path("d.h5")));
+}
+
+TEST_F(Io, DictionariesWithAZeroAtomAreRefused) {
+  auto message = error_of([&] { Dictionary::build(Matrix<float>(1, 4, 1.0f), {"cat"}); });
+  EXPECT_NE(message.find("at least 2 concepts, got 1"), std::string::npos) << message;
+  Matrix<float> same(3, 2, 1.0f);
+  same.row(2)[0] = -1.0f;
+  message = error_of([&] { Dictionary::build(same, {"cat", "kitten", "dog"}); });
+  EXPECT_EQ(message, "");  // rows 0 and 1 agree, but neither equals the mean of all three
+  message = error_of([&] { Dictionary::build(Matrix<float>(2, 4, 3.0f), {"cat", "big cat"}); });
+  EXPECT_NE(message.find("text embedding row 0 ('cat'): equals the mean of all concepts"), std::string::npos) << message;
+}
+
+TEST_F(Io, UnknownConceptsSuggestTheNearestNamesIgnoringCase) {
+  Matrix<float> text(4, 4, 0.0f);
+  for (int k = 0; k < 4; ++k) text.row(k)[k] = 1.0f;
+  const Dictionary d = Dictionary::build(text, {"cat", "street sign", "kitten", "coconut"});
+  EXPECT_EQ(d.require("kitten", "zeroed"), 2);
+  EXPECT_EQ(d.nearest("CAT"), (std::vector<std::string>{"cat"}));
+  EXPECT_EQ(d.nearest("Street Signs"), (std::vector<std::string>{"street sign"}));
+  const auto message = error_of([&] { d.require("Kiten", "zeroed"); });
+  EXPECT_EQ(message, "concept 'Kiten' is not in the dictionary, so it cannot be zeroed; did you mean 'kitten'?");
+  EXPECT_EQ(error_of([&] { d.require("unicorn", "zeroed"); }),
+            "concept 'unicorn' is not in the dictionary, so it cannot be zeroed");
+}
+
+TEST_F(Io, WrongShapesSayWhichShapeTheyHave) {
+  const float v[24] = {};
+  write_raw_npy(path("cube.npy"), "<f4", "(2, 3, 4)", v, sizeof(v));
+  auto message = error_of([&] { read_npy_matrix(path("cube.npy")); });
+  EXPECT_NE(message.find("got shape (2, 3, 4)"), std::string::npos) << message;
+  message = error_of([&] { read_npy_vector(path("cube.npy")); });
+  EXPECT_NE(message.find("expected a 1-D array (a vector), got shape (2, 3, 4)"), std::string::npos) << message;
+  message = error_of([&] { open_embeddings(path("cube.npy")); });
+  EXPECT_NE(message.find("got shape (2, 3, 4)"), std::string::npos) << message;
 }
 
 }  // namespace

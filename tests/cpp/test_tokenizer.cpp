@@ -92,5 +92,9 @@ TEST(TokenizerFiles, MissingOrMalformedMergesAreInputErrors) {
     EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos) << e.what();
   }
   fs::remove(bad);
-  EXPECT_THROW(concise::clip::find_merges_file("", "no/such/model"), concise::InputError);
+  EXPECT_THROW(concise::clip::find_merges_file("no/such/merges.txt.gz", ""), concise::InputError);
+  // Without a file anywhere else, the merges that ship with concise (beside the executables).
+  const std::string shipped = concise::clip::find_merges_file("", "no/such/model");
+  EXPECT_EQ(fs::path(shipped).filename(), "bpe_simple_vocab_16e6.txt.gz");
+  EXPECT_EQ(fs::path(shipped).parent_path().filename(), "concise");
 }

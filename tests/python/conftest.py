@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "clip-vit-b32"
+# The real CLIP data that ships with concise (data/README.md) ...
+DATA = ROOT / "data" / "clip-vit-b32"
+# ... and data that may not ship (no license of its own), found beside the checkout
+# or through $CONCISE_SHARED_DATA; the tests that need it skip without it.
+SHARED = pathlib.Path(os.environ.get("CONCISE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +33,19 @@ def run(concise_bin):
 
 @pytest.fixture(scope="session")
 def data_dir():
+    """data/clip-vit-b32 of the checkout (LVIS concepts, image mean, the 7 photos' embeddings)."""
     if not (DATA / "lvis_concepts.npy").exists():
-        pytest.skip(f"public CLIP data not found at {DATA}")
+        pytest.fail(f"the shipped CLIP data is missing from {DATA}")
     return DATA
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The data that does not ship: skips the test, saying so, where it is absent."""
+    if not (SHARED / "clip-vit-b32" / "cifar10_test200_embeddings.npy").exists():
+        pytest.skip(f"data that does not ship with concise (CIFAR-10 embeddings) not found at {SHARED}; "
+                    "set CONCISE_SHARED_DATA to its folder")
+    return SHARED
 
 
 @pytest.fixture

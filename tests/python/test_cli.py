@@ -77,7 +77,7 @@ def test_solvers_agree_with_scikit_learn(synthetic, run, solver):
 
 def test_real_photos_through_cli(data_dir, run, tmp_path):
     run("dictionary", "build", "--embeddings", data_dir / "lvis_concepts.npy", "--names", data_dir / "lvis_concepts.txt",
-        "--image-mean", data_dir / "image_mean.npy", "--model", "openai/clip-vit-base-patch32", "-o", tmp_path / "d.h5")
+        "--image-mean", data_dir / "image_mean.npy", "--model-name", "openai/clip-vit-base-patch32", "-o", tmp_path / "d.h5")
     run("decompose", data_dir / "image_embeddings.npy", "--dictionary", tmp_path / "d.h5", "--l1", "0.25",
         "-o", tmp_path / "c.h5")
     shown = run("explain", tmp_path / "c.h5", "--rows", "0:7", "--top", "1",
@@ -100,6 +100,12 @@ def test_real_photos_through_cli(data_dir, run, tmp_path):
         np.testing.assert_allclose(f["embeddings"][:], expected, atol=1e-5)
         e = preprocess(np.load(data_dir / "image_embeddings.npy").astype(np.float64))
         np.testing.assert_allclose((f["embeddings"][:] * e).sum(axis=1), c["stats/cosine"][:], atol=1e-5)
+        # The centered cosine: C^T w against the centered embedding, what the solver explains.
+        z = preprocess(np.load(data_dir / "image_embeddings.npy").astype(np.float64), mu)
+        fit = codes.toarray() @ atoms
+        centered = (fit * z).sum(axis=1) / np.linalg.norm(fit, axis=1)
+        np.testing.assert_allclose(c["stats/centered_cosine"][:], centered, atol=1e-4)
+        assert (c["stats/centered_cosine"][:] < c["stats/cosine"][:]).all()
         changed = np.abs(g["embeddings"][:] - f["embeddings"][:]).max(axis=1) > 1e-6
         cat = list(c["concepts"].asstr()[:]).index("cat")
         assert changed.tolist() == (codes[:, cat].toarray().ravel() > 0).tolist()
@@ -122,7 +128,8 @@ def test_resume_after_max_chunks_gives_identical_file(synthetic, run):
 
 def assert_same_codes(a, b):
     with h5py.File(a, "r") as f, h5py.File(b, "r") as g:
-        for name in ["codes/data", "codes/indices", "codes/indptr", "stats/l0", "stats/gap", "stats/cosine"]:
+        for name in ["codes/data", "codes/indices", "codes/indptr", "stats/l0", "stats/gap", "stats/cosine",
+                     "stats/centered_cosine"]:
             np.testing.assert_array_equal(f[name][:], g[name][:], err_msg=name)
 
 
@@ -176,10 +183,11 @@ def bad_input_cases(tmp):
         "empty": (["empty.npy"], ["empty.npy", "empty input"]),
         "truncated npy": (["truncated.npy"], ["truncated.npy", "truncated"]),
         "corrupt hdf5": (["corrupt.h5"], ["corrupt.h5", "corrupt"]),
-        "missing dataset": (["ok.h5", "--dataset", "/emb"], ["ok.h5", "'/emb'", "not found"]),
+        "missing dataset": (["ok.h5", "--dataset", "/emb"], ["ok.h5", "'/emb'", "not found", "1 dataset: /embeddings"]),
         "negative l1": (["ok.npy", "--l1", "-0.5"], ["l1 must be", "-0.5"]),
         "negative tol": (["ok.npy", "--tol", "-1"], ["tol must be"]),
-        "dictionary without atoms": (["ok.npy", "--dictionary", "noatoms.h5"], ["noatoms.h5", "/atoms", "not found"]),
+        "dictionary without atoms": (["ok.npy", "--dictionary", "noatoms.h5"],
+                                     ["noatoms.h5", "/atoms", "not found", "1 dataset: /something"]),
     }
 
 
@@ -194,7 +202,7 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(synthetic, run, case):
     else:
         argv += ["--dictionary", synthetic / "dict.h5"]
     proc = run("decompose", *argv, "-o", synthetic / "out.h5", check=False)
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     for fragment in expected:
         assert fragment in proc.stderr, (fragment, proc.stderr)
     assert not (synthetic / "out.h5").exists()
@@ -206,6 +214,11 @@ def test_recompose_rejects_unknown_concept(synthetic, run):
     proc = run("recompose", synthetic / "c.h5", "--dictionary", synthetic / "dict.h5", "--zero", "unicorn",
                "-o", synthetic / "r.h5", check=False)
     assert proc.returncode == 2 and "'unicorn' is not in the dictionary" in proc.stderr
+    assert "did you mean" not in proc.stderr  # nothing close
+    proc = run("recompose", synthetic / "c.h5", "--dictionary", synthetic / "dict.h5", "--zero", "Concept 12",
+               "-o", synthetic / "r.h5", check=False)
+    assert proc.returncode == 2
+    assert "'Concept 12' is not in the dictionary" in proc.stderr and "did you mean 'concept 12'" in proc.stderr
     assert not (synthetic / "r.h5").exists()
 
 

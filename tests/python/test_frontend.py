@@ -48,10 +48,11 @@ def test_tokenize_prints_reference_ids(clip_run):
     assert len(padded) == 77 and padded[-1] == "0"
 
 
-def test_tokenize_without_merges_says_how_to_get_them(run, monkeypatch):
+def test_tokenize_needs_no_flag_and_a_missing_merges_file_is_named(run, monkeypatch, tmp_path):
     monkeypatch.delenv("CONCISE_CLIP_BPE", raising=False)
-    proc = run("tokenize", "a cat", check=False)
-    assert proc.returncode == 2 and "--bpe" in proc.stderr and "CONCISE_CLIP_BPE" in proc.stderr
+    assert run("tokenize", "a photo of a cat").stdout.strip() == "49406 320 1125 539 320 2368 49407"
+    proc = run("tokenize", "a cat", "--bpe", tmp_path / "none.gz", check=False)
+    assert proc.returncode == 2 and "none.gz" in proc.stderr and "does not exist" in proc.stderr
 
 
 def test_preprocess_matches_pil_and_torchvision(clip_run, shared, tmp_path):

@@ -99,7 +99,7 @@ def test_torch_and_numpy_give_identical_results(lvis):
     assert from_torch.layout == torch.sparse_csr
     assert isinstance(from_numpy, scipy.sparse.csr_matrix)
     np.testing.assert_array_equal(from_torch.to_dense().numpy(), from_numpy.toarray())
-    for field in ("l0", "cosine", "gap", "objective", "iterations"):
+    for field in ("l0", "cosine", "centered_cosine", "gap", "objective", "iterations"):
         np.testing.assert_array_equal(getattr(torch_stats, field), getattr(numpy_stats, field))
     np.testing.assert_array_equal(decomposer.recompose(from_torch).numpy(), decomposer.recompose(from_numpy))
     # float64, float16 and strided inputs are converted, and agree
@@ -175,12 +175,18 @@ def test_bad_inputs_raise_with_the_cli_messages(lvis, tmp_path, run):
     codes = decomposer.decompose(images)
     with pytest.raises(ValueError, match=r"concept 'unicorn' is not in the dictionary"):
         decomposer.recompose(codes, zero=["unicorn"])
+    with pytest.raises(ValueError, match=r"concept 'Cat' is not in the dictionary.*did you mean 'cat'"):
+        decomposer.recompose(codes, zero=["Cat"])
     with pytest.raises(ValueError, match=r"expected \(rows, 1203\)"):
         decomposer.recompose(scipy.sparse.csr_matrix((2, 5), dtype=np.float32))
     with pytest.raises(ValueError, match=r"missing\.h5"):
         concise.Dictionary.load(str(tmp_path / "missing.h5"))
     with pytest.raises(ValueError, match=r"3 rows but 2 names"):
         concise.Dictionary.build(np.ones((3, 4), np.float32), ["a", "b"])
+    with pytest.raises(ValueError, match=r"at least 2 concepts, got 1"):
+        concise.Dictionary.build(np.ones((1, 4), np.float32), ["cat"])
+    with pytest.raises(ValueError, match=r"atom 1: is a zero atom"):
+        concise.Dictionary.from_atoms(np.array([[1, 0], [0, 0]], np.float32), ["cat", "nothing"])
 
 
 def test_recompose_and_intervention(lvis):
@@ -190,6 +196,12 @@ def test_recompose_and_intervention(lvis):
     dense = decomposer.recompose(codes)
     unit = images / np.linalg.norm(images, axis=1, keepdims=True)
     np.testing.assert_allclose((dense * unit).sum(axis=1), stats.cosine, atol=1e-5)
+    # The centered cosine: C^T w against the centered input z, what the solver explains.
+    z = unit - dictionary.image_mean
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    fit = codes.toarray() @ dictionary.atoms
+    np.testing.assert_allclose(stats.centered_cosine, (fit * z).sum(axis=1) / np.linalg.norm(fit, axis=1), atol=1e-4)
+    assert (stats.centered_cosine < stats.cosine).all()
     cat_row = labels.index("123_456.jpg")
     cat = dictionary.find("cat")
     without_cat = decomposer.recompose(codes, zero=["cat"])
@@ -366,5 +378,13 @@ def test_clip_inputs_match_the_references(data_dir, monkeypatch):
     with pytest.raises(ValueError, match="neither JPEG nor PNG"):
         clip.preprocess([data_dir / "image_inputs.txt"])
     monkeypatch.delenv("CONCISE_CLIP_BPE")
-    with pytest.raises(ValueError, match="CONCISE_CLIP_BPE"):
+    # The merges ship with concise: no argument needed.
+    assert clip.Tokenizer().tokenize("a photo of a cat")[0, :7].tolist() == [49406, 320, 1125, 539, 320, 2368, 49407]
+    # Errors speak Python: argument names, not command-line flags.
+    with pytest.raises(ValueError, match=r"merges='nowhere\.gz' is not a file") as error:
+        clip.Tokenizer(merges="nowhere.gz")
+    assert "--bpe" not in str(error.value)
+    monkeypatch.setattr(clip, "SHIPPED_MERGES", pathlib.Path("/nonexistent/bpe.txt.gz"))
+    with pytest.raises(ValueError, match=r"Tokenizer\(merges=PATH\)") as error:
         clip.Tokenizer()
+    assert "--bpe" not in str(error.value) and "CONCISE_CLIP_BPE" in str(error.value)

@@ -21,7 +21,8 @@ def as_dictionary(dictionary):
 class RowStats:
     """Per-row results of a decomposition (numpy arrays, one entry per row)."""
     l0: np.ndarray          # nonzero weights
-    cosine: np.ndarray      # cosine between the recomposition and the input
+    cosine: np.ndarray      # SpLiCE's cosine: the recomposition (image mean added back) against the input
+    centered_cosine: np.ndarray  # C^T w against the centered input: what the codes explain (0 for an empty code)
     gap: np.ndarray         # certified duality gap, F(w) - F* <= gap
     objective: np.ndarray   # F(w) = ||z - C^T w||^2 + l1 * sum(w)
     iterations: np.ndarray  # solver iterations (working-set rounds for "ws")
@@ -89,10 +90,7 @@ class Decomposer:
                     raise ValueError(f"concept {c} is out of range, expected 0..{len(self.dictionary) - 1}")
                 indices.append(int(c))
             else:
-                k = self.dictionary.find(str(c))
-                if k < 0:
-                    raise ValueError(f"concept '{c}' is not in the dictionary, so it cannot be zeroed")
-                indices.append(k)
+                indices.append(self.dictionary.require(str(c), "zeroed"))
         return indices
 
     def recompose(self, codes, zero=(), *, add_image_mean=True):

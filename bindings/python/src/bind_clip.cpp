@@ -59,7 +59,6 @@ void bind_clip(nb::module_& m) {
            "int64 [len(texts), context]: start, ids, end, cut keeping the end token, padded with 0.")
       .def_prop_ro("vocab_size", &clip::Tokenizer::vocab_size)
       .def_prop_ro("source", &clip::Tokenizer::source);
-  m.def("find_merges_file", &clip::find_merges_file, nb::arg("path") = "", nb::arg("model_dir") = "");
   m.def("preprocess_images", &preprocess_images, nb::arg("paths"), nb::arg("size") = 224,
         nb::arg("mean") = std::vector<float>{0.48145466f, 0.4578275f, 0.40821073f},
         nb::arg("std") = std::vector<float>{0.26862954f, 0.26130258f, 0.27577711f},

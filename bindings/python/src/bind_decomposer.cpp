@@ -105,7 +105,8 @@ class Solver {
                               *decomposer_, dict_, {rows.data() + first * dict_.dim(), count, dict_.dim()},
                               preprocess, [first](std::int64_t r) { return "input row " + std::to_string(first + r); },
                               result, cosine);
-                          collect_stats(result, std::move(cosine), stats);
+                          collect_stats(result, dict_.atoms.view(), decomposer_->options().l1, std::move(cosine),
+                                        stats);
                         });
   }
 
@@ -138,6 +139,7 @@ class Solver {
         const auto at = static_cast<std::ptrdiff_t>(first);
         std::copy(stats.l0.begin(), stats.l0.end(), all.l0.begin() + at);
         std::copy(stats.cosine.begin(), stats.cosine.end(), all.cosine.begin() + at);
+        std::copy(stats.centered_cosine.begin(), stats.centered_cosine.end(), all.centered_cosine.begin() + at);
         std::copy(stats.gap.begin(), stats.gap.end(), all.gap.begin() + at);
         std::copy(stats.objective.begin(), stats.objective.end(), all.objective.begin() + at);
         std::copy(stats.iterations.begin(), stats.iterations.end(), all.iterations.begin() + at);
@@ -147,6 +149,7 @@ class Solver {
     nb::dict stats;
     stats["l0"] = to_numpy(std::move(all.l0));
     stats["cosine"] = to_numpy(std::move(all.cosine));
+    stats["centered_cosine"] = to_numpy(std::move(all.centered_cosine));
     stats["gap"] = to_numpy(std::move(all.gap));
     stats["objective"] = to_numpy(std::move(all.objective));
     stats["iterations"] = to_numpy(std::move(all.iterations));

@@ -10,6 +10,7 @@
 #include "bindings.hpp"
 #include "concise/core/dictionary.hpp"
 #include "concise/core/error.hpp"
+#include "concise/core/preprocess.hpp"
 
 namespace concise::python {
 
@@ -41,10 +42,7 @@ Dictionary from_atoms(HostRows atoms, std::optional<std::vector<std::string>> na
   Dictionary dict;
   dict.atoms = Matrix<float>(c, d);
   std::copy_n(atoms.data(), dict.atoms.values().size(), dict.atoms.data());
-  for (std::int64_t k = 0; k < c; ++k)
-    for (std::int64_t i = 0; i < d; ++i)
-      if (!std::isfinite(dict.atoms.row(k)[i]))
-        throw InputError("atom " + std::to_string(k) + " contains NaN or Inf, expected finite values");
+  check_atoms(dict.atoms.view(), [](std::int64_t k) { return "atom " + std::to_string(k); });
   if (names) {
     if (static_cast<std::int64_t>(names->size()) != c)
       throw InputError("atoms have " + std::to_string(c) + " rows but " + std::to_string(names->size()) +
@@ -86,6 +84,10 @@ void bind_dictionary(nb::module_& m) {
       .def("save", &Dictionary::save, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
            "Writes the dictionary (atomically, through path.partial).")
       .def("find", &Dictionary::find, nb::arg("concept"), "Index of a concept, or -1.")
+      .def("require", &Dictionary::require, nb::arg("concept"), nb::arg("purpose"),
+           "Index of a concept; ValueError suggesting the nearest names (ignoring case) when there is none.")
+      .def("nearest", &Dictionary::nearest, nb::arg("name"), nb::arg("count") = 3,
+           "Up to count concept names closest to name, ignoring case.")
       .def("__len__", &Dictionary::size)
       .def_prop_ro("size", &Dictionary::size)
       .def_prop_ro("dim", &Dictionary::dim)

@@ -37,6 +37,7 @@ nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, con
   summary["seconds"] = s.seconds;
   summary["mean_l0"] = s.mean_l0;
   summary["mean_cosine"] = s.mean_cosine;
+  summary["mean_centered_cosine"] = s.mean_centered_cosine;
   summary["not_converged"] = s.not_converged;
   summary["solver"] = s.solver;
   summary["device"] = s.device;

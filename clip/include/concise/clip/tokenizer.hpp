@@ -42,7 +42,7 @@ class Tokenizer {
 };
 
 // Where to find the merges: explicit path, else $CONCISE_CLIP_BPE, else merges.txt or
-// bpe_simple_vocab_16e6.txt.gz in model_dir. Throws an InputError listing what was tried.
+// bpe_simple_vocab_16e6.txt.gz in model_dir, else the merges concise ships. Throws an InputError listing what was tried.
 std::string find_merges_file(const std::string& explicit_path, const std::string& model_dir);
 
 }  // namespace concise::clip

@@ -1,5 +1,5 @@
 #pragma once
-// Sparse codes on disk: CSR in the anndata layout plus per-row stats (DESIGN §3).
+// Sparse codes on disk: CSR in the anndata layout plus per-row stats (docs/DESIGN.md §3).
 // A run writes OUT.partial, commits rows_done after every chunk, and renames the
 // file to OUT only once every row is in, so an interrupted run resumes where it
 // stopped and never leaves a half file that looks whole.
@@ -26,7 +26,12 @@ struct CodesRunInfo {
 
 struct CodeStats {
   std::vector<std::int32_t> l0;
+  // SpLiCE's cosine: the recomposition normalize(normalize(C^T w) + mu) against the
+  // normalized input. The image mean alone already scores high (docs/DESIGN.md §1).
   std::vector<float> cosine;
+  // The cosine between C^T w and the centered input z, the part the solver explains:
+  // 0 for an empty code.
+  std::vector<float> centered_cosine;
   std::vector<float> gap;        // certified duality gap of each row
   std::vector<float> objective;  // F(w) of each row
   std::vector<std::int32_t> iterations;
@@ -34,6 +39,7 @@ struct CodeStats {
   void resize(std::size_t n) {
     l0.assign(n, 0);
     cosine.assign(n, 0.0f);
+    centered_cosine.assign(n, 0.0f);
     gap.assign(n, 0.0f);
     objective.assign(n, 0.0f);
     iterations.assign(n, 0);
@@ -43,7 +49,8 @@ struct CodeStats {
 class CodesWriter {
  public:
   // Resumes path.partial when a matching one exists, else starts it afresh.
-  // A .partial left by a run with other settings is an InputError.
+  // A .partial left by a run with other settings is an InputError, and so is one
+  // that another process is writing (the writer holds a lock on it).
   CodesWriter(const std::string& path, const CodesRunInfo& info, const std::vector<std::string>& concepts);
   ~CodesWriter();
   CodesWriter(const CodesWriter&) = delete;
@@ -59,6 +66,7 @@ class CodesWriter {
   void finish(const std::vector<std::string>& row_names = {});
 
  private:
+  void start(const std::vector<std::string>& concepts);  // a fresh .partial
   struct State;
   std::unique_ptr<State> state_;
 };

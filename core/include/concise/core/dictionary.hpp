@@ -1,6 +1,6 @@
 #pragma once
 // A concept dictionary: centered, normalized CLIP text embeddings (atoms) with
-// their names and the means SpLiCE's preprocessing needs (DESIGN §3).
+// their names and the means SpLiCE's preprocessing needs (docs/DESIGN.md §3).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,6 +22,12 @@ struct Dictionary {
   std::int64_t dim() const { return atoms.cols(); }
   // Index of a concept by exact name, or -1.
   std::int64_t find(const std::string& concept_name) const;
+  // Index of a concept by exact name; an InputError saying what the name was needed
+  // for ("zeroed") and suggesting the nearest names when there is none.
+  std::int64_t require(const std::string& concept_name, const std::string& purpose) const;
+  // Up to `count` names closest to `name`, ignoring case (edit distance), closest first;
+  // names too far off to be a slip are left out.
+  std::vector<std::string> nearest(const std::string& name, std::size_t count = 3) const;
 
   // From raw (unnormalized) text embeddings, one per name.
   static Dictionary build(Matrix<float> text_embeddings, std::vector<std::string> names,

@@ -29,4 +29,7 @@ void write_npy(const std::string& path, const float* data, const std::vector<std
 
 float half_to_float(std::uint16_t half);
 
+// "(7, 512)" or "(512,)", as numpy prints a shape.
+std::string shape_text(const std::vector<std::int64_t>& shape);
+
 }  // namespace concise

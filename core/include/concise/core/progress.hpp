@@ -1,6 +1,12 @@
 #pragma once
 // A one-line progress display (rows done, rows/s, ETA) on stderr when stderr is a
 // terminal; silent when it is a pipe or a file.
+//
+// While a Progress lives in a process that left Ctrl-C to its default (the command
+// line; not Python, which handles it itself), Ctrl-C ends the progress line and
+// prints "interrupted after N rows; rerun the same command to resume", N being the
+// rows advanced so far (the caller advances after it commits them), and the
+// process exits with status 130.
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -21,6 +27,7 @@ class Progress {
 
  private:
   void draw(bool final);
+  void publish() const;  // what Ctrl-C reports
   using Clock = std::chrono::steady_clock;
   std::string label_;
   std::int64_t total_;
@@ -30,6 +37,8 @@ class Progress {
   Clock::time_point last_draw_;
   bool enabled_;
   bool finished_ = false;
+  bool handles_interrupt_ = false;
+  bool drawn_ = false;  // a line is on the terminal
 };
 
 }  // namespace concise

@@ -13,19 +13,25 @@ namespace concise {
 struct RowsInput {
   MatrixView<const float> rows;  // n x d, host memory
   // true: raw CLIP embeddings, preprocessed here with the dictionary's image mean
-  // (DESIGN §1). false: rows are already normalized and centered and go to the
+  // (docs/DESIGN.md §1). false: rows are already normalized and centered and go to the
   // solver as they are, without a copy.
   bool preprocess = true;
   RowNamer name_row;             // names a row in error messages
 };
 
 // Solves the rows; stats.cosine is SpLiCE's cosine between the recomposition and
-// the (normalized) input.
+// the (normalized) input, stats.centered_cosine the one between C^T w and the
+// centered input.
 void decompose_rows(Decomposer& decomposer, const Dictionary& dict, const RowsInput& input, SolveResult& result,
                     CodeStats& stats);
 
 // A solved chunk's per-row stats: l0 from the codes, gap, objective and iterations
-// from the result, and the given cosines (one per row).
-void collect_stats(const SolveResult& result, std::vector<float> cosine, CodeStats& stats);
+// from the result, the given (SpLiCE) cosines, and the centered cosines.
+void collect_stats(const SolveResult& result, MatrixView<const float> atoms, double l1, std::vector<float> cosine,
+                   CodeStats& stats);
+
+// cos(C^T w, z) for each solved row, z being the centered unit row the solver saw;
+// computed from F(w), which every backend certifies (docs/DESIGN.md §1). 0 for w = 0.
+std::vector<float> centered_cosines(const SolveResult& result, MatrixView<const float> atoms, double l1);
 
 }  // namespace concise

@@ -28,7 +28,8 @@ struct DecomposeSummary {
   bool resumed = false;
   bool complete = false;
   double seconds = 0;               // wall time of this run's solving and writing
-  double mean_l0 = 0, mean_cosine = 0;  // over this run's rows
+  double mean_l0 = 0, mean_cosine = 0;  // over this run's rows; cosine: SpLiCE's recomposition cosine
+  double mean_centered_cosine = 0;      // cos(C^T w, centered input), over this run's rows
   std::int64_t not_converged = 0;   // rows whose gap stayed above tol * F
   std::string solver;               // the backend and algorithm that ran, e.g. "cpu/ws"
   std::string device;               // e.g. "cpu", "cuda:0 (NVIDIA H100 ...)"

@@ -1,5 +1,5 @@
 #pragma once
-// The certified duality gap of DESIGN §1. With r = z - C^T w, g = C r and
+// The certified duality gap of docs/DESIGN.md §1. With r = z - C^T w, g = C r and
 // m = max_k g_k, s = min(1, (lambda/2) / m) (s = 1 when m <= 0):
 //   gap(w) = (1 + s^2) ||r||^2 + lambda * sum(w) - 2 s <r, z>  >=  F(w) - F*
 #include <cstdint>
