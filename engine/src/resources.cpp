@@ -44,6 +44,7 @@ struct Resources::Cuda {
 Resources::Resources(const std::string& device) {
   const DeviceRequest request = parse_device(device);
   if (!request.automatic && request.device.kind == Device::Kind::Cpu) return;
+  if (request.automatic && !detail::CudaPlugin::driver_installed()) return;
   std::shared_ptr<const detail::CudaPlugin> plugin;
   try {
     plugin = detail::CudaPlugin::load();
