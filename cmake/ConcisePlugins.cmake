@@ -2,8 +2,9 @@
 # MODULE named libconcise_<name>.so that exports only concise_<name>_plugin().
 # Plugins land in <build>/lib/concise, where the programs in <build>/tools,
 # <build>/tests and <build>/bench look (<exe dir>/../lib/concise), install into
-# <prefix>/lib/concise beside <prefix>/bin, and into the Python package's folder
-# for pip install . (found beside the module).
+# <prefix>/lib/concise beside <prefix>/bin, and for pip install . into the Python
+# package's folder (found beside the module) and <env>/lib/concise (found by the
+# concise program pip puts in <env>/bin).
 set(CONCISE_PLUGIN_OUTPUT_DIR ${PROJECT_BINARY_DIR}/lib/concise)
 set_property(GLOBAL PROPERTY CONCISE_PLUGINS "")
 
@@ -23,6 +24,7 @@ function(concise_add_plugin target name)
   set_property(GLOBAL APPEND PROPERTY CONCISE_PLUGINS ${target})
   if(SKBUILD)
     install(TARGETS ${target} LIBRARY DESTINATION concise)
+    install(TARGETS ${target} LIBRARY DESTINATION ${SKBUILD_DATA_DIR}/lib/concise)
   else()
     install(TARGETS ${target} LIBRARY DESTINATION lib/concise)
   endif()

@@ -52,10 +52,21 @@ BackendReport probe_encoders() {
   return report;
 }
 
+// The CUDA plugin's file, and whether the driver it needs is installed (cheap: the
+// plugin and CUDA's libraries stay unloaded).
+BackendReport found_cuda() {
+  BackendReport report = found(cuda::kPluginName, "solvers");
+  if (report.usable && !detail::CudaPlugin::driver_installed()) {
+    report.usable = false;
+    report.status += ", but no CUDA driver is installed (libcuda.so.1 cannot be loaded)";
+  }
+  return report;
+}
+
 }  // namespace
 
 std::vector<BackendReport> find_backends() {
-  return {cpu_backend(), found(cuda::kPluginName, "solvers"), found(clip::kEncoderPluginName, "CLIP encoders")};
+  return {cpu_backend(), found_cuda(), found(clip::kEncoderPluginName, "CLIP encoders")};
 }
 
 std::vector<BackendReport> probe_backends() { return {cpu_backend(), probe_cuda(), probe_encoders()}; }

@@ -15,4 +15,13 @@ std::shared_ptr<const CudaPlugin> CudaPlugin::load() {
   return std::shared_ptr<const CudaPlugin>(new CudaPlugin(std::move(plugin)));
 }
 
+bool CudaPlugin::driver_installed() {
+  try {
+    const SharedLibrary driver("libcuda.so.1");
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 }  // namespace concise::detail

@@ -12,6 +12,9 @@ class CudaPlugin {
  public:
   // Throws Error saying why the plugin cannot be used (not found, a library missing, another ABI).
   static std::shared_ptr<const CudaPlugin> load();
+  // Whether the CUDA driver (libcuda.so.1) is installed: without it there is no GPU to
+  // use, which "auto" learns without loading the plugin and CUDA's large libraries.
+  static bool driver_installed();
 
   const cuda::PluginTable& table() const { return *table_; }
   const std::string& path() const { return plugin_.library->path(); }

@@ -27,12 +27,15 @@ struct Resources::Cuda {
   std::shared_ptr<const detail::CudaPlugin> plugin;  // declared first: released last
   std::unique_ptr<cuda::DeviceSession> session;
   const Dictionary* session_dictionary = nullptr;
+  std::string session_fingerprint;
 
+  // The session holding `dict` on the GPU: opened on first use, kept while the same dictionary comes back.
   cuda::DeviceSession& session_for(const Dictionary& dict, int device) {
-    if (!session || session_dictionary != &dict) {
+    if (!session || session_dictionary != &dict || session_fingerprint != dict.fingerprint) {
       session.reset();
       session = plugin->table().open_session(dict.atoms.view(), dict.image_mean, device);
       session_dictionary = &dict;
+      session_fingerprint = dict.fingerprint;
     }
     return *session;
   }
@@ -41,6 +44,7 @@ struct Resources::Cuda {
 Resources::Resources(const std::string& device) {
   const DeviceRequest request = parse_device(device);
   if (!request.automatic && request.device.kind == Device::Kind::Cpu) return;
+  if (request.automatic && !detail::CudaPlugin::driver_installed()) return;
   std::shared_ptr<const detail::CudaPlugin> plugin;
   try {
     plugin = detail::CudaPlugin::load();

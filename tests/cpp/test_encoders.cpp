@@ -76,7 +76,7 @@ INSTANTIATE_TEST_SUITE_P(HuggingFaceAndTorchScript, EncoderParity,
 TEST(EncoderErrors, MissingAndMismatchedModelFilesAreClearInputErrors) {
   if (!concise::encoders_available()) {
     EXPECT_THROW(concise::load_encoder(kFixture.string()), concise::InputError);
-    GTEST_SKIP() << "built without LibTorch: the stub's error was checked";
+    GTEST_SKIP() << "built without the LibTorch encoder plugin: its error was checked";
   }
   const fs::path dir = fs::temp_directory_path() / "concise_bad_model";
   fs::remove_all(dir);

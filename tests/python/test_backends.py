@@ -170,3 +170,18 @@ def test_the_python_module_finds_plugins_beside_itself(monkeypatch):
             assert str(installed) in backend["status"], backend
         else:
             assert "was not found" in backend["status"] and str(here) in backend["status"], backend
+
+
+def test_the_pip_installed_program_finds_the_plugins_pip_installed():
+    import sys
+    program = pathlib.Path(sys.executable).parent / "concise"
+    if not program.exists():
+        pytest.skip("concise was not installed by pip install . into this environment")
+    from concise import _core
+    beside_module = pathlib.Path(_core.__file__).resolve().parent
+    env = {k: v for k, v in os.environ.items() if k != "CONCISE_PLUGIN_PATH"}
+    out = subprocess.run([str(program), "--version"], capture_output=True, text=True, env=env, check=True).stdout
+    for plugin in beside_module.glob("libconcise_*.so"):
+        name = plugin.name[len("libconcise_"):-len(".so")]
+        line = next(line for line in out.splitlines() if line.strip().startswith(f"{name} ("))
+        assert "unavailable" not in line, line

@@ -12,7 +12,8 @@ struct BackendReport {
   std::string status;  // where it is, its devices, or why it cannot be used
 };
 
-// Fast (nothing is loaded): the built-in CPU backend and which plugin files exist.
+// Fast (no plugin is loaded): the built-in CPU backend, which plugin files exist,
+// and for CUDA's whether a driver is installed.
 std::vector<BackendReport> find_backends();
 
 // Loads every plugin found and asks it: its GPUs, or why it cannot run here (a CUDA
