@@ -32,7 +32,7 @@ test: setup build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@echo "pip install . (the Python module)"
 	@.venv/bin/python -m pip install -q .
-	@CONCISE_BIN=$(abspath $(BUILD))/tools/concise .venv/bin/python -m pytest -q tests/python
+	@CONCISE_BIN=$(abspath $(BUILD))/tools/concise .venv/bin/python -m pytest -q -rs tests/python
 
 install: configure
 	@cmake --build $(BUILD) -j $(JOBS) --target concise

@@ -84,11 +84,15 @@ void Progress::publish() const {
 void Progress::advance(std::int64_t rows) {
   done_ += rows;
   const auto now = Clock::now();
-  if (enabled_ && (now - last_draw_ > std::chrono::milliseconds(100) || done_ >= total_)) {
+  const bool redraw = enabled_ && (now - last_draw_ > std::chrono::milliseconds(100) || done_ >= total_);
+  // Published before drawing: Ctrl-C in between then reports the rows on screen and
+  // ends the line (at worst with one newline too many).
+  drawn_ = drawn_ || redraw;
+  if (handles_interrupt_) publish();
+  if (redraw) {
     last_draw_ = now;
     draw(false);
   }
-  if (handles_interrupt_) publish();
 }
 
 void Progress::finish() {
@@ -109,7 +113,6 @@ void Progress::draw(bool final) {
                static_cast<long long>(done_), static_cast<long long>(total_), percent, rate,
                final ? "took" : "ETA", clock_text(final ? elapsed : eta).c_str());
   std::fflush(stderr);
-  drawn_ = true;
 }
 
 }  // namespace concise

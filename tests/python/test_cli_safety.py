@@ -3,6 +3,7 @@ inputs, missing folders, usage errors, concurrent writers, Ctrl-C, full disks.""
 import os
 import pty
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -210,7 +211,10 @@ def test_ctrl_c_says_how_many_rows_and_how_to_resume(big, concise_bin):
     args = [concise_bin, "decompose", str(big / "big.npy"), "--dictionary", str(big / "d.h5"), "--chunk", "256",
             "-o", str(big / "out.h5")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    deadline = time.time() + 60
+    while not (big / "out.h5.partial").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130
@@ -222,9 +226,12 @@ def test_ctrl_c_says_how_many_rows_and_how_to_resume(big, concise_bin):
     leader, follower = pty.openpty()
     proc = subprocess.Popen(args, stdout=follower, stderr=follower)
     os.close(follower)
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGINT)
     shown = b""
+    deadline = time.time() + 60
+    while b"rows/s" not in shown and time.time() < deadline:  # interrupt once a progress line is up
+        if select.select([leader], [], [], 0.1)[0]:
+            shown += os.read(leader, 65536)
+    proc.send_signal(signal.SIGINT)
     while True:
         try:
             piece = os.read(leader, 65536)

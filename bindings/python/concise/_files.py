@@ -10,7 +10,7 @@ def decompose_file(input, dictionary, output, *, dataset="/embeddings", l1=DEFAU
     """`concise decompose`: embeddings (HDF5, .npy or a folder of shards) to a codes file.
 
     Resumable: a rerun after an interruption continues from output + ".partial".
-    Returns a summary dict (rows, seconds, mean_l0, mean_cosine, solver, ...).
+    Returns a summary dict (rows, seconds, mean_l0, mean_centered_cosine, mean_cosine (SpLiCE's), solver, ...).
     """
     return _core.decompose_file(os.fspath(input), as_dictionary(dictionary), os.fspath(output), dataset, l1, tol,
                                 solver, device, chunk, progress)
