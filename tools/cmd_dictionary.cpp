@@ -32,6 +32,7 @@ void save_dictionary(const Dictionary& dict, const std::string& path) {
 void add_dictionary_command(CLI::App& app) {
   auto* dictionary = app.add_subcommand("dictionary", "build or inspect concept dictionaries");
   dictionary->require_subcommand(1);
+  add_learn_command(*dictionary);
 
   struct BuildArgs {
     std::string embeddings, names, image_mean, model, vocabulary, output;

@@ -16,6 +16,8 @@ void add_tokenize_command(CLI::App& app);
 void add_preprocess_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
 void add_vocab_command(CLI::App& app);
+// `dictionary learn`, added to the dictionary command.
+void add_learn_command(CLI::App& dictionary);
 
 // Saves the dictionary and prints "wrote FILE: c concepts x d dims ...".
 void save_dictionary(const Dictionary& dict, const std::string& path);
