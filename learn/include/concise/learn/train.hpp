@@ -13,7 +13,7 @@
 namespace concise::learn {
 
 // Reads rows of a source preprocessed for the learner: SpLiCE's normalize, subtract
-// the image mean, normalize (preprocess = false: rows are used as they are, after
+// the image mean, normalize (preprocess = false: rows are only normalized, after
 // the same checks for NaN, Inf and zero rows).
 struct RowReader {
   const EmbeddingSource& source;
