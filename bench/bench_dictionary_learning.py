@@ -131,6 +131,7 @@ def main():
     ap.add_argument("--atoms", type=int, default=1024)
     ap.add_argument("--l1", type=float, default=0.3)
     ap.add_argument("--batch", type=int, default=1024)
+    ap.add_argument("--concise-batch", type=int, default=0, help="concise's mini-batch (default: --batch)")
     ap.add_argument("--epochs", type=int, default=1, help="passes of the baselines over the rows")
     ap.add_argument("--concise-epochs", type=int, default=3, help="passes concise may take to reach them")
     ap.add_argument("--segments", type=int, default=5, help="held-out scores per epoch")
@@ -144,7 +145,8 @@ def main():
     makers = {"concise": Concise, "spams": Spams, "sklearn": Sklearn}
     results = {}
     for key in args.methods.split(","):
-        method = makers[key](args.atoms, args.l1, args.batch, 0)
+        batch = args.concise_batch if key == "concise" and args.concise_batch > 0 else args.batch
+        method = makers[key](args.atoms, args.l1, batch, 0)
         epochs = args.concise_epochs if key == "concise" else args.epochs
         results[key] = (method.name, run(method, train, held_out, args.l1, args.segments, epochs, args.budget))
     print()

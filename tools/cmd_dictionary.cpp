@@ -65,6 +65,8 @@ void add_dictionary_command(CLI::App& app) {
                 path->c_str(), static_cast<long long>(dict.size()), static_cast<long long>(dict.dim()),
                 dict.model.c_str(), dict.vocabulary.c_str(), dict.image_mean.empty() ? "no" : "yes",
                 dict.fingerprint.c_str());
+    for (const LearnedAtom& a : dict.learned)
+      std::printf("  %s  usage %.3f\n", dict.describe_atom(a.atom, 5).c_str(), static_cast<double>(a.usage));
   });
 }
 
