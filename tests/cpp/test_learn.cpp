@@ -1,6 +1,6 @@
 // Online nonnegative dictionary learning: planted recovery, the batch-mode
 // objective, resuming from a checkpoint bit for bit, bad input, the dictionary
-// format's learned atoms, and CPU/GPU parity of the dictionary update.
+// format's learned atoms. (CPU/GPU parity: test_learn_cuda.cpp.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,9 +12,8 @@
 #include "concise/core/error.hpp"
 #include "concise/core/npy.hpp"
 #include "concise/core/preprocess.hpp"
-#include "concise/cuda/cuda_backend.hpp"
-#include "concise/learn/atom_updater.hpp"
 #include "concise/learn/learn_file.hpp"
+#include "planted.hpp"
 
 namespace concise::learn {
 namespace {
@@ -32,35 +31,6 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
-
-// Rows = sparse nonnegative mixtures (3 atoms, weights in [0.5, 1.5]) of a known unit-norm dictionary, plus noise.
-struct Planted {
-  Matrix<float> atoms;  // k x d
-  Matrix<float> rows;   // n x d
-};
-
-Planted planted(std::int64_t k, std::int64_t d, std::int64_t n, float noise, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  std::uniform_real_distribution<float> weight(0.5f, 1.5f);
-  std::uniform_int_distribution<std::int64_t> pick(0, k - 1);
-  Planted p{Matrix<float>(k, d), Matrix<float>(n, d)};
-  for (auto& v : p.atoms.values()) v = normal(rng);
-  for (std::int64_t j = 0; j < k; ++j) normalize(p.atoms.row(j), d);
-  for (std::int64_t r = 0; r < n; ++r) {
-    float* z = p.rows.row(r);
-    std::int64_t used[3] = {-1, -1, -1};
-    for (int t = 0; t < 3; ++t) {
-      std::int64_t j = pick(rng);
-      while (j == used[0] || j == used[1]) j = pick(rng);
-      used[t] = j;
-      const float w = weight(rng);
-      for (std::int64_t i = 0; i < d; ++i) z[i] += w * p.atoms.row(j)[i];
-    }
-    for (std::int64_t i = 0; i < d; ++i) z[i] += noise * normal(rng);
-  }
-  return p;
-}
 
 std::string save_rows(const TempDir& dir, const std::string& name, const Matrix<float>& rows) {
   const std::string path = dir.file(name);
@@ -243,38 +213,6 @@ TEST(Learn, ResidualModeKeepsTheVocabularyBitForBit) {
   // Learning lowers the objective below the vocabulary's alone.
   EXPECT_LT(s.final_pass.objective, s.objective.front());
   EXPECT_GT(s.final_pass.mean_learned_l0, 0.5);
-}
-
-TEST(Learn, GpuDictionaryUpdateMatchesTheCpu) {
-  if (cuda::device_count() == 0) GTEST_SKIP() << "no GPU: the CUDA dictionary update is not compared here";
-  const std::int64_t fixed = 40, k = 70, d = 64, n = 300;
-  const Planted p = planted(fixed + k, d, n, 0.05f, 6);
-  std::mt19937 rng(6);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  SparseRows codes;
-  codes.clear(fixed + k);
-  std::vector<float> dense(static_cast<std::size_t>(fixed + k));
-  for (std::int64_t r = 0; r < n; ++r) {
-    for (auto& w : dense) w = u(rng) < 0.08f ? u(rng) : 0.0f;
-    codes.append_dense_row(dense.data(), fixed + k);
-  }
-  Matrix<float> cpu_atoms = p.atoms, gpu_atoms = p.atoms;
-  auto cpu = make_cpu_atom_updater(fixed, k, d);
-  auto gpu = cuda::make_dictionary_updater(fixed, k, d, 0);
-  for (int step = 0; step < 3; ++step) {
-    cpu->accumulate(codes, p.rows.view(), 0.5f);
-    gpu->accumulate(codes, p.rows.view(), 0.5f);
-    cpu->update(cpu_atoms.view(), 2);
-    gpu->update(gpu_atoms.view(), 2);
-  }
-  Matrix<float> ca, cb, ga, gb;
-  cpu->read_statistics(ca, cb);
-  gpu->read_statistics(ga, gb);
-  for (std::size_t i = 0; i < ca.values().size(); ++i) ASSERT_NEAR(ca.values()[i], ga.values()[i], 1e-3f * (1 + std::abs(ca.values()[i])));
-  for (std::size_t i = 0; i < cb.values().size(); ++i) ASSERT_NEAR(cb.values()[i], gb.values()[i], 1e-3f * (1 + std::abs(cb.values()[i])));
-  EXPECT_EQ(std::memcmp(cpu_atoms.data(), gpu_atoms.data(), fixed * d * sizeof(float)), 0) << "fixed atoms untouched";
-  for (std::int64_t j = fixed; j < fixed + k; ++j)
-    EXPECT_GT(dot(cpu_atoms.row(j), gpu_atoms.row(j), d), 0.999) << "learned atom " << j - fixed;
 }
 
 }  // namespace
