@@ -69,6 +69,7 @@ def test_partial_fit_streams_and_lowers_the_objective():
         model.partial_fit(rows[:5, :10])
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_objective_is_no_worse_than_scikit_learn():
     from sklearn.decomposition import MiniBatchDictionaryLearning
     truth, rows = planted(k=16, d=32, n=1500, noise=0.05, seed=4)
