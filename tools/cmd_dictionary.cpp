@@ -41,6 +41,7 @@ void save_dictionary(const Dictionary& dict, const std::string& path) {
 void add_dictionary_command(CLI::App& app) {
   auto* dictionary = app.add_subcommand("dictionary", "build or inspect concept dictionaries");
   dictionary->require_subcommand(1);
+  add_learn_command(*dictionary);
 
   struct BuildArgs {
     std::string embeddings, names, image_mean, model_name, vocabulary, output;
@@ -76,6 +77,8 @@ void add_dictionary_command(CLI::App& app) {
                 path->c_str(), static_cast<long long>(dict.size()), static_cast<long long>(dict.dim()),
                 dict.model.c_str(), dict.vocabulary.c_str(), dict.image_mean.empty() ? "no" : "yes",
                 dict.fingerprint.c_str());
+    for (const LearnedAtom& a : dict.learned)
+      std::printf("  %s  usage %.3f\n", dict.describe_atom(a.atom, 5).c_str(), static_cast<double>(a.usage));
   });
 }
 

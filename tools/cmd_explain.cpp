@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 
 #include "commands.hpp"
 #include "concise/core/codes_file.hpp"
@@ -30,9 +31,13 @@ std::pair<std::int64_t, std::int64_t> parse_rows(const std::string& text) {
 }  // namespace
 
 void print_explanation(const std::string& codes_path, std::int64_t first, std::int64_t last, int top,
-                       const std::vector<std::string>& labels) {
+                       const std::vector<std::string>& labels, const Dictionary* dictionary) {
   if (first < 0) throw InputError("rows must start at 0 or later");
   const CodesFile codes = CodesFile::load(codes_path, first, last < 0 ? -1 : std::max<std::int64_t>(0, last - first));
+  if (dictionary != nullptr && !codes.info.dictionary_fingerprint.empty() &&
+      codes.info.dictionary_fingerprint != dictionary->fingerprint)
+    throw InputError("file " + in_quotes(codes_path) + ": was made with another dictionary (fingerprint " +
+                     codes.info.dictionary_fingerprint + ", this one is " + dictionary->fingerprint + ")");
   for (std::int64_t r = 0; r < codes.codes.rows(); ++r) {
     const std::int64_t row = codes.first_row + r;
     const auto i = static_cast<std::size_t>(r);
@@ -51,7 +56,10 @@ void print_explanation(const std::string& codes_path, std::int64_t first, std::i
     if (static_cast<std::int64_t>(order.size()) > top) order.resize(static_cast<std::size_t>(top));
     for (auto p : order) {
       const auto k = static_cast<std::size_t>(codes.codes.indices[static_cast<std::size_t>(p)]);
-      const std::string name = k < codes.concepts.size() ? codes.concepts[k] : "concept_" + std::to_string(k);
+      const std::string name = dictionary != nullptr && static_cast<std::int64_t>(k) < dictionary->size()
+                                   ? dictionary->describe_atom(static_cast<std::int64_t>(k))
+                               : k < codes.concepts.size() ? codes.concepts[k]
+                                                           : "concept_" + std::to_string(k);
       std::printf("    %.4f  %s\n", static_cast<double>(codes.codes.data[static_cast<std::size_t>(p)]), name.c_str());
     }
   }
@@ -59,7 +67,7 @@ void print_explanation(const std::string& codes_path, std::int64_t first, std::i
 
 void add_explain_command(CLI::App& app) {
   struct Args {
-    std::string codes, rows = "0:10", labels;
+    std::string codes, rows = "0:10", labels, dictionary;
     int top = 10;
   };
   auto args = std::make_shared<Args>();
@@ -68,6 +76,8 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--rows", args->rows, "rows to show: A:B, A: or A")->capture_default_str();
   cmd->add_option("--top", args->top, "concepts per row")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--labels", args->labels, "a name per row, one per line (default: the file's /names, e.g. image file names)");
+  cmd->add_option("--dictionary", args->dictionary,
+                  "the codes' dictionary (.h5): learned atoms then show their nearest concepts");
   cmd->footer("centered cosine: between the concepts' sum C^T w and the embedding minus the image mean, the part "
               "the solver explains (0 for an empty code). SpLiCE cosine: between the recomposition "
               "normalize(normalize(C^T w) + image mean) and the embedding, as SpLiCE reports it; the image mean "
@@ -75,7 +85,9 @@ void add_explain_command(CLI::App& app) {
   cmd->callback([args] {
     const auto [first, last] = parse_rows(args->rows);
     const std::vector<std::string> labels = args->labels.empty() ? std::vector<std::string>{} : read_names(args->labels);
-    print_explanation(args->codes, first, last, args->top, labels);
+    std::optional<Dictionary> dictionary;
+    if (!args->dictionary.empty()) dictionary = Dictionary::load(args->dictionary);
+    print_explanation(args->codes, first, last, args->top, labels, dictionary ? &*dictionary : nullptr);
   });
 }
 

@@ -20,6 +20,8 @@ void add_backends_command(CLI::App& app);
 
 // `concise --version`: the version and the backend plugins found (none is loaded).
 std::string version_text();
+// `dictionary learn`, added to the dictionary command.
+void add_learn_command(CLI::App& dictionary);
 
 // Saves the dictionary and prints "wrote FILE: c concepts x d dims ...".
 void save_dictionary(const Dictionary& dict, const std::string& path);

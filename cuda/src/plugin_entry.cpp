@@ -24,6 +24,7 @@ const PluginTable& table() {
       &make_decomposer,
       [](MatrixView<const float> atoms, const std::vector<float>& image_mean,
          int device) -> std::unique_ptr<DeviceSession> { return std::make_unique<Session>(atoms, image_mean, device); },
+      &make_dictionary_updater,
   };
   return table;
 }

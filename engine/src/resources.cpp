@@ -21,6 +21,25 @@ class PluginDecomposer final : public Decomposer {
   std::unique_ptr<Decomposer> inner_;
 };
 
+// The GPU atom updater made by the plugin, which keeps the plugin loaded while it lives.
+class PluginDictionaryUpdater final : public cuda::DictionaryUpdater {
+ public:
+  PluginDictionaryUpdater(std::shared_ptr<const detail::CudaPlugin> plugin,
+                          std::unique_ptr<cuda::DictionaryUpdater> inner)
+      : plugin_(std::move(plugin)), inner_(std::move(inner)) {}
+  void accumulate(const SparseRows& codes, MatrixView<const float> z, float beta) override {
+    inner_->accumulate(codes, z, beta);
+  }
+  float update(MatrixView<float> atoms, int sweeps) override { return inner_->update(atoms, sweeps); }
+  void reset_atom(std::int64_t j) override { inner_->reset_atom(j); }
+  void read_statistics(Matrix<float>& a, Matrix<float>& b) const override { inner_->read_statistics(a, b); }
+  void write_statistics(const Matrix<float>& a, const Matrix<float>& b) override { inner_->write_statistics(a, b); }
+
+ private:
+  std::shared_ptr<const detail::CudaPlugin> plugin_;  // declared first: released after inner_
+  std::unique_ptr<cuda::DictionaryUpdater> inner_;
+};
+
 }  // namespace
 
 struct Resources::Cuda {
@@ -80,6 +99,13 @@ std::unique_ptr<Decomposer> Resources::make_decomposer(MatrixView<const float> a
   if (!on_cuda()) return make_cpu_decomposer(atoms, options);
   return std::make_unique<PluginDecomposer>(cuda_->plugin,
                                             cuda_->plugin->table().make_decomposer(atoms, options, device_.index));
+}
+
+std::unique_ptr<cuda::DictionaryUpdater> Resources::make_dictionary_updater(std::int64_t fixed, std::int64_t learned,
+                                                                            std::int64_t dim) const {
+  if (!on_cuda()) throw InputError("the GPU dictionary update needs a CUDA device, this one is " + describe());
+  return std::make_unique<PluginDictionaryUpdater>(
+      cuda_->plugin, cuda_->plugin->table().make_dictionary_updater(fixed, learned, dim, device_.index));
 }
 
 Matrix<float> Resources::recompose(const Dictionary& dict, const SparseRows& codes, bool add_image_mean) {

@@ -7,13 +7,16 @@
     decomposer.explain(codes, top=5)       # [[("cat", 0.09), ...], ...]
     decomposer.recompose(codes, zero=["cat"])
 
-`concise.splice.SPLICE` is a drop-in for SpLiCE's model class; `concise.clip` has
+`concise.DictionaryLearner(n_atoms, init=dictionary).fit(embeddings)` learns atoms for
+what the vocabulary misses. `concise.splice.SPLICE` is a drop-in for SpLiCE's model class; `concise.clip` has
 CLIP's exact tokenizer and image preprocessing.
 """
 from . import clip
 from ._core import Dictionary, backends, cuda_available
 from ._decomposer import Decomposer, RowStats
 from ._files import decompose_file, recompose_file
+from ._learn import DictionaryLearner
 
 __version__ = "0.1.0"
-__all__ = ["clip", "Dictionary", "Decomposer", "RowStats", "decompose_file", "recompose_file", "cuda_available", "backends"]
+__all__ = ["clip", "Dictionary", "Decomposer", "RowStats", "decompose_file", "recompose_file", "cuda_available",
+           "backends", "DictionaryLearner"]

@@ -9,6 +9,18 @@
 
 namespace concise {
 
+// What a learned atom (from `concise dictionary learn`) means: the vocabulary
+// concepts nearest to it (cosine), the rows that use it most, and how often the
+// training rows use it. Stored under /learned in the dictionary file.
+struct LearnedAtom {
+  std::int64_t atom = 0;                  // its row in atoms
+  float usage = 0;                        // fraction of training rows with a positive weight on it
+  std::vector<std::string> nearest;       // nearest vocabulary concepts, closest first
+  std::vector<float> nearest_cosine;
+  std::vector<std::string> top_rows;      // names (or "row N") of its most activating rows
+  std::vector<float> top_weights;
+};
+
 struct Dictionary {
   Matrix<float> atoms;                 // c x d, rows centered and unit norm
   std::vector<std::string> concepts;   // c names
@@ -17,6 +29,7 @@ struct Dictionary {
   std::string model;
   std::string vocabulary;
   std::string fingerprint;             // identifies atoms + names; stored in codes files
+  std::vector<LearnedAtom> learned;    // the learned atoms, in atom order; the others are fixed (vocabulary)
 
   std::int64_t size() const { return atoms.rows(); }
   std::int64_t dim() const { return atoms.cols(); }
@@ -28,6 +41,10 @@ struct Dictionary {
   // Up to `count` names closest to `name`, ignoring case (edit distance), closest first;
   // names too far off to be a slip are left out.
   std::vector<std::string> nearest(const std::string& name, std::size_t count = 3) const;
+  // The learned atom k's description, or null when k is a vocabulary (fixed) atom.
+  const LearnedAtom* learned_atom(std::int64_t k) const;
+  // How a person reads atom k: its concept, or "learned_17 ~ {beach, surfboard, ocean}".
+  std::string describe_atom(std::int64_t k, std::size_t nearest = 3) const;
 
   // From raw (unnormalized) text embeddings, one per name.
   static Dictionary build(Matrix<float> text_embeddings, std::vector<std::string> names,

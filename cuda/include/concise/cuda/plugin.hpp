@@ -9,6 +9,7 @@
 #include "concise/core/plugin.hpp"
 #include "concise/core/preprocess.hpp"
 #include "concise/core/sparse.hpp"
+#include "concise/cuda/dictionary_update.hpp"
 #include "concise/solvers/decomposer.hpp"
 
 namespace concise::cuda {
@@ -41,6 +42,9 @@ struct PluginTable {
                                                  int device);
   std::unique_ptr<DeviceSession> (*open_session)(MatrixView<const float> atoms, const std::vector<float>& image_mean,
                                                  int device);
+  // Dictionary learning's atom update on the GPU (concise/cuda/dictionary_update.hpp).
+  std::unique_ptr<DictionaryUpdater> (*make_dictionary_updater)(std::int64_t fixed, std::int64_t learned,
+                                                                std::int64_t dim, int device);
 };
 
 inline constexpr const char* kPluginName = "cuda";

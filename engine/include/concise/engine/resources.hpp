@@ -8,6 +8,7 @@
 
 #include "concise/core/dictionary.hpp"
 #include "concise/core/preprocess.hpp"
+#include "concise/cuda/dictionary_update.hpp"
 #include "concise/engine/device.hpp"
 #include "concise/solvers/decomposer.hpp"
 
@@ -30,6 +31,11 @@ class Resources {
 
   // The decomposer for this device; atoms must outlive it.
   std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const SolveOptions& options) const;
+
+  // Dictionary learning's atom update on this GPU; an InputError on the CPU, whose
+  // reference updater lives in learn/.
+  std::unique_ptr<cuda::DictionaryUpdater> make_dictionary_updater(std::int64_t fixed, std::int64_t learned,
+                                                                   std::int64_t dim) const;
 
   // SpLiCE's recompose on this device: normalize(normalize(C^T w) + image mean) per row
   // (without the mean when add_image_mean is false). On a GPU the dictionary's atoms

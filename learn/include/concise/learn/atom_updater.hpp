@@ -1,0 +1,20 @@
+#pragma once
+// The dictionary step of online dictionary learning, one interface with a CPU
+// reference (here) and a GPU twin (cuda/dictionary_update.hpp, which declares the
+// interface so that the CUDA backend needs nothing from this library).
+#include <cstdint>
+#include <memory>
+
+#include "concise/cuda/dictionary_update.hpp"
+#include "concise/engine/resources.hpp"
+
+namespace concise::learn {
+
+using AtomUpdater = cuda::DictionaryUpdater;
+
+std::unique_ptr<AtomUpdater> make_cpu_atom_updater(std::int64_t fixed, std::int64_t learned, std::int64_t dim);
+// The CPU reference or the GPU twin, by the resources' device.
+std::unique_ptr<AtomUpdater> make_atom_updater(std::int64_t fixed, std::int64_t learned, std::int64_t dim,
+                                               const Resources& resources);
+
+}  // namespace concise::learn

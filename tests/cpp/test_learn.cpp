@@ -1,0 +1,219 @@
+// Online nonnegative dictionary learning: planted recovery, the batch-mode
+// objective, resuming from a checkpoint bit for bit, bad input, the dictionary
+// format's learned atoms. (CPU/GPU parity: test_learn_cuda.cpp.)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "concise/core/dictionary.hpp"
+#include "concise/core/error.hpp"
+#include "concise/core/npy.hpp"
+#include "concise/core/preprocess.hpp"
+#include "concise/learn/learn_file.hpp"
+#include "planted.hpp"
+
+namespace concise::learn {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("concise_learn_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                                        "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+std::string save_rows(const TempDir& dir, const std::string& name, const Matrix<float>& rows) {
+  const std::string path = dir.file(name);
+  write_npy(path, rows.data(), {rows.rows(), rows.cols()});
+  return path;
+}
+
+LearnJob planted_job(const std::string& input, const std::string& output, std::int64_t k) {
+  LearnJob job;
+  job.input = input;
+  job.output = output;
+  job.options.atoms = k;
+  job.options.solve.l1 = 0.2;
+  job.options.epochs = 10;
+  job.options.batch = 256;
+  job.options.seed = 7;
+  job.progress = false;
+  return job;
+}
+
+double best_cosine(const Matrix<float>& learned, std::int64_t first, std::int64_t count, const float* truth) {
+  double best = -1;
+  for (std::int64_t j = first; j < first + count; ++j)
+    best = std::max(best, dot(learned.row(j), truth, learned.cols()) /
+                              std::sqrt(dot(learned.row(j), learned.row(j), learned.cols())));
+  return best;
+}
+
+TEST(Learn, PlantedAtomsAreRecovered) {
+  TempDir dir;
+  const Planted p = planted(24, 48, 2400, 0.01f, 1);
+  const std::string input = save_rows(dir, "rows.npy", p.rows);
+  const LearnSummary s = learn_file(planted_job(input, dir.file("learned.h5"), 24));
+  ASSERT_TRUE(s.complete);
+  const Dictionary learned = Dictionary::load(dir.file("learned.h5"));
+  ASSERT_EQ(learned.size(), 24);
+  int recovered = 0;
+  for (std::int64_t j = 0; j < 24; ++j) recovered += best_cosine(learned.atoms, 0, 24, p.atoms.row(j)) > 0.99;
+  EXPECT_GE(recovered, 23) << "of 24 planted atoms (95%) recovered with cosine > 0.99";
+  // Every atom is learned, named learned_N, described and unit norm.
+  ASSERT_EQ(learned.learned.size(), 24u);
+  for (std::int64_t j = 0; j < 24; ++j) {
+    EXPECT_EQ(learned.concepts[static_cast<std::size_t>(j)], "learned_" + std::to_string(j));
+    EXPECT_NEAR(dot(learned.atoms.row(j), learned.atoms.row(j), 48), 1.0, 1e-5);
+    const LearnedAtom* a = learned.learned_atom(j);
+    ASSERT_NE(a, nullptr);
+    EXPECT_GT(a->usage, 0.03f);  // each planted atom is in about 3/24 of the rows
+    EXPECT_LT(a->usage, 0.3f);
+    ASSERT_EQ(a->top_rows.size(), 5u);
+    EXPECT_GE(a->top_weights[0], a->top_weights[4]);
+    EXPECT_EQ(a->top_rows[0].rfind("row ", 0), 0u);
+  }
+}
+
+TEST(Learn, BatchModeObjectiveNeverIncreases) {
+  TempDir dir;
+  const Planted p = planted(16, 32, 600, 0.05f, 2);
+  LearnJob job = planted_job(save_rows(dir, "rows.npy", p.rows), dir.file("learned.h5"), 16);
+  job.options.batch = 1 << 20;  // every row in one batch
+  job.options.epochs = 8;
+  job.options.solve.tol = 1e-6;
+  const LearnSummary s = learn_file(job);
+  ASSERT_EQ(s.objective.size(), 8u);
+  for (std::size_t e = 1; e < s.objective.size(); ++e)  // within the codes' certified tolerance
+    EXPECT_LE(s.objective[e], s.objective[e - 1] * (1 + job.options.solve.tol)) << "epoch " << e + 1;
+  EXPECT_LT(s.objective.back(), 0.9 * s.objective.front());
+}
+
+TEST(Learn, ResumedRunEndsWithTheSameDictionary) {
+  TempDir dir;
+  const Planted p = planted(12, 32, 900, 0.05f, 3);
+  const std::string input = save_rows(dir, "rows.npy", p.rows);
+  LearnJob whole = planted_job(input, dir.file("whole.h5"), 12);
+  whole.options.epochs = 3;
+  whole.options.batch = 128;
+  learn_file(whole);
+
+  LearnJob part = whole;
+  part.output = dir.file("part.h5");
+  part.stop_after_epochs = 1;
+  const LearnSummary first = learn_file(part);
+  EXPECT_FALSE(first.complete);
+  EXPECT_FALSE(fs::exists(part.output));
+  EXPECT_TRUE(fs::exists(checkpoint_path(part.output)));
+  part.stop_after_epochs = 0;
+  const LearnSummary second = learn_file(part);
+  EXPECT_TRUE(second.resumed);
+  ASSERT_TRUE(second.complete);
+  EXPECT_FALSE(fs::exists(checkpoint_path(part.output)));
+
+  const Dictionary a = Dictionary::load(whole.output), b = Dictionary::load(part.output);
+  ASSERT_EQ(a.atoms.values().size(), b.atoms.values().size());
+  EXPECT_EQ(std::memcmp(a.atoms.data(), b.atoms.data(), a.atoms.values().size() * sizeof(float)), 0);
+  EXPECT_EQ(a.fingerprint, b.fingerprint);
+  for (std::size_t j = 0; j < a.learned.size(); ++j) {
+    EXPECT_EQ(a.learned[j].usage, b.learned[j].usage);
+    EXPECT_EQ(a.learned[j].top_rows, b.learned[j].top_rows);
+  }
+}
+
+// The error names what is wrong, and no output (nor checkpoint) is left behind.
+void expect_input_error(const LearnJob& job, const std::string& needle) {
+  try {
+    learn_file(job);
+    FAIL() << "expected an InputError mentioning '" << needle << "'";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(job.output));
+}
+
+TEST(Learn, BadInputIsAClearErrorAndLeavesNoOutput) {
+  TempDir dir;
+  const Planted p = planted(8, 16, 100, 0.05f, 4);
+  const std::string input = save_rows(dir, "rows.npy", p.rows);
+  LearnJob job = planted_job(input, dir.file("out.h5"), 8);
+  job.options.epochs = 2;
+
+  LearnJob no_atoms = job;
+  no_atoms.options.atoms = 0;
+  expect_input_error(no_atoms, "atoms to learn must be >= 1");
+
+  LearnJob too_many = job;
+  too_many.options.atoms = 101;
+  expect_input_error(too_many, "fewer than the 101 atoms");
+
+  Matrix<float> text(5, 24, 1.0f);
+  for (std::int64_t k = 0; k < 5; ++k) text.row(k)[k] = 3.0f;
+  Dictionary::build(std::move(text), {"a", "b", "c", "d", "e"}).save(dir.file("dict24.h5"));
+  LearnJob other_dim = job;
+  other_dim.init = dir.file("dict24.h5");
+  expect_input_error(other_dim, "dimension 24, expected 16");
+
+  Matrix<float> nan_rows = p.rows;
+  nan_rows.row(57)[3] = std::nanf("");
+  LearnJob with_nan = job;
+  with_nan.input = save_rows(dir, "nan.npy", nan_rows);
+  expect_input_error(with_nan, "row 57: contains NaN");
+  EXPECT_FALSE(fs::exists(checkpoint_path(with_nan.output)));
+
+  LearnJob stopped = job;
+  stopped.stop_after_epochs = 1;
+  learn_file(stopped);
+  ASSERT_TRUE(fs::exists(checkpoint_path(job.output)));
+  LearnJob other_settings = job;
+  other_settings.options.solve.l1 = 0.3;
+  expect_input_error(other_settings, "checkpoint of a run with other settings");
+  EXPECT_TRUE(fs::exists(checkpoint_path(job.output)));  // kept for the run it belongs to
+}
+
+TEST(Learn, ResidualModeKeepsTheVocabularyBitForBit) {
+  TempDir dir;
+  const Planted p = planted(20, 32, 800, 0.02f, 5);
+  // The first 12 planted atoms form the vocabulary (raw, so the dictionary centers them);
+  // the learned atoms must find what it misses.
+  Matrix<float> text(12, 32);
+  std::copy_n(p.atoms.data(), 12 * 32, text.data());
+  std::vector<std::string> names;
+  for (int k = 0; k < 12; ++k) names.push_back("word" + std::to_string(k));
+  const Dictionary vocab = Dictionary::build(std::move(text), names);
+  vocab.save(dir.file("vocab.h5"));
+  LearnJob job = planted_job(save_rows(dir, "rows.npy", p.rows), dir.file("learned.h5"), 8);
+  job.init = dir.file("vocab.h5");
+  const LearnSummary s = learn_file(job);
+  ASSERT_TRUE(s.complete);
+  const Dictionary out = Dictionary::load(job.output);
+  ASSERT_EQ(out.size(), 20);
+  EXPECT_EQ(std::memcmp(out.atoms.data(), vocab.atoms.data(), vocab.atoms.values().size() * sizeof(float)), 0);
+  for (std::int64_t k = 0; k < 12; ++k) {
+    EXPECT_EQ(out.learned_atom(k), nullptr);
+    EXPECT_EQ(out.describe_atom(k), names[static_cast<std::size_t>(k)]);
+  }
+  for (std::int64_t k = 12; k < 20; ++k) {
+    const LearnedAtom* a = out.learned_atom(k);
+    ASSERT_NE(a, nullptr);
+    ASSERT_EQ(a->nearest.size(), 5u);
+    EXPECT_GE(a->nearest_cosine[0], a->nearest_cosine[4]);
+    EXPECT_EQ(out.describe_atom(k, 2), "learned_" + std::to_string(k - 12) + " ~ {" + a->nearest[0] + ", " + a->nearest[1] + "}");
+  }
+  // Learning lowers the objective below the vocabulary's alone.
+  EXPECT_LT(s.final_pass.objective, s.objective.front());
+  EXPECT_GT(s.final_pass.mean_learned_l0, 0.5);
+}
+
+}  // namespace
+}  // namespace concise::learn
