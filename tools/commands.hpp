@@ -16,6 +16,10 @@ void add_tokenize_command(CLI::App& app);
 void add_preprocess_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
 void add_vocab_command(CLI::App& app);
+void add_index_command(CLI::App& app);
+void add_search_command(CLI::App& app);
+void add_evaluate_command(CLI::App& app);
+void add_summarize_command(CLI::App& app);
 
 // Saves the dictionary and prints "wrote FILE: c concepts x d dims ...".
 void save_dictionary(const Dictionary& dict, const std::string& path);
