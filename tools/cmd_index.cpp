@@ -21,7 +21,7 @@ void add_index_command(CLI::App& app) {
     const SparseIndex built = build_index_from_codes(args->codes);
     save_index(built, args->output, args->codes);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("wrote %s: %lld rows, %lld concepts, %lld postings, %.1f MB in memory (%.2f s)\n", args->output.c_str(),
+    std::printf("wrote %s: %lld rows, %lld concepts, %lld postings, %.2f MB in memory (%.2f s)\n", args->output.c_str(),
                 static_cast<long long>(built.rows()), static_cast<long long>(built.concepts()),
                 static_cast<long long>(built.nnz()), static_cast<double>(built.memory_bytes()) / 1e6, seconds);
   });

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 
 #include "commands.hpp"
@@ -6,6 +7,7 @@
 #include "concise/clip/tokenizer.hpp"
 #include "concise/core/embedding_source.hpp"
 #include "concise/core/error.hpp"
+#include "concise/core/npy.hpp"
 #include "concise/index/index_file.hpp"
 #include "concise/index/query.hpp"
 #include "encoder_flags.hpp"
@@ -46,7 +48,14 @@ std::vector<SparseQuery> decompose_queries(const SearchArgs& args, const SparseI
   return queries_from_embeddings(dict, rows.view(), options, "cpu");
 }
 
+// Rows of query embeddings; a 1-D .npy is one query.
 Matrix<float> read_query_embeddings(const std::string& path) {
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0 && inspect_npy(path).shape.size() == 1) {
+    std::vector<float> row = read_npy_vector(path);
+    Matrix<float> one(1, static_cast<std::int64_t>(row.size()));
+    std::copy(row.begin(), row.end(), one.data());
+    return one;
+  }
   const auto source = open_embeddings(path);
   Matrix<float> rows(source->rows(), source->dim());
   source->read(0, source->rows(), rows.data());
@@ -87,11 +96,11 @@ void run_search(const SearchArgs& args) {
     std::printf("%squery%s: %s\n", q ? "\n" : "", queries.size() > 1 ? (" " + std::to_string(q)).c_str() : "",
                 describe(queries[q], index).c_str());
     if (results[q].empty()) std::printf("  no row shares a concept with the query\n");
-    else std::printf("  %4s  %10s  %10s  %s\n", "rank", "row", "score", "name");
+    else std::printf("  %4s  %10s  %12s  %s\n", "rank", "row", "score", "name");
     for (std::size_t i = 0; i < results[q].size(); ++i) {
       const auto& hit = results[q][i];
       const auto row = static_cast<std::size_t>(hit.row);
-      std::printf("  %4zu  %10lld  %10.6f  %s\n", i + 1, static_cast<long long>(hit.row), hit.score,
+      std::printf("  %4zu  %10lld  %12.7g  %s\n", i + 1, static_cast<long long>(hit.row), hit.score,
                   row < index.row_names().size() ? index.row_names()[row].c_str() : "");
     }
   }

@@ -20,4 +20,5 @@ NB_MODULE(_core, m) {
   concise::python::bind_decomposer(m);
   concise::python::bind_files(m);
   concise::python::bind_clip(m);
+  concise::python::bind_index(m);
 }
