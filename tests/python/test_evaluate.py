@@ -3,26 +3,12 @@ it writes, retrieval, and the errors for bad input."""
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 # The LVIS names of the CIFAR-10 classes, in label order.
 CIFAR_IN_LVIS = ["airplane", "car (automobile)", "bird", "cat", "deer", "dog", "frog", "horse", "cargo ship", "truck"]
-
-
-@pytest.fixture
-def cli(concise_bin):
-    """Runs concise with this test's Python (where the package is installed) for the Python-backed commands."""
-    env = dict(os.environ, CONCISE_PYTHON=sys.executable)
-
-    def _run(*args, check=True):
-        proc = subprocess.run([concise_bin, *map(str, args)], capture_output=True, text=True, env=env)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"concise {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
-        return proc
-    return _run
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +28,9 @@ def cifar(data_dir, tmp_path_factory, concise_bin):
             "head": tmp / "head.npy", "classes": data_dir / "cifar10_classes.txt", "dir": tmp}
 
 
-def test_zeroshot_reference_numbers(cifar, cli, tmp_path):
+def test_zeroshot_reference_numbers(cifar, python_cli, tmp_path):
     out = tmp_path / "zs"
-    proc = cli("evaluate", "zeroshot", "--embeddings", cifar["embeddings"], "--labels", cifar["labels"],
+    proc = python_cli("evaluate", "zeroshot", "--embeddings", cifar["embeddings"], "--labels", cifar["labels"],
                "--class-embeddings", cifar["head"], "--class-names", cifar["classes"],
                "--dictionary", cifar["dictionary"], "--l1", "0.25", "0.1", "-o", out)
     assert "recomposed acc" in proc.stdout
@@ -64,14 +50,14 @@ def test_zeroshot_reference_numbers(cifar, cli, tmp_path):
     assert b"<svg" in (out / "zeroshot.svg").read_bytes()[:2000]
 
 
-def test_zeroshot_matches_a_numpy_reference(cifar, cli, tmp_path):
+def test_zeroshot_matches_a_numpy_reference(cifar, python_cli, tmp_path):
     """Recomposed accuracy computed here from the codes that `concise decompose` writes."""
     import h5py
     import scipy.sparse
     out = tmp_path / "zs"
-    cli("evaluate", "zeroshot", "--embeddings", cifar["embeddings"], "--labels", cifar["labels"],
+    python_cli("evaluate", "zeroshot", "--embeddings", cifar["embeddings"], "--labels", cifar["labels"],
         "--class-embeddings", cifar["head"], "--dictionary", cifar["dictionary"], "--l1", "0.25", "-o", out)
-    cli("decompose", cifar["embeddings"], "--dictionary", cifar["dictionary"], "--l1", "0.25", "--device", "cpu",
+    python_cli("decompose", cifar["embeddings"], "--dictionary", cifar["dictionary"], "--l1", "0.25", "--device", "cpu",
         "-o", tmp_path / "codes.h5")
     with h5py.File(cifar["dictionary"], "r") as f:
         atoms, mu = f["atoms"][:].astype(np.float64), f["image_mean"][:].astype(np.float64)
@@ -100,9 +86,9 @@ def test_zeroshot_matches_a_numpy_reference(cifar, cli, tmp_path):
     assert got["cosine_centered"] == pytest.approx(cos.mean(), abs=2e-3)
 
 
-def test_retrieval_dense_sparse_and_recomposed(cifar, cli, tmp_path):
+def test_retrieval_dense_sparse_and_recomposed(cifar, python_cli, tmp_path):
     out = tmp_path / "rt"
-    proc = cli("evaluate", "retrieval", "--embeddings", cifar["embeddings"], "--labels", cifar["labels"],
+    proc = python_cli("evaluate", "retrieval", "--embeddings", cifar["embeddings"], "--labels", cifar["labels"],
                "--class-embeddings", cifar["head"], "--dictionary", cifar["dictionary"], "--l1", "0.25", "-o", out)
     assert "sparse index" in proc.stdout
     rows = json.loads((out / "retrieval.json").read_text())["results"]
@@ -126,7 +112,7 @@ def test_retrieval_dense_sparse_and_recomposed(cifar, cli, tmp_path):
 
 
 @pytest.mark.parametrize("problem", ["labels", "head_dim", "label_range"])
-def test_bad_input_is_refused_without_output(cifar, cli, tmp_path, problem):
+def test_bad_input_is_refused_without_output(cifar, python_cli, tmp_path, problem):
     args = {"--embeddings": cifar["embeddings"], "--labels": cifar["labels"], "--class-embeddings": cifar["head"],
             "--dictionary": cifar["dictionary"]}
     if problem == "labels":
@@ -141,7 +127,7 @@ def test_bad_input_is_refused_without_output(cifar, cli, tmp_path, problem):
     out = tmp_path / "out"
     flat = [str(x) for kv in args.items() for x in kv]
     for task in ("zeroshot", "retrieval"):
-        proc = cli("evaluate", task, *flat, "-o", out, check=False)
+        proc = python_cli("evaluate", task, *flat, "-o", out, check=False)
         assert proc.returncode == 2, proc.stderr
         for text in expected:
             assert text in proc.stderr
@@ -158,6 +144,6 @@ def test_missing_python_package_is_a_clear_failure(concise_bin, tmp_path):
     assert "pip install" in proc.stderr and "CONCISE_PYTHON" in proc.stderr
 
 
-def test_help_comes_from_python(cli):
-    proc = cli("evaluate", "zeroshot", "--help")
+def test_help_comes_from_python(python_cli):
+    proc = python_cli("evaluate", "zeroshot", "--help")
     assert "--class-embeddings" in proc.stdout and "--l1" in proc.stdout

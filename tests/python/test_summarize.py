@@ -2,10 +2,8 @@
 rendered by a headless browser, and bad input."""
 import csv
 import json
-import os
 import shutil
 import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -14,18 +12,6 @@ import scipy.sparse
 
 CONCEPTS = ["cat", "kitten", "dog", "puppy", "car", "wheel", "grass", "sky", "road", "fur"]
 CLASSES = ["cat", "dog", "car"]
-
-
-@pytest.fixture
-def cli(concise_bin):
-    env = dict(os.environ, CONCISE_PYTHON=sys.executable)
-
-    def _run(*args, check=True):
-        proc = subprocess.run([concise_bin, *map(str, args)], capture_output=True, text=True, env=env)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"concise {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
-        return proc
-    return _run
 
 
 def write_codes(path, w, concepts):
@@ -65,10 +51,10 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-def test_statistics_match_numpy(labelled_codes, cli):
+def test_statistics_match_numpy(labelled_codes, python_cli):
     tmp, codes, labels = labelled_codes
     out = tmp / "summary"
-    proc = cli("summarize", tmp / "codes.h5", "--labels", tmp / "labels.npy", "--classes", tmp / "classes.txt",
+    proc = python_cli("summarize", tmp / "codes.h5", "--labels", tmp / "labels.npy", "--classes", tmp / "classes.txt",
                "--contrast", "cat", "dog", "--top", "5", "-o", out)
     assert "top concepts by mean weight" in proc.stdout and "class dog" in proc.stdout
     w = codes.toarray()
@@ -99,10 +85,10 @@ def test_statistics_match_numpy(labelled_codes, cli):
     assert int((co.get(("cat", "dog")) or co.get(("dog", "cat")))["rows_with_both"]) == 0
 
 
-def test_files_plots_and_self_contained_report(labelled_codes, cli):
+def test_files_plots_and_self_contained_report(labelled_codes, python_cli):
     tmp, _, _ = labelled_codes
     out = tmp / "summary"
-    cli("summarize", tmp / "codes.h5", "--labels", tmp / "labels.npy", "--classes", tmp / "classes.txt", "-o", out)
+    python_cli("summarize", tmp / "codes.h5", "--labels", tmp / "labels.npy", "--classes", tmp / "classes.txt", "-o", out)
     for stem in ("top_concepts", "class_concepts", "contrast", "l0_histogram", "cooccurrence"):
         assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG", stem
         assert (out / f"{stem}.png").stat().st_size > 5_000, stem
@@ -113,20 +99,20 @@ def test_files_plots_and_self_contained_report(labelled_codes, cli):
     assert "What separates cat from dog" in report
 
 
-def test_without_labels(labelled_codes, cli):
+def test_without_labels(labelled_codes, python_cli):
     tmp, _, _ = labelled_codes
     out = tmp / "plain"
-    cli("summarize", tmp / "codes.h5", "-o", out)
+    python_cli("summarize", tmp / "codes.h5", "-o", out)
     assert (out / "report.html").exists() and not (out / "class_concepts.csv").exists()
 
 
-def test_report_renders_in_a_headless_browser(labelled_codes, cli):
+def test_report_renders_in_a_headless_browser(labelled_codes, python_cli):
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
         pytest.skip("no headless browser (chromium): scripts/setup.sh installs it")
     tmp, _, _ = labelled_codes
     out = tmp / "summary"
-    cli("summarize", tmp / "codes.h5", "--labels", tmp / "labels.npy", "--classes", tmp / "classes.txt", "-o", out)
+    python_cli("summarize", tmp / "codes.h5", "--labels", tmp / "labels.npy", "--classes", tmp / "classes.txt", "-o", out)
     shot = tmp / "report.png"
     subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                     f"--screenshot={shot}", "--window-size=1280,2400", (out / "report.html").as_uri()],
@@ -139,7 +125,7 @@ def test_report_renders_in_a_headless_browser(labelled_codes, cli):
 
 
 @pytest.mark.parametrize("problem", ["labels", "classes", "not_codes"])
-def test_bad_input_is_refused_without_output(labelled_codes, cli, problem):
+def test_bad_input_is_refused_without_output(labelled_codes, python_cli, problem):
     tmp, _, labels = labelled_codes
     args = [tmp / "codes.h5", "--labels", tmp / "labels.npy", "--classes", tmp / "classes.txt"]
     if problem == "labels":
@@ -152,7 +138,7 @@ def test_bad_input_is_refused_without_output(labelled_codes, cli, problem):
         with h5py.File(tmp / "other.h5", "w") as f:
             f["embeddings"] = np.zeros((3, 4), dtype=np.float32)
         args[0], expected = tmp / "other.h5", ["other.h5", "not a codes file"]
-    proc = cli("summarize", *args, "-o", tmp / "out", check=False)
+    proc = python_cli("summarize", *args, "-o", tmp / "out", check=False)
     assert proc.returncode == 2, proc.stderr
     for text in expected:
         assert text in proc.stderr

@@ -64,10 +64,24 @@ def class_head(args, dim):
     return normalized(head), names
 
 
-def check_dictionary(dictionary, path, dim, embeddings_path):
-    if dictionary.dim != dim:
-        raise InputProblem(f"dictionary '{path}' has dimension {dictionary.dim}, but embeddings '{embeddings_path}' "
-                           f"have {dim}")
+def load_inputs(args, head_required):
+    """Embeddings, labels, dictionary and (class head, class names), all checked against each
+    other before anything is computed or written. The head is (None, None) when it is optional
+    and not given."""
+    emb = load_matrix(args.embeddings, "embeddings")
+    labels = load_labels(args.labels, len(emb), f"embeddings '{args.embeddings}'")
+    dictionary = load_dictionary(args.dictionary)
+    if dictionary.dim != emb.shape[1]:
+        raise InputProblem(f"dictionary '{args.dictionary}' has dimension {dictionary.dim}, but embeddings "
+                           f"'{args.embeddings}' have {emb.shape[1]}")
+    head = (None, None)
+    if head_required or args.class_embeddings or args.class_names:
+        head = class_head(args, emb.shape[1])
+        if labels.max() >= len(head[0]):
+            raise InputProblem(f"labels file '{args.labels}' has label {labels.max()}, but the class head has "
+                               f"{len(head[0])} classes")
+    args._embeddings = emb
+    return emb, labels, dictionary, head
 
 
 def solve_settings(args, dictionary):
@@ -101,15 +115,7 @@ def zeroshot_accuracy(x, head, labels):
 
 
 def run_zeroshot(args):
-    emb = load_matrix(args.embeddings, "embeddings")
-    labels = load_labels(args.labels, len(emb), f"embeddings '{args.embeddings}'")
-    dictionary = load_dictionary(args.dictionary)
-    check_dictionary(dictionary, args.dictionary, emb.shape[1], args.embeddings)
-    head, class_names = class_head(args, emb.shape[1])
-    if labels.max() >= len(head):
-        raise InputProblem(f"labels file '{args.labels}' has label {labels.max()}, but the class head has "
-                           f"{len(head)} classes")
-    args._embeddings = emb
+    emb, labels, dictionary, (head, class_names) = load_inputs(args, head_required=True)
     dense = normalized(emb)
     dense_acc = zeroshot_accuracy(dense, head, labels)
     rows = []
@@ -202,17 +208,7 @@ def relevance(top, labels, query_labels):
 
 
 def run_retrieval(args):
-    emb = load_matrix(args.embeddings, "embeddings")
-    labels = load_labels(args.labels, len(emb), f"embeddings '{args.embeddings}'")
-    dictionary = load_dictionary(args.dictionary)
-    check_dictionary(dictionary, args.dictionary, emb.shape[1], args.embeddings)
-    head = None
-    if args.class_embeddings or args.class_names:
-        head, _ = class_head(args, emb.shape[1])
-        if labels.max() >= len(head):
-            raise InputProblem(f"labels file '{args.labels}' has label {labels.max()}, but the text queries have "
-                               f"{len(head)} classes")
-    args._embeddings = emb
+    emb, labels, dictionary, (head, _) = load_inputs(args, head_required=False)
     k = max(KS)
     dense = normalized(emb)
     image_q_labels = labels
