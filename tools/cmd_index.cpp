@@ -1,7 +1,9 @@
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "commands.hpp"
+#include "concise/core/error.hpp"
 #include "concise/index/index_file.hpp"
 
 namespace concise::cli {
@@ -17,6 +19,9 @@ void add_index_command(CLI::App& app) {
   build->add_option("codes", args->codes, "codes file (.h5) from `concise decompose`")->required();
   build->add_option("-o,--output", args->output, "index file (.h5)")->required();
   build->callback([args] {
+    std::error_code ec;
+    if (std::filesystem::equivalent(args->codes, args->output, ec))
+      throw InputError("the index " + in_quotes(args->output) + " would overwrite its input codes file");
     const auto start = std::chrono::steady_clock::now();
     const SparseIndex built = build_index_from_codes(args->codes);
     save_index(built, args->output, args->codes);

@@ -34,6 +34,19 @@ struct Cursor {
   double weight = 0;  // the query's weight of this concept
 };
 
+// Every row's concepts strictly increasing and in range (exact scoring merges them).
+void check_rows_sorted(const SparseRows& codes, const std::string& what) {
+  for (std::int64_t r = 0; r < codes.rows(); ++r)
+    for (auto p = codes.indptr[static_cast<std::size_t>(r)]; p < codes.indptr[static_cast<std::size_t>(r) + 1]; ++p) {
+      const auto col = codes.indices[static_cast<std::size_t>(p)];
+      if (col < 0 || col >= codes.cols)
+        throw InputError(what + ": row " + std::to_string(r) + " has concept " + std::to_string(col) + " outside 0.." +
+                         std::to_string(codes.cols - 1));
+      if (p > codes.indptr[static_cast<std::size_t>(r)] && codes.indices[static_cast<std::size_t>(p) - 1] >= col)
+        throw InputError(what + ": row " + std::to_string(r) + " has its concepts out of order or repeated");
+    }
+}
+
 }  // namespace
 
 void check_top_k(std::int64_t k) {
@@ -61,12 +74,10 @@ SparseIndex SparseIndex::build(SparseRows codes, std::vector<std::string> concep
   if (codes.rows() > std::numeric_limits<std::int32_t>::max())
     throw InputError("the index holds at most 2^31 - 1 rows, the codes have " + std::to_string(codes.rows()));
   const std::int64_t c = codes.cols;
+  check_rows_sorted(codes, "codes");
   SparseIndex index;
   index.posting_ptr_.assign(static_cast<std::size_t>(c + 1), 0);
-  for (auto col : codes.indices) {
-    if (col < 0 || col >= c) throw InputError("codes have a concept index " + std::to_string(col) + " outside 0.." + std::to_string(c - 1));
-    ++index.posting_ptr_[static_cast<std::size_t>(col) + 1];
-  }
+  for (auto col : codes.indices) ++index.posting_ptr_[static_cast<std::size_t>(col) + 1];
   std::partial_sum(index.posting_ptr_.begin(), index.posting_ptr_.end(), index.posting_ptr_.begin());
   const auto nnz = static_cast<std::size_t>(codes.nnz());
   index.posting_rows_.resize(nnz);
@@ -143,6 +154,7 @@ SparseIndex SparseIndex::from_parts(SparseRows forward, std::vector<std::int64_t
   }
   for (auto r : posting_rows)
     if (r < 0 || r >= forward.rows()) throw bad("a posting names row " + std::to_string(r) + " outside the codes");
+  check_rows_sorted(forward, "index " + in_quotes(source) + ", /codes");
   SparseIndex index;
   index.forward_ = std::move(forward);
   index.posting_ptr_ = std::move(posting_ptr);

@@ -129,6 +129,12 @@ TEST(Index, BadQueriesAreInputErrors) {
   EXPECT_THROW(parse_concept_query("cat:x", concepts), InputError);
   EXPECT_THROW(parse_concept_query("cat,cat", concepts), InputError);
   EXPECT_THROW(index.row_query(100), InputError);
+  SparseRows unsorted;
+  unsorted.cols = 3;
+  unsorted.indptr = {0, 2};
+  unsorted.indices = {2, 1};
+  unsorted.data = {0.5f, 0.25f};
+  EXPECT_THROW(SparseIndex::build(unsorted, {}, "fp"), InputError);
 }
 
 }  // namespace

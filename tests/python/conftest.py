@@ -32,9 +32,8 @@ def run(concise_bin):
 def python_cli(concise_bin):
     """Like run, for the commands the CLI hands to Python (evaluate, summarize): they run
     in this test's Python, where the concise package is installed."""
-    env = dict(os.environ, CONCISE_PYTHON=sys.executable)
-
     def _run(*args, check=True):
+        env = dict(os.environ, CONCISE_PYTHON=sys.executable)
         proc = subprocess.run([concise_bin, *map(str, args)], capture_output=True, text=True, env=env)
         if check and proc.returncode != 0:
             raise AssertionError(f"concise {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")

@@ -147,3 +147,40 @@ def test_missing_python_package_is_a_clear_failure(concise_bin, tmp_path):
 def test_help_comes_from_python(python_cli):
     proc = python_cli("evaluate", "zeroshot", "--help")
     assert "--class-embeddings" in proc.stdout and "--l1" in proc.stdout
+
+
+def test_class_head_from_names_and_an_encoder(python_cli, run, concise_bin, data_dir, tmp_path, monkeypatch):
+    """--class-names with --model encodes the prompts with the CLI's encoders; the result
+    equals passing the same prompts' embeddings with --class-embeddings."""
+    version = subprocess.run([concise_bin, "--version"], capture_output=True, text=True).stdout
+    if "LibTorch encoders: yes" not in version:
+        pytest.skip(f"this concise has no LibTorch encoders ({version.strip()})")
+    import h5py
+    from conftest import ROOT
+    tiny = ROOT / "tests" / "fixtures" / "tiny_clip"
+    monkeypatch.setenv("CONCISE_CLIP_BPE", str(data_dir.parent / "bpe_simple_vocab_16e6.txt.gz"))
+    classes = ["cat", "dog", "car", "tree"]
+    (tmp_path / "classes.txt").write_text("\n".join(classes) + "\n")
+    (tmp_path / "prompts.txt").write_text("".join(f"a picture of a {c}\n" for c in classes))
+    run("embed", "--text", tmp_path / "prompts.txt", "--model", tiny, "--device", "cpu", "-o", tmp_path / "head.h5")
+    with h5py.File(tmp_path / "head.h5", "r") as f:
+        head = f["embeddings"][:]
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(4), 25)
+    np.save(tmp_path / "labels.npy", labels)
+    np.save(tmp_path / "emb.npy", (head[labels] + 0.05 * rng.normal(size=(100, head.shape[1]))).astype(np.float32))
+    np.save(tmp_path / "atoms.npy", rng.normal(size=(50, head.shape[1])).astype(np.float32))
+    (tmp_path / "names.txt").write_text("".join(f"concept {i}\n" for i in range(50)))
+    run("dictionary", "build", "--embeddings", tmp_path / "atoms.npy", "--names", tmp_path / "names.txt",
+        "-o", tmp_path / "dict.h5")
+    common = ["--embeddings", tmp_path / "emb.npy", "--labels", tmp_path / "labels.npy", "--dictionary",
+              tmp_path / "dict.h5", "--l1", "0.1", "--device", "cpu"]
+    python_cli("evaluate", "zeroshot", *common, "--class-names", tmp_path / "classes.txt", "--model", tiny,
+               "--encoder-device", "cpu", "--prompt", "a picture of a {}", "-o", tmp_path / "by_names")
+    python_cli("evaluate", "zeroshot", *common, "--class-embeddings", tmp_path / "head.h5", "-o", tmp_path / "by_file")
+    by_names = json.loads((tmp_path / "by_names" / "zeroshot.json").read_text())
+    by_file = json.loads((tmp_path / "by_file" / "zeroshot.json").read_text())
+    assert by_names["classes"] == classes
+    # The tiny random encoder maps some prompts to the same direction, so only equality is asserted.
+    assert by_names["dense_accuracy"] == by_file["dense_accuracy"] >= 0.5
+    assert by_names["settings"][0]["accuracy"] == by_file["settings"][0]["accuracy"]

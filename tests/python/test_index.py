@@ -176,6 +176,14 @@ def test_index_build_refuses_a_non_codes_file(synthetic, run):
     assert not (synthetic / "index.h5").exists()
 
 
+def test_index_build_never_overwrites_its_input(indexed, run):
+    tmp, _ = indexed
+    before = (tmp / "codes.h5").read_bytes()
+    proc = run("index", "build", tmp / "codes.h5", "-o", tmp / "codes.h5", check=False)
+    assert proc.returncode == 2 and "overwrite" in proc.stderr
+    assert (tmp / "codes.h5").read_bytes() == before
+
+
 def test_cli_search_by_text(tmp_path, run, data_dir, concise_bin, monkeypatch):
     version = subprocess.run([concise_bin, "--version"], capture_output=True, text=True).stdout
     if "LibTorch encoders: yes" not in version:

@@ -271,7 +271,7 @@ def add_common(p):
     p.add_argument("--l1", type=float, nargs="+", default=[0.25], help="l1 penalties to sweep (default: 0.25)")
     p.add_argument("--tol", type=float, default=1e-4, help="relative duality-gap tolerance")
     p.add_argument("--solver", default="auto", help="auto, ws, fista or admm")
-    p.add_argument("--device", default="cpu", help="solver device: cpu, auto, cuda or cuda:N")
+    p.add_argument("--device", default="auto", help="solver device: auto, cpu, cuda or cuda:N")
     p.add_argument("--class-embeddings", help="class-prompt text embeddings [classes, d] (.npy or HDF5 /embeddings)")
     p.add_argument("--class-names", help="class names, one per line (labels index them); with --model they are "
                                          "encoded as --prompt")
