@@ -5,8 +5,7 @@ namespace concise::cli {
 
 void add_summarize_command(CLI::App& app) {
   add_python_command(app, "summarize",
-                     "a codes file's top concepts, per-class concepts, l0 histogram and co-occurrence: tables, "
-                     "CSV/JSON, plots and an HTML report",
+                     "a codes file's concepts, overall and per class, with plots and an HTML report",
                      "summarize");
 }
 

@@ -60,7 +60,7 @@ void run_python_module(const std::string& module, const std::vector<std::string>
 
 void add_python_command(CLI::App& app, const std::string& name, const std::string& description,
                         const std::string& module) {
-  auto* cmd = app.add_subcommand(name, description + " (runs in Python; `concise " + name + " --help` for options)");
+  auto* cmd = app.add_subcommand(name, description + " (in Python)");
   cmd->prefix_command();
   cmd->set_help_flag();
   cmd->callback([cmd, module] { run_python_module(module, cmd->remaining()); });
