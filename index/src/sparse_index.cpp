@@ -259,6 +259,14 @@ std::vector<SearchHit> SparseIndex::search(const SparseQuery& query, std::int64_
     for (const auto& cur : cursors) r += bound(cur);
     return r;
   };
+  // The k-th largest partial score among the rows touched so far (at least k of them).
+  const auto kth_partial = [&] {
+    auto& kth = scratch.kth;
+    kth.clear();
+    for (auto r : touched) kth.push_back(acc[static_cast<std::size_t>(r)]);
+    std::nth_element(kth.begin(), kth.begin() + (k - 1), kth.end(), std::greater<>());
+    return kth[static_cast<std::size_t>(k - 1)];
+  };
 
   std::int64_t read = 0, next_check = kFirstCheck;
   double threshold = 0;  // the k-th best partial score when the search stopped early
@@ -281,11 +289,7 @@ std::vector<SearchHit> SparseIndex::search(const SparseQuery& query, std::int64_
     next->pos = block_end;
     if (read < next_check || static_cast<std::int64_t>(touched.size()) < k) continue;
     next_check = 2 * read;
-    auto& kth = scratch.kth;
-    kth.clear();
-    for (auto r : touched) kth.push_back(acc[static_cast<std::size_t>(r)]);
-    std::nth_element(kth.begin(), kth.begin() + (k - 1), kth.end(), std::greater<>());
-    const double lk = kth[static_cast<std::size_t>(k - 1)];
+    const double lk = kth_partial();
     const double rest = remaining();
     if (rest < lk - kSlack * (lk + rest)) {
       threshold = lk - kSlack * (lk + rest) - rest;  // rows whose partial score is below this cannot reach the top k
@@ -294,11 +298,7 @@ std::vector<SearchHit> SparseIndex::search(const SparseQuery& query, std::int64_
     }
   }
   if (!stopped && static_cast<std::int64_t>(touched.size()) > k) {
-    auto& kth = scratch.kth;
-    kth.clear();
-    for (auto r : touched) kth.push_back(acc[static_cast<std::size_t>(r)]);
-    std::nth_element(kth.begin(), kth.begin() + (k - 1), kth.end(), std::greater<>());
-    const double lk = kth[static_cast<std::size_t>(k - 1)];
+    const double lk = kth_partial();
     threshold = lk - kSlack * lk;
   }
   scratch.postings_read = read;
