@@ -25,7 +25,7 @@ SparseRows random_codes(std::int64_t rows, std::int64_t concepts, int l0, std::u
     std::vector<float> weights;
     const int n = 1 + static_cast<int>(rng() % static_cast<unsigned>(2 * l0));
     for (int i = 0; i < n; ++i) {
-      const auto col = skewed ? std::min<std::int64_t>(concepts - 1, static_cast<std::int64_t>(popular(rng) * concepts))
+      const auto col = skewed ? std::min<std::int64_t>(concepts - 1, static_cast<std::int64_t>(popular(rng) * static_cast<double>(concepts)))
                               : uniform(rng);
       if (std::find(cols.begin(), cols.end(), col) != cols.end()) continue;
       cols.push_back(static_cast<std::int32_t>(col));
@@ -92,8 +92,9 @@ TEST(Index, PostingsAreByWeightWithBlockMaxima) {
       ASSERT_TRUE(ordered) << "concept " << c << " posting " << p;
     }
     const auto first_block = static_cast<std::size_t>(index.block_ptr()[static_cast<std::size_t>(c)]);
-    if (ptr[static_cast<std::size_t>(c) + 1] > ptr[static_cast<std::size_t>(c)])
+    if (ptr[static_cast<std::size_t>(c) + 1] > ptr[static_cast<std::size_t>(c)]) {
       EXPECT_EQ(index.block_max()[first_block], index.posting_weights()[static_cast<std::size_t>(ptr[static_cast<std::size_t>(c)])]);
+    }
   }
 }
 
