@@ -19,6 +19,7 @@ debian_packages=(
   libbenchmark-dev     # micro-benchmarks
   python3-venv python3-dev  # the Python module (built by pip install .)
   python3-torch        # torch tensors in the Python module's tests (Debian's CPU build)
+  chromium             # headless browser: the tests render the HTML summary report to a screenshot
 )
 
 missing=()

@@ -22,6 +22,10 @@ void add_backends_command(CLI::App& app);
 std::string version_text();
 // `dictionary learn`, added to the dictionary command.
 void add_learn_command(CLI::App& dictionary);
+void add_index_command(CLI::App& app);
+void add_search_command(CLI::App& app);
+void add_evaluate_command(CLI::App& app);
+void add_summarize_command(CLI::App& app);
 
 // Saves the dictionary and prints "wrote FILE: c concepts x d dims ...".
 void save_dictionary(const Dictionary& dict, const std::string& path);

@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
   concise::cli::add_embed_command(app);
   concise::cli::add_vocab_command(app);
   concise::cli::add_backends_command(app);
+  concise::cli::add_index_command(app);
+  concise::cli::add_search_command(app);
+  concise::cli::add_evaluate_command(app);
+  concise::cli::add_summarize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,7 @@
 import os
 import pathlib
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -25,6 +26,19 @@ def concise_bin():
 def run(concise_bin):
     def _run(*args, check=True):
         proc = subprocess.run([concise_bin, *map(str, args)], capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"concise {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+    return _run
+
+
+@pytest.fixture
+def python_cli(concise_bin):
+    """Like run, for the commands the CLI hands to Python (evaluate, summarize): they run
+    in this test's Python, where the concise package is installed."""
+    def _run(*args, check=True):
+        env = dict(os.environ, CONCISE_PYTHON=sys.executable)
+        proc = subprocess.run([concise_bin, *map(str, args)], capture_output=True, text=True, env=env)
         if check and proc.returncode != 0:
             raise AssertionError(f"concise {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
         return proc

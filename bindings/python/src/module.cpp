@@ -21,4 +21,5 @@ NB_MODULE(_core, m) {
   concise::python::bind_files(m);
   concise::python::bind_clip(m);
   concise::python::bind_learn(m);
+  concise::python::bind_index(m);
 }

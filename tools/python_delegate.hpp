@@ -1,0 +1,20 @@
+#pragma once
+// Commands whose work is done by the concise Python package (evaluation and
+// summaries plot with matplotlib): the CLI hands its arguments to Python.
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace concise::cli {
+
+// Replaces this process with `python -c BOOT args...` running concise.<module>.main(args).
+// Python is $CONCISE_PYTHON, else a python3 beside this executable (a virtual
+// environment's bin/ after `pip install .`), else python3 on PATH. Python learns this
+// executable's path from $CONCISE_BIN (for the encoders, which live in the CLI).
+[[noreturn]] void run_python_module(const std::string& module, const std::vector<std::string>& args);
+
+// A subcommand that passes every argument (--help included) to concise.<module>.
+void add_python_command(CLI::App& app, const std::string& name, const std::string& description,
+                        const std::string& module);
+
+}  // namespace concise::cli
