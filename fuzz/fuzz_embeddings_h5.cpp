@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Room for any width the builder writes (the file's, not the one asked for).
     std::vector<float> zeros(static_cast<std::size_t>(std::max<std::int64_t>(left, 0) * 16));
     std::vector<std::string> names(static_cast<std::size_t>(std::max<std::int64_t>(left, 0)), "row");
-    writer->append(zeros.data(), left, names, writer->inputs_done() + left);
+    writer->append(zeros.data(), left, names, writer->inputs_done());
     writer->finish();
   });
   return 0;

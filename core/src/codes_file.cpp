@@ -225,12 +225,13 @@ CodesFile CodesFile::load(const std::string& path, std::int64_t first, std::int6
   }
   std::vector<std::int64_t> indptr(static_cast<std::size_t>(count) + 1);
   detail::read_slice(file, "/codes/indptr", H5T_NATIVE_INT64, first, count + 1, indptr.data());
-  const std::int64_t begin = indptr.front(), nnz = indptr.back() - begin;
+  const std::int64_t begin = indptr.front();
   if (!std::is_sorted(indptr.begin(), indptr.end()))
     throw InputError("file " + in_quotes(path) + ", dataset '/codes/indptr': is not monotone (corrupt file)");
   if (begin < 0 || indptr.back() > entries)
     throw InputError("file " + in_quotes(path) + ", dataset '/codes/indptr': points outside the " +
                      std::to_string(entries) + " entries of '/codes/data' and '/codes/indices' (corrupt file)");
+  const std::int64_t nnz = indptr.back() - begin;
   out.codes.indptr.resize(indptr.size());
   for (std::size_t i = 0; i < indptr.size(); ++i) out.codes.indptr[i] = indptr[i] - begin;
   out.codes.data.resize(static_cast<std::size_t>(nnz));
