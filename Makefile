@@ -45,3 +45,37 @@ bench: setup build
 
 clean:
 	rm -rf $(BUILD) $(BUILD).configure.log concise-demo
+
+# Hardening: the C++ tests under AddressSanitizer and UndefinedBehaviorSanitizer, and
+# the file readers' libFuzzer harnesses (fuzz/), each run for FUZZ_SECONDS.
+SANITIZE_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZERS = fuzz_npy fuzz_embeddings_h5 fuzz_dictionary fuzz_codes fuzz_safetensors
+SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: sanitize fuzz
+
+sanitize: setup
+	@cmake -S . -B $(SANITIZE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONCISE_SANITIZE=ON \
+	  -DCONCISE_CUDA=OFF -DCONCISE_TORCH=OFF -DCONCISE_BUILD_BENCH=OFF $(CMAKE_FLAGS) > $(SANITIZE_BUILD).configure.log 2>&1 \
+	  || (cat $(SANITIZE_BUILD).configure.log; exit 1)
+	@cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+	@cd $(SANITIZE_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -j $(JOBS)
+
+fuzz: setup
+	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_CXX_COMPILER=clang++ -DCONCISE_FUZZ=ON -DCONCISE_CUDA=OFF -DCONCISE_TORCH=OFF \
+	  -DCONCISE_BUILD_TESTS=OFF -DCONCISE_BUILD_BENCH=OFF $(CMAKE_FLAGS) > $(FUZZ_BUILD).configure.log 2>&1 \
+	  || (cat $(FUZZ_BUILD).configure.log; exit 1)
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target concise_fuzzers
+	@for f in $(FUZZERS); do \
+	  echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$f $(FUZZ_BUILD)/crashes; \
+	  $(SANITIZER_ENV) $(FUZZ_BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=20 \
+	    -print_final_stats=1 -artifact_prefix=$(abspath $(FUZZ_BUILD))/crashes/$$f- \
+	    $(FUZZ_BUILD)/corpus/$$f fuzz/corpus/$$f 2> $(FUZZ_BUILD)/$$f.log \
+	  || { tail -60 $(FUZZ_BUILD)/$$f.log; echo "fuzz: $$f failed; the input is in $(FUZZ_BUILD)/crashes"; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units' $(FUZZ_BUILD)/$$f.log || true; \
+	done

@@ -68,7 +68,13 @@ ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std:
     summary.resumed = summary.complete = true;
     return summary;
   }
+  // Set on resume too: a run killed before its first commit may not have stored them.
+  const auto describe = [&](EmbeddingWriter& w) {
+    w.set_attribute("model", encoder.name());
+    w.set_attribute("normalized", "unit L2 norm");
+  };
   std::unique_ptr<EmbeddingWriter> writer = EmbeddingWriter::resume(output, run_key);
+  if (writer) describe(*writer);
   const std::int64_t start = writer ? writer->inputs_done() : 0;
   summary.resumed = writer != nullptr;
   Progress progress("embed", total, start, settings.progress);
@@ -110,8 +116,7 @@ ImageEmbeddingSummary embed_image_files(Encoder& encoder, const std::vector<std:
     }
     if (!writer && kept > 0) {
       writer = std::make_unique<EmbeddingWriter>(output, total, features.cols(), kDefaultEmbeddingDataset, run_key);
-      writer->set_attribute("model", encoder.name());
-      writer->set_attribute("normalized", "unit L2 norm");
+      describe(*writer);
     }
     next = first + count;
     if (writer) writer->append(features.data(), kept, batch_names, next);

@@ -1,5 +1,6 @@
 #include "concise/core/codes_file.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -84,6 +85,10 @@ CodesWriter::CodesWriter(const std::string& path, const CodesRunInfo& info, cons
     } catch (const Error&) {
       std::fprintf(stderr, "concise: %s is unreadable (interrupted mid-write); starting over\n", s.partial.c_str());
     }
+    if (old && !detail::get_attr_int64(old->id.get(), "rows_done")) {
+      std::fprintf(stderr, "concise: %s was cut short while being created; starting over\n", s.partial.c_str());
+      old.reset();
+    }
     if (old) {
       std::string why = mismatch(read_run_info(*old), info);
       if (why.empty() && !detail::h5_exists(*old, "/stats/centered_cosine")) why = "an older version of concise";
@@ -91,8 +96,16 @@ CodesWriter::CodesWriter(const std::string& path, const CodesRunInfo& info, cons
         throw InputError("file " + in_quotes(s.partial) + ": left by an interrupted run with " + why +
                          "; delete it to start over, or rerun with the same settings to resume");
       s.rows_done = detail::get_attr_int64(old->id.get(), "rows_done").value_or(0);
+      const auto corrupt = [&] {
+        return InputError("file " + in_quotes(s.partial) + ": left by an interrupted run, but its rows_done (" +
+                          std::to_string(s.rows_done) + ") does not fit its rows; delete it to start over");
+      };
+      if (s.rows_done < 0 || s.rows_done > info.rows) throw corrupt();
       if (s.rows_done > 0) {
         detail::read_slice(*old, "/codes/indptr", H5T_NATIVE_INT64, s.rows_done, 1, &s.nnz);
+        detail::H5Id data = detail::open_dataset(*old, "/codes/data");
+        const auto stored = detail::dataset_shape(*old, "/codes/data", data.get());
+        if (s.nnz < 0 || stored.size() != 1 || static_cast<std::uint64_t>(s.nnz) > stored[0]) throw corrupt();
         detail::resize_1d(*old, "/codes/data", s.nnz);
         detail::resize_1d(*old, "/codes/indices", s.nnz);
       }
@@ -191,9 +204,13 @@ void CodesWriter::finish(const std::vector<std::string>& row_names) {
   }
   detail::set_attr(s.file, s.file.id.get(), "complete", std::int64_t{1});
   detail::flush_h5(s.file);
+  // Written afresh, the file's bytes do not depend on where earlier runs were interrupted.
+  const std::string finishing = s.path + ".finishing";
+  detail::write_compact_copy(s.file, finishing);
   s.file.id.reset();
   std::error_code ec;
-  fs::rename(s.partial, s.path, ec);
+  fs::remove(s.partial, ec);
+  fs::rename(finishing, s.path, ec);
   if (ec) throw Error("file " + in_quotes(s.path) + ": cannot be written (" + ec.message() + ")");
   s.finished = true;
 }
@@ -207,11 +224,15 @@ CodesFile CodesFile::load(const std::string& path, std::int64_t first, std::int6
   CodesFile out;
   out.info = read_run_info(file);
   out.complete = detail::get_attr_int64(file.id.get(), "complete").value_or(1) != 0;
-  const auto indptr_all_len = [&] {
-    detail::H5Id ds = detail::open_dataset(file, "/codes/indptr");
-    return static_cast<std::int64_t>(detail::dataset_shape(file, "/codes/indptr", ds.get()).at(0));
-  }();
-  const std::int64_t n_rows = indptr_all_len - 1;
+  const auto length_of = [&](const char* name) {
+    detail::H5Id ds = detail::open_dataset(file, name);
+    const auto shape = detail::dataset_shape(file, name, ds.get());
+    if (shape.size() != 1)
+      throw InputError("file " + in_quotes(path) + ", dataset " + in_quotes(name) + ": expected a 1-D dataset");
+    return static_cast<std::int64_t>(shape[0]);
+  };
+  const std::int64_t n_rows = length_of("/codes/indptr") - 1;
+  const std::int64_t entries = std::min(length_of("/codes/data"), length_of("/codes/indices"));
   if (first < 0 || first > n_rows)
     throw InputError("file " + in_quotes(path) + ": row " + std::to_string(first) + " is out of range, the file has " +
                      std::to_string(n_rows) + " rows");
@@ -226,8 +247,13 @@ CodesFile CodesFile::load(const std::string& path, std::int64_t first, std::int6
   }
   std::vector<std::int64_t> indptr(static_cast<std::size_t>(count) + 1);
   detail::read_slice(file, "/codes/indptr", H5T_NATIVE_INT64, first, count + 1, indptr.data());
-  const std::int64_t begin = indptr.front(), nnz = indptr.back() - begin;
-  if (nnz < 0) throw InputError("file " + in_quotes(path) + ", dataset '/codes/indptr': is not monotone (corrupt file)");
+  const std::int64_t begin = indptr.front();
+  if (!std::is_sorted(indptr.begin(), indptr.end()))
+    throw InputError("file " + in_quotes(path) + ", dataset '/codes/indptr': is not monotone (corrupt file)");
+  if (begin < 0 || indptr.back() > entries)
+    throw InputError("file " + in_quotes(path) + ", dataset '/codes/indptr': points outside the " +
+                     std::to_string(entries) + " entries of '/codes/data' and '/codes/indices' (corrupt file)");
+  const std::int64_t nnz = indptr.back() - begin;
   out.codes.indptr.resize(indptr.size());
   for (std::size_t i = 0; i < indptr.size(); ++i) out.codes.indptr[i] = indptr[i] - begin;
   out.codes.data.resize(static_cast<std::size_t>(nnz));

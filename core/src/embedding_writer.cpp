@@ -66,16 +66,27 @@ std::unique_ptr<EmbeddingWriter> EmbeddingWriter::resume(const std::string& path
   if (detail::get_attr_string(root, "run_key").value_or("") != run_key || !detail::h5_exists(state->file, dataset) ||
       !detail::h5_exists(state->file, "/names"))
     return nullptr;
+  const auto corrupt = [&](const std::string& why) {
+    return InputError("file " + in_quotes(partial) + ": left by an interrupted run, but " + why +
+                      "; delete it to start over");
+  };
   detail::H5Id ds = detail::open_dataset(state->file, dataset);
   const auto shape = detail::dataset_shape(state->file, dataset, ds.get());
+  if (shape.size() != 2) throw corrupt("dataset " + in_quotes(dataset) + " is not 2-D");
+  detail::H5Id names = detail::open_dataset(state->file, "/names");
+  const auto names_shape = detail::dataset_shape(state->file, "/names", names.get());
   state->path = path;
   state->partial = partial;
   state->dataset = dataset;
   state->run_key = run_key;
-  state->rows = static_cast<std::int64_t>(shape.at(0));
-  state->dim = static_cast<std::int64_t>(shape.at(1));
+  state->rows = static_cast<std::int64_t>(shape[0]);
+  state->dim = static_cast<std::int64_t>(shape[1]);
   state->done = detail::get_attr_int64(root, "rows_done").value_or(0);
   state->inputs = detail::get_attr_int64(root, "inputs_done").value_or(0);
+  if (state->done < 0 || state->done > state->rows || state->inputs < 0 || names_shape.size() != 1 ||
+      static_cast<std::int64_t>(names_shape[0]) < state->done)
+    throw corrupt("its rows_done (" + std::to_string(state->done) + ") does not fit its " +
+                  std::to_string(state->rows) + " rows and their names");
   detail::resize_1d(state->file, "/names", state->done);  // names past the last commit were never committed
   return std::unique_ptr<EmbeddingWriter>(new EmbeddingWriter(std::move(state)));
 }
@@ -159,9 +170,13 @@ void EmbeddingWriter::finish(const std::vector<std::string>& row_names) {
   }
   if (s.done != s.rows) throw Error("embedding writer: finished with " + std::to_string(s.done) + " of " + std::to_string(s.rows) + " rows");
   detail::flush_h5(s.file);
+  // Written afresh, the file's bytes do not depend on where earlier runs were interrupted.
+  const std::string finishing = s.path + ".finishing";
+  detail::write_compact_copy(s.file, finishing);
   s.file.id.reset();
   std::error_code ec;
-  std::filesystem::rename(s.partial, s.path, ec);
+  std::filesystem::remove(s.partial, ec);
+  std::filesystem::rename(finishing, s.path, ec);
   if (ec) throw Error("file " + in_quotes(s.path) + ": cannot be written (" + ec.message() + ")");
   s.finished = true;
 }

@@ -78,6 +78,17 @@ H5Id open_attr_for_write(const H5File& file, hid_t object, const std::string& na
               H5Aclose);
 }
 
+// The attribute `name` of object when it holds exactly one value (a file may store
+// an array under a name concise reads as one value: it is then ignored, not overrun).
+std::optional<H5Id> open_single_attr(hid_t object, const std::string& name) {
+  if (H5Aexists(object, name.c_str()) <= 0) return std::nullopt;
+  H5Id attr(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose);
+  if (!attr.valid()) return std::nullopt;
+  H5Id space(H5Aget_space(attr.get()), H5Sclose);
+  if (!space.valid() || H5Sget_simple_extent_npoints(space.get()) != 1) return std::nullopt;
+  return attr;
+}
+
 }  // namespace
 
 // The operating system's reason behind the error on HDF5's stack, as its file
@@ -132,7 +143,10 @@ H5File open_h5(const std::string& path, bool writable) {
 
 H5File create_h5(const std::string& path) {
   silence_hdf5_error_printing();
-  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  // No timestamps in the root group: a file's bytes depend on its contents only.
+  H5Id fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  H5Pset_obj_track_times(fcpl.get(), 0);
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT);
   if (id < 0) {
     const std::string reason = hdf5_system_reason();
     throw Error("file " + in_quotes(path) + ": cannot be created" + (reason.empty() ? "" : " (" + reason + ")"));
@@ -336,8 +350,9 @@ void set_attr(const H5File& file, hid_t object, const std::string& name, const s
 
 std::optional<std::string> get_attr_string(hid_t object, const std::string& name) {
   H5QuietScope quiet;
-  if (H5Aexists(object, name.c_str()) <= 0) return std::nullopt;
-  H5Id attr(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose);
+  auto found = open_single_attr(object, name);
+  if (!found) return std::nullopt;
+  const H5Id& attr = *found;
   H5Id type(H5Aget_type(attr.get()), H5Tclose);
   if (H5Tget_class(type.get()) != H5T_STRING) return std::nullopt;
   if (H5Tis_variable_str(type.get()) > 0) {
@@ -359,8 +374,9 @@ std::optional<std::string> get_attr_string(hid_t object, const std::string& name
 
 std::optional<double> get_attr_double(hid_t object, const std::string& name) {
   H5QuietScope quiet;
-  if (H5Aexists(object, name.c_str()) <= 0) return std::nullopt;
-  H5Id attr(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose);
+  auto found = open_single_attr(object, name);
+  if (!found) return std::nullopt;
+  const H5Id& attr = *found;
   double value = 0;
   if (H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value) < 0) return std::nullopt;
   return value;
@@ -368,8 +384,9 @@ std::optional<double> get_attr_double(hid_t object, const std::string& name) {
 
 std::optional<std::int64_t> get_attr_int64(hid_t object, const std::string& name) {
   H5QuietScope quiet;
-  if (H5Aexists(object, name.c_str()) <= 0) return std::nullopt;
-  H5Id attr(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose);
+  auto found = open_single_attr(object, name);
+  if (!found) return std::nullopt;
+  const H5Id& attr = *found;
   std::int64_t value = 0;
   if (H5Aread(attr.get(), H5T_NATIVE_INT64, &value) < 0) return std::nullopt;
   return value;

@@ -20,6 +20,9 @@ struct H5File {
 H5File open_h5(const std::string& path, bool writable);
 H5File create_h5(const std::string& path);
 void flush_h5(const H5File& file);
+// Writes every object and attribute of `from` to a new file to_path, in name order
+// and without timestamps, so that equal contents give equal bytes (hdf5_copy.cpp).
+void write_compact_copy(const H5File& from, const std::string& to_path);
 
 // The operating system's reason behind the last HDF5 failure ("No space left on
 // device"), read from HDF5's error stack; "" when it holds none.

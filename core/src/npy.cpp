@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <regex>
 
 #include "concise/core/error.hpp"
@@ -91,7 +92,7 @@ NpyInfo inspect_npy(const std::string& path) {
   if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([<>|=])([a-z])(\d+)')")))
     fail(path, ".npy header has no dtype");
   const std::string order = m[1], kind = m[2];
-  info.item_size = std::stoi(m[3]);
+  info.item_size = m[3].length() <= 2 ? std::stoi(m[3]) : 0;
   if (kind != "f" || (info.item_size != 2 && info.item_size != 4 && info.item_size != 8))
     fail(path, "dtype " + std::string(m[0]).substr(std::string(m[0]).find(':') + 1) +
                    " is not supported, expected float16, float32 or float64");
@@ -101,8 +102,17 @@ NpyInfo inspect_npy(const std::string& path) {
   if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))"))) fail(path, ".npy header has no shape");
   const std::string dims = m[1];
   std::regex number(R"(\d+)");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it)
-    info.shape.push_back(std::stoll(it->str()));
+  // The data's size must fit in 64 bits before the file size can vouch for it.
+  std::uint64_t values = 1;
+  const std::uint64_t most_values = std::numeric_limits<std::uint64_t>::max() / 8;
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it) {
+    const std::string digits = it->str();
+    const std::uint64_t dim = digits.size() <= 18 ? std::stoull(digits) : most_values + 1;
+    if (dim > most_values || (dim != 0 && values > most_values / dim))
+      fail(path, "shape (" + dims + ") is too large for any file");
+    values *= dim;
+    info.shape.push_back(static_cast<std::int64_t>(dim));
+  }
   if (info.shape.empty()) fail(path, "expected an array, found a scalar");
 
   in.seekg(0, std::ios::end);

@@ -41,6 +41,7 @@ void CpuFista::finish_rows(RowProblem& p, BatchState& s, const std::vector<std::
   for (std::int64_t i = 0; i < s.rows(); ++i)
     if (leaving[static_cast<std::size_t>(i)]) local.push_back(i);
   const auto m = static_cast<std::int64_t>(local.size());
+  if (m == 0) return;  // nothing to certify (and memcpy of an empty vector's null data is undefined)
   std::vector<float> z(static_cast<std::size_t>(m * d)), w(static_cast<std::size_t>(m * c), 0.0f),
       r(static_cast<std::size_t>(m * d)), g(static_cast<std::size_t>(m * c));
   for (std::int64_t j = 0; j < m; ++j) {

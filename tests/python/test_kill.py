@@ -1,0 +1,107 @@
+"""SIGKILL at random points during `decompose` and `embed`: every rerun resumes and
+finishes, and the final file is byte-identical to an uninterrupted run's."""
+import pathlib
+import random
+import signal
+import struct
+import subprocess
+import time
+import zlib
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+TINY_CLIP = ROOT / "tests" / "fixtures" / "tiny_clip"
+ROUNDS = 10  # two kills a round (the run, then its resumed run): 20 kill points
+
+
+def run_to_completion(argv):
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    assert proc.returncode == 0, f"rerun failed ({proc.returncode}):\n{proc.stderr}"
+
+
+def killed_at(argv, partial, size):
+    """Starts argv and kills it once `partial` holds `size` bytes; whether it did."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None:
+        if partial.exists() and partial.stat().st_size >= size:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def committed_rows(partial):
+    try:
+        with h5py.File(partial, "r") as f:
+            return int(f.attrs["rows_done"])
+    except (OSError, KeyError):
+        return None
+
+
+def check_kills(argv, out, rows, seed):
+    """Kills argv (writing out) at 2 * ROUNDS random points, resuming after each: a
+    point is a size its .partial file reaches, from its creation to its last commit.
+    Returns how many kills left some rows committed but not all of them."""
+    reference = out.with_name("reference" + out.suffix)
+    run_to_completion([*argv, "-o", str(reference)])
+    again = out.with_name("again" + out.suffix)
+    run_to_completion([*argv, "-o", str(again)])
+    assert again.read_bytes() == reference.read_bytes(), "two uninterrupted runs wrote different bytes"
+
+    rng = random.Random(seed)
+    partial = out.with_name(out.name + ".partial")
+    full_size = reference.stat().st_size
+    mid_run = 0
+    for round_ in range(ROUNDS):
+        out.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+        for _ in range(2):
+            if killed_at([*argv, "-o", str(out)], partial, int(rng.uniform(0, 1.0) * full_size)):
+                mid_run += 0 < (committed_rows(partial) or 0) < rows
+        run_to_completion([*argv, "-o", str(out)])
+        assert not partial.exists()
+        assert out.read_bytes() == reference.read_bytes(), f"round {round_}: the resumed file differs"
+    return mid_run
+
+
+def test_decompose_killed_at_random_points_resumes_to_identical_bytes(tmp_path, run, concise_bin):
+    rng = np.random.default_rng(13)
+    concepts, dim, rows = 300, 32, 1200
+    np.save(tmp_path / "text.npy", (2.0 + rng.normal(size=(concepts, dim))).astype(np.float32))
+    (tmp_path / "names.txt").write_text("".join(f"c{k}\n" for k in range(concepts)))
+    run("dictionary", "build", "--embeddings", tmp_path / "text.npy", "--names", tmp_path / "names.txt",
+        "-o", tmp_path / "d.h5")
+    np.save(tmp_path / "e.npy", (1.0 + rng.normal(size=(rows, dim))).astype(np.float32))
+    argv = [concise_bin, "decompose", str(tmp_path / "e.npy"), "--dictionary", str(tmp_path / "d.h5"),
+            "--chunk", "20", "--quiet"]
+    mid_run = check_kills(argv, tmp_path / "codes.h5", rows, seed=13)
+    assert mid_run >= 3, f"only {mid_run} of {2 * ROUNDS} kills landed mid-run: use more rows"
+
+
+def write_png(path, pixels):
+    """An 8-bit RGB PNG (pixels: height x width x 3 uint8)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    height, width, _ = pixels.shape
+    raw = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_embed_killed_at_random_points_resumes_to_identical_bytes(tmp_path, concise_bin):
+    version = subprocess.run([concise_bin, "--version"], capture_output=True, text=True).stdout
+    if "LibTorch encoders: yes" not in version:
+        pytest.skip(f"this concise has no LibTorch encoders ({version.strip()})")
+    rng = np.random.default_rng(13)
+    images, count = tmp_path / "images", 60
+    images.mkdir()
+    for k in range(count):
+        write_png(images / f"{k:03d}.png", rng.integers(0, 256, size=(24, 32, 3), dtype=np.uint8))
+    argv = [concise_bin, "embed", "--model", str(TINY_CLIP), "--images", str(images), "--batch", "2", "--quiet"]
+    mid_run = check_kills(argv, tmp_path / "embeddings.h5", count, seed=13)
+    assert mid_run >= 3, f"only {mid_run} of {2 * ROUNDS} kills landed mid-run: use more images"
