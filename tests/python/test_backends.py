@@ -184,4 +184,5 @@ def test_the_pip_installed_program_finds_the_plugins_pip_installed():
     for plugin in beside_module.glob("libconcise_*.so"):
         name = plugin.name[len("libconcise_"):-len(".so")]
         line = next(line for line in out.splitlines() if line.strip().startswith(f"{name} ("))
-        assert "unavailable" not in line, line
+        # Found where pip put it; a GPU-less machine may still say its driver is missing.
+        assert "was not found" not in line and ("unavailable" not in line or "no CUDA driver" in line), line
