@@ -345,7 +345,7 @@ def _run_shards(client, todo, entries, paths, blocks, dictionary, output, settin
                                retries=retries)
         futures[f] = i
     bar = _progress_bar(len(todo), progress)
-    totals = {"rows_this_run": 0, "resumed": 0, "seconds": 0.0}
+    totals = {"rows_this_run": 0, "resumed": 0, "seconds": 0.0, "task_seconds": 0.0}
     start = time.perf_counter()
     try:
         for future in as_completed(list(futures)):
@@ -354,6 +354,7 @@ def _run_shards(client, todo, entries, paths, blocks, dictionary, output, settin
             entries[i].update(rows=result["rows"], sha256=result["sha256"])
             totals["rows_this_run"] += result["rows_this_run"]
             totals["resumed"] += int(result["resumed"])
+            totals["task_seconds"] += result["seconds"]
             _write_manifest(output, manifest)  # a finished shard is never redone, even if the client dies next
             if bar is not None:
                 bar.update(1)
