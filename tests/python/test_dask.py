@@ -193,6 +193,38 @@ def test_worker_killed_mid_shard(client, workspace, tmp_path):
     client.wait_for_workers(2, timeout=60)
 
 
+def test_rerun_after_a_killed_client(client, workspace, tmp_path):
+    """A client killed mid-run (SIGKILL): the rerun keeps the shards it recorded, takes
+    over what the orphaned tasks finish, resumes the rest from their .partial files."""
+    root, _ = workspace
+    shards = big_shards(root)
+    out = tmp_path / "out"
+    script = ("import json, sys\nfrom dask.distributed import Client\nimport concise.dask as cd\n"
+              "cd.decompose_shards(json.loads(sys.argv[2]), sys.argv[3], sys.argv[4], client=Client(sys.argv[1]), "
+              "chunk=500, progress=False)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, client.scheduler.address, json.dumps(shards),
+                             str(root / "dict.h5"), str(out)])
+    deadline = time.time() + 90
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                finished = [s for s in json.loads((out / "manifest.json").read_text())["shards"] if s["sha256"]]
+            except (OSError, ValueError):
+                finished = []
+            if finished:
+                break
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert 1 <= len(finished) < len(shards), "the client was not caught mid-run"
+    manifest = cd.decompose_shards(shards, root / "dict.h5", out, client=client, chunk=500, progress=False)
+    run = manifest["_run"]
+    assert run["skipped"] >= len(finished) and run["ran"] == len(shards) - run["skipped"]
+    assert run["rows_this_run"] < (len(shards) - len(finished)) * BIG  # partial and orphaned work kept
+    assert_identical(out, reference(root, shards, chunk=500), shards)
+
+
 def test_tampering_gives_a_clear_error(client, workspace, tmp_path):
     root, shards = workspace
     inputs = tmp_path / "in"

@@ -31,6 +31,7 @@ from concise._decomposer import DEFAULTS
 MANIFEST = "manifest.json"
 FORMAT = "concise-sharded-codes"
 _HASH_BLOCK = 1 << 22
+LOCK_WAIT_SECONDS = 6 * 3600  # the longest a task waits for another run's writer of its shard
 
 
 # --------------------------------------------------------------------------- shards
@@ -114,13 +115,23 @@ def _decompose_shard(shard, dictionary_path, codes_path, settings):
     """One shard to its codes file (resuming its .partial); returns rows, sha256, seconds."""
     start = time.perf_counter()
     dictionary = worker_dictionary(dictionary_path)
-    rows = _finished_rows(codes_path, dictionary.fingerprint, settings)
-    if rows is not None:  # finished by an earlier run whose client died before recording it
-        return {"rows": rows, "rows_this_run": 0, "resumed": False, "device": None, "sha256": file_sha256(codes_path),
-                "seconds": time.perf_counter() - start}
-    summary = concise.decompose_file(shard, dictionary, codes_path, dataset=settings["dataset"], l1=settings["l1"],
-                                     tol=settings["tol"], solver=settings["solver"], device=settings["device"],
-                                     chunk=settings["chunk"])
+    while True:
+        rows = _finished_rows(codes_path, dictionary.fingerprint, settings)
+        if rows is not None:  # finished by an earlier run whose client died before recording it
+            return {"rows": rows, "rows_this_run": 0, "resumed": False, "device": None,
+                    "sha256": file_sha256(codes_path), "seconds": time.perf_counter() - start}
+        try:
+            summary = concise.decompose_file(shard, dictionary, codes_path, dataset=settings["dataset"],
+                                             l1=settings["l1"], tol=settings["tol"], solver=settings["solver"],
+                                             device=settings["device"], chunk=settings["chunk"])
+            break
+        except ValueError as err:
+            # A task of an earlier run (whose client died) still writes this shard: wait for
+            # it to finish or die, then take over its file.
+            if "another concise run is writing this output now" not in str(err) or \
+                    time.perf_counter() - start > LOCK_WAIT_SECONDS:
+                raise
+            time.sleep(0.2)
     return {"rows": int(summary["rows"]), "rows_this_run": int(summary["rows_this_run"]),
             "resumed": bool(summary["resumed"]), "device": summary["device"], "sha256": file_sha256(codes_path),
             "seconds": time.perf_counter() - start}
