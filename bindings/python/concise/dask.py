@@ -227,16 +227,28 @@ def verify(manifest, *, inputs=False):
 
 # --------------------------------------------------------------------------- the client side
 
-def _progress_bar(total, enabled):
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="shard", desc="shards", file=sys.stderr)
+class _Progress:
+    """A tqdm bar on a terminal (or when asked for); nothing in pipes or without tqdm."""
+
+    def __init__(self, total, unit, enabled):
+        self._bar = None
+        if enabled is None:
+            enabled = sys.stderr.isatty()
+        if enabled:
+            try:
+                from tqdm import tqdm
+                self._bar = tqdm(total=total, unit=unit, desc=f"{unit}s", file=sys.stderr)
+            except ImportError:
+                pass
+
+    def advance(self, note):
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix_str(note)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _client(client, scheduler):
@@ -258,8 +270,8 @@ def decompose_shards(shards, dictionary, output, *, client=None, scheduler=None,
         clip-retrieval folders of img_emb_*.npy), or a 2-d dask.array (each row block a shard,
         saved under output/blocks/ first).
     dictionary: the dictionary file's path (workers load it once each, from a path they can read).
-    client / scheduler: a dask.distributed.Client, or a scheduler address; neither starts a
-        LocalCluster. device="auto" uses a worker's GPU when it has one.
+    client / scheduler: a dask.distributed.Client, or a scheduler address; with neither, a
+        LocalCluster on this machine. device="auto" uses a worker's GPU when it has one.
     retries: how often the scheduler reruns a shard whose task failed.
     """
     dictionary = os.path.abspath(os.fspath(dictionary))
@@ -355,7 +367,7 @@ def _run_shards(client, todo, entries, paths, blocks, dictionary, output, settin
                                                                           settings, dask_key_name=key),
                                retries=retries)
         futures[f] = i
-    bar = _progress_bar(len(todo), progress)
+    bar = _Progress(len(todo), "shard", progress)
     totals = {"rows_this_run": 0, "resumed": 0, "seconds": 0.0, "task_seconds": 0.0}
     start = time.perf_counter()
     try:
@@ -367,12 +379,9 @@ def _run_shards(client, todo, entries, paths, blocks, dictionary, output, settin
             totals["resumed"] += int(result["resumed"])
             totals["task_seconds"] += result["seconds"]
             _write_manifest(output, manifest)  # a finished shard is never redone, even if the client dies next
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"{totals['rows_this_run'] / max(time.perf_counter() - start, 1e-9):,.0f} rows/s")
+            bar.advance(f"{totals['rows_this_run'] / max(time.perf_counter() - start, 1e-9):,.0f} rows/s")
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     totals["seconds"] = time.perf_counter() - start
     return totals
 
@@ -579,7 +588,7 @@ def learn_dictionary(shards, n_atoms, *, client=None, scheduler=None, init=None,
     if client is not False:
         client, owned = _client(client, scheduler)
     objectives = []
-    bar = _progress_bar(epochs, progress)
+    bar = _Progress(epochs, "epoch", progress)
     try:
         for _ in range(epochs):
             if client is False:
@@ -593,12 +602,9 @@ def learn_dictionary(shards, n_atoms, *, client=None, scheduler=None, init=None,
             b = sum(r["b"] for r in results)
             objectives.append(sum(r["objective"] for r in results) / sum(r["rows"] for r in results))
             atoms = update_atoms(atoms, fixed, a, b)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"objective {objectives[-1]:.5f}")
+            bar.advance(f"objective {objectives[-1]:.5f}")
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if owned:
             client.close()
     return atoms, fixed, objectives
