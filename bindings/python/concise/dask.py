@@ -574,7 +574,10 @@ def learn_dictionary(shards, n_atoms, *, client=None, scheduler=None, init=None,
     sums them in shard order, updates the atoms, and broadcasts them again.
 
     With client=False it runs in this process (the same code, no Dask), which is what the
-    distributed result equals. Returns (atoms, fixed, objectives): all atoms (init's first),
+    distributed result equals. The atom update mirrors the C++ learner's batch mode
+    (learn/: block coordinate descent, A_jj > 1e-12 to move, 1/||u|| only when
+    ||u||^2 > 1e-30, sweeps until the largest move is < 1e-6) in float64; the initial
+    atoms are the first n_atoms prepared rows in shard order. Returns (atoms, fixed, objectives): all atoms (init's first),
     the number of fixed ones, and the mean objective per row of each epoch.
     """
     shards = [os.path.abspath(p) for p in expand_shards(shards)]
