@@ -139,6 +139,7 @@ void CodesWriter::start(const std::vector<std::string>& concepts) {
   detail::create_growable(f, "/codes/indices", H5T_STD_I32LE, kChunk);
   const auto n = static_cast<hsize_t>(info.rows);
   detail::create_fixed(f, "/codes/indptr", H5T_STD_I64LE, n + 1, kChunk);
+  detail::open_or_create_group(f, "/stats");  // created here, untimed, not as an intermediate group
   detail::create_fixed(f, "/stats/l0", H5T_STD_I32LE, n, kChunk);
   detail::create_fixed(f, "/stats/cosine", H5T_IEEE_F32LE, n, kChunk);
   detail::create_fixed(f, "/stats/centered_cosine", H5T_IEEE_F32LE, n, kChunk);
