@@ -24,10 +24,10 @@ void decompose_rows(Decomposer& decomposer, const Dictionary& dict, const RowsIn
     normalize(original.data(), d);
     cosine[static_cast<std::size_t>(r)] = static_cast<float>(dot(recomposed.row(r), original.data(), d));
   }
-  collect_stats(result, std::move(cosine), stats);
+  collect_stats(result, std::move(cosine), decomposer.options().l1, stats);
 }
 
-void collect_stats(const SolveResult& result, std::vector<float> cosine, CodeStats& stats) {
+void collect_stats(const SolveResult& result, std::vector<float> cosine, double l1, CodeStats& stats) {
   const std::size_t n = result.gap.size();
   stats.resize(n);
   stats.cosine = std::move(cosine);
@@ -36,6 +36,9 @@ void collect_stats(const SolveResult& result, std::vector<float> cosine, CodeSta
   stats.gap = result.gap;
   stats.objective = result.objective;
   stats.iterations = result.iterations;
+  if (result.l1.size() == n) stats.l1 = result.l1;
+  else stats.l1.assign(n, static_cast<float>(l1));
+  if (result.at_limit.size() == n) stats.at_limit = result.at_limit;
 }
 
 }  // namespace concise

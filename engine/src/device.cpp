@@ -33,6 +33,8 @@ Device parse_device(const std::string& text) {
 
 std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const SolveOptions& options,
                                             const Device& device) {
+  if (device.kind == Device::Kind::Cuda && options.l0 > 0)
+    throw InputError("target sparsity (l0) runs on the CPU for now: pass --device cpu (device='cpu')");
   if (device.kind == Device::Kind::Cuda) return cuda::make_decomposer(atoms, options, device.index);
   return make_cpu_decomposer(atoms, options);
 }

@@ -38,7 +38,7 @@ float max_of(const float* x, std::int64_t n) {
 
 double certified_max(const float* g, std::int64_t count, const float* r, const float* atoms, std::int64_t d) {
   const float m = max_of(g, count);
-  const float margin = 1e-4f * std::max(1.0f, std::abs(m));
+  const float margin = rules::certified_max_margin(m);
   double best = -std::numeric_limits<double>::infinity();
   for (std::int64_t k = 0; k < count; ++k) {
     if (g[k] < m - margin) continue;
@@ -80,6 +80,8 @@ void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
   result.gap.assign(static_cast<std::size_t>(n), 0.0f);
   result.objective.assign(static_cast<std::size_t>(n), 0.0f);
   result.iterations.assign(static_cast<std::size_t>(n), 0);
+  result.l1.assign(static_cast<std::size_t>(n), static_cast<float>(options_.l1));
+  result.at_limit.assign(static_cast<std::size_t>(n), 0);
 
   b_.resize(static_cast<std::size_t>(n * c));
   gemm_abt(z.data, atoms_.data, b_.data(), n, c, d, 1.0f, 0.0f);
@@ -92,15 +94,17 @@ void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
     codes_[static_cast<std::size_t>(r)].atoms.clear();
     codes_[static_cast<std::size_t>(r)].weights.clear();
   }
-  const double half_l1 = 0.5 * options_.l1;
   for (std::int64_t r = 0; r < n; ++r) {
     const float m = row_max_[static_cast<std::size_t>(r)];
-    if (m > half_l1) {
+    // Target sparsity starts every row at lambda_max, where w = 0 is optimal.
+    if (options_.l0 > 0 ? m > 0 : !rules::zero_is_optimal(m, options_.l1)) {
       problem.rows.push_back(r);
     } else {  // lambda/2 >= max_k (C z)_k: w = 0 is optimal
       GapTerms t = residual_terms(z.row(r), z.row(r), d);
       t.max_g = m;
-      record(problem, r, certify(t, options_.l1), 0);
+      const double l1 = options_.l0 > 0 ? 0.0 : options_.l1;
+      record(problem, r, certify(t, l1), 0);
+      result.l1[static_cast<std::size_t>(r)] = static_cast<float>(l1);
     }
   }
   if (!problem.rows.empty()) solve_rows(problem);

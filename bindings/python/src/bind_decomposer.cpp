@@ -71,7 +71,7 @@ class Solver {
                               {rows.data() + first * dict_.dim(), count, dict_.dim()}, preprocess, device_.index,
                               [first](std::int64_t r) { return "input row " + std::to_string(first + r); }, result,
                               cosine);
-                          collect_stats(result, std::move(cosine), stats);
+                          collect_stats(result, std::move(cosine), decomposer_->options().l1, stats);
                         });
   }
 

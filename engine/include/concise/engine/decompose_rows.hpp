@@ -24,8 +24,9 @@ struct RowsInput {
 void decompose_rows(Decomposer& decomposer, const Dictionary& dict, const RowsInput& input, SolveResult& result,
                     CodeStats& stats);
 
-// A solved chunk's per-row stats: l0 from the codes, gap, objective and iterations
-// from the result, and the given cosines (one per row).
-void collect_stats(const SolveResult& result, std::vector<float> cosine, CodeStats& stats);
+// A solved chunk's per-row stats: l0 from the codes, gap, objective, iterations and
+// lambda from the result (l1 for solvers that leave the lambdas out), and the given
+// cosines (one per row).
+void collect_stats(const SolveResult& result, std::vector<float> cosine, double l1, CodeStats& stats);
 
 }  // namespace concise
