@@ -7,6 +7,7 @@
 
 #include "concise/core/error.hpp"
 #include "concise/core/preprocess.hpp"
+#include "concise/solvers/threads.hpp"
 #include "cpu_blas.hpp"
 
 namespace concise::cpu {
@@ -36,15 +37,29 @@ float max_of(const float* x, std::int64_t n) {
   return m;
 }
 
-double certified_max(const float* g, std::int64_t count, const float* r, const float* atoms, std::int64_t d) {
+namespace {
+template <class Residual>
+double certified_max_of(const float* g, std::int64_t count, const Residual* r, const float* atoms, std::int64_t d) {
   const float m = max_of(g, count);
   const float margin = rules::certified_max_margin(m);
   double best = -std::numeric_limits<double>::infinity();
   for (std::int64_t k = 0; k < count; ++k) {
     if (g[k] < m - margin) continue;
-    best = std::max(best, dot(atoms + k * d, r, d));
+    const float* a = atoms + k * d;
+    double s = 0;
+    for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(a[i]) * static_cast<double>(r[i]);
+    best = std::max(best, s);
   }
   return best;
+}
+}  // namespace
+
+double certified_max(const float* g, std::int64_t count, const float* r, const float* atoms, std::int64_t d) {
+  return certified_max_of(g, count, r, atoms, d);
+}
+
+double certified_max(const float* g, std::int64_t count, const double* r, const float* atoms, std::int64_t d) {
+  return certified_max_of(g, count, r, atoms, d);
 }
 
 void residuals(const float* z, const float* w, const float* atoms, float* r, std::int64_t rows, std::int64_t c,
@@ -77,6 +92,7 @@ void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
   if (z.cols != d)
     throw InputError("rows have dimension " + std::to_string(z.cols) + ", expected " + std::to_string(d) +
                      " (the dictionary's)");
+  const ScopedSolverThreads threads(options_.threads);
   result.gap.assign(static_cast<std::size_t>(n), 0.0f);
   result.objective.assign(static_cast<std::size_t>(n), 0.0f);
   result.iterations.assign(static_cast<std::size_t>(n), 0);

@@ -192,10 +192,14 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
   std::vector<std::int64_t> active(static_cast<std::size_t>(n_rows));
   std::iota(active.begin(), active.end(), 0);
   std::vector<float> r, g;
+  std::vector<GapTerms> terms;
+  std::vector<double> r64;
   while (!active.empty()) {
     const auto na = static_cast<std::int64_t>(active.size());
     r.resize(static_cast<std::size_t>(na * d));
     g.resize(static_cast<std::size_t>(na * c));
+    terms.resize(static_cast<std::size_t>(na));
+    r64.resize(static_cast<std::size_t>(na * d));
 #pragma omp parallel
     {
       ActiveSetLasso solver;
@@ -214,7 +218,18 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
           const float* a = atoms_.row(set.atoms[x]);
           for (std::int64_t y = 0; y < d; ++y) residual[static_cast<std::size_t>(y)] -= wx * a[y];
         }
-        std::copy(residual.begin(), residual.end(), r.begin() + j * d);
+        // The certificate's ||r||^2 and <r, z> from the float64 residual; the GEMM
+        // only needs it in float32.
+        GapTerms& t = terms[static_cast<std::size_t>(j)];
+        t = GapTerms{};
+        for (std::int64_t y = 0; y < d; ++y) {
+          const double ry = residual[static_cast<std::size_t>(y)];
+          t.rr += ry * ry;
+          t.rz += ry * z[y];
+          r[static_cast<std::size_t>(j * d + y)] = static_cast<float>(ry);
+          r64[static_cast<std::size_t>(j * d + y)] = ry;
+        }
+        for (double wx : set.w) t.sum_w += wx;
       }
     }
     gemm_abt(r.data(), atoms_.data, g.data(), na, c, d, 1.0f, 0.0f);
@@ -229,10 +244,9 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
         RowSet& set = sets[static_cast<std::size_t>(local)];
         const std::int64_t row = rows[local];
         const double l1 = lambda(set, set.grid);
-        GapTerms t = residual_terms(p.z.row(row), r.data() + j * d, d);
-        for (double wx : set.w) t.sum_w += wx;
+        GapTerms t = terms[static_cast<std::size_t>(j)];
         const float* gj = g.data() + j * c;
-        t.max_g = certified_max(gj, c, r.data() + j * d, atoms_.data, d);
+        t.max_g = certified_max(gj, c, r64.data() + j * d, atoms_.data, d);
         const Certificate cert = certify(t, l1);
         ++set.rounds;
         ++set.passes;

@@ -48,6 +48,7 @@ void SolveOptions::validate() const {
   if (!std::isfinite(tol) || tol <= 0) throw InputError("tol must be a finite number > 0, got " + std::to_string(tol));
   if (max_iterations < 1) throw InputError("max_iterations must be >= 1");
   if (max_rounds < 1) throw InputError("max_rounds must be >= 1");
+  if (threads < 0) throw InputError("threads must be 0 (all cores) or positive, got " + std::to_string(threads));
   if (check_every < 1) throw InputError("check_every must be >= 1");
   if (gpu_batch_rows < 0) throw InputError("gpu_batch_rows must be 0 (automatic) or positive");
 }

@@ -5,15 +5,19 @@ from . import _core
 from ._decomposer import as_dictionary
 
 
-def decompose_file(input, dictionary, output, *, dataset="/embeddings", l1=0.25, tol=1e-4, solver="auto",
-                   device="auto", chunk=0, progress=False):
+def decompose_file(input, dictionary, output, *, dataset="/embeddings", l1=None, tol=1e-4, solver="auto",
+                   device="auto", chunk=0, progress=False, l0=None, l0_ratio=0.9, max_rounds=40, threads=0):
     """`concise decompose`: embeddings (HDF5, .npy or a folder of shards) to a codes file.
 
-    Resumable: a rerun after an interruption continues from output + ".partial".
-    Returns a summary dict (rows, seconds, mean_l0, mean_cosine, solver, ...).
+    l1 or l0 as in concise.Decomposer (l1 defaults to 0.25). Resumable: a rerun after an
+    interruption continues from output + ".partial" (with the same settings).
+    Returns a summary dict (rows, seconds, mean_l0, mean_cosine, mean_l1, solver, not_converged, ...).
     """
-    return _core.decompose_file(os.fspath(input), as_dictionary(dictionary), os.fspath(output), dataset, l1, tol,
-                                solver, device, chunk, progress)
+    if l1 is not None and l0 is not None:
+        raise ValueError("give l1 (a fixed lambda) or l0 (a target number of atoms per row), not both")
+    return _core.decompose_file(os.fspath(input), as_dictionary(dictionary), os.fspath(output), dataset,
+                                0.25 if l1 is None else float(l1), tol, solver, device, chunk, progress,
+                                0 if l0 is None else int(l0), float(l0_ratio), int(max_rounds), int(threads))
 
 
 def recompose_file(codes, dictionary, output, *, zero=()):

@@ -32,13 +32,17 @@ void check_signals() {
 class Solver {
  public:
   Solver(const Dictionary& dict, double l1, double tol, const std::string& solver, const std::string& device,
-         int max_iterations)
+         int max_iterations, int l0, double l0_ratio, int max_rounds, int threads)
       : dict_(dict) {
     SolveOptions options;
     options.l1 = l1;
     options.tol = tol;
     options.solver = parse_solver(solver);
     options.max_iterations = max_iterations;
+    options.l0 = l0;
+    options.l0_ratio = l0_ratio;
+    options.max_rounds = max_rounds;
+    options.threads = threads;
     device_ = parse_device(device);
     decomposer_ = make_decomposer(dict.atoms.view(), options, device_);
   }
@@ -107,6 +111,8 @@ class Solver {
         std::copy(stats.gap.begin(), stats.gap.end(), all.gap.begin() + at);
         std::copy(stats.objective.begin(), stats.objective.end(), all.objective.begin() + at);
         std::copy(stats.iterations.begin(), stats.iterations.end(), all.iterations.begin() + at);
+        std::copy(stats.l1.begin(), stats.l1.end(), all.l1.begin() + at);
+        std::copy(stats.at_limit.begin(), stats.at_limit.end(), all.at_limit.begin() + at);
         if (first + count < n) check_signals();
       }
     }
@@ -116,6 +122,9 @@ class Solver {
     stats["gap"] = to_numpy(std::move(all.gap));
     stats["objective"] = to_numpy(std::move(all.objective));
     stats["iterations"] = to_numpy(std::move(all.iterations));
+    stats["l1"] = to_numpy(std::move(all.l1));
+    std::vector<std::uint8_t> at_limit = std::move(all.at_limit);
+    stats["at_limit"] = to_numpy(std::move(at_limit));
     return nb::make_tuple(to_numpy(std::move(indptr)), to_numpy(std::move(indices)), to_numpy(std::move(data)), stats);
   }
 
@@ -157,9 +166,13 @@ nb::ndarray<nb::numpy, float> recompose_codes(const Dictionary& dict, IndexArray
 
 void bind_decomposer(nb::module_& m) {
   nb::class_<Solver>(m, "Solver", "A decomposer bound to one dictionary, solver and device (see concise.Decomposer).")
-      .def(nb::init<const Dictionary&, double, double, const std::string&, const std::string&, int>(),
-           nb::arg("dictionary"), nb::arg("l1") = 0.25, nb::arg("tol") = 1e-4, nb::arg("solver") = "auto",
-           nb::arg("device") = "auto", nb::arg("max_iterations") = 5000, nb::keep_alive<1, 2>())
+      .def(nb::init<const Dictionary&, double, double, const std::string&, const std::string&, int, int, double, int,
+                    int>(),
+           nb::arg("dictionary"), nb::arg("l1") = SolveOptions{}.l1, nb::arg("tol") = SolveOptions{}.tol,
+           nb::arg("solver") = "auto", nb::arg("device") = "auto",
+           nb::arg("max_iterations") = SolveOptions{}.max_iterations, nb::arg("l0") = SolveOptions{}.l0,
+           nb::arg("l0_ratio") = SolveOptions{}.l0_ratio, nb::arg("max_rounds") = SolveOptions{}.max_rounds,
+           nb::arg("threads") = SolveOptions{}.threads, nb::keep_alive<1, 2>())
       .def_prop_ro("name", &Solver::name)
       .def("solve", &Solver::solve, nb::arg("rows").noconvert(), nb::arg("preprocess") = true, nb::arg("chunk") = 0,
            "rows: n x d float32, C-contiguous, on the CPU. Returns (indptr, indices, data, stats).")

@@ -13,7 +13,8 @@ namespace {
 
 nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, const std::string& output,
                            const std::string& dataset, double l1, double tol, const std::string& solver,
-                           const std::string& device, std::int64_t chunk, bool progress) {
+                           const std::string& device, std::int64_t chunk, bool progress, int l0, double l0_ratio,
+                           int max_rounds, int threads) {
   DecomposeJob job;
   job.input = input;
   job.dataset = dataset;
@@ -21,6 +22,10 @@ nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, con
   job.options.l1 = l1;
   job.options.tol = tol;
   job.options.solver = parse_solver(solver);
+  job.options.l0 = l0;
+  job.options.l0_ratio = l0_ratio;
+  job.options.max_rounds = max_rounds;
+  job.options.threads = threads;
   job.device = device;
   job.chunk = chunk;
   job.progress = progress;
@@ -38,6 +43,8 @@ nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, con
   summary["mean_l0"] = s.mean_l0;
   summary["mean_cosine"] = s.mean_cosine;
   summary["not_converged"] = s.not_converged;
+  summary["first_not_converged"] = s.first_not_converged;
+  summary["mean_l1"] = s.mean_l1;
   summary["solver"] = s.solver;
   return summary;
 }
@@ -47,7 +54,9 @@ nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, con
 void bind_files(nb::module_& m) {
   m.def("decompose_file", &decompose_file_py, nb::arg("input"), nb::arg("dictionary"), nb::arg("output"),
         nb::arg("dataset") = std::string(kDefaultEmbeddingDataset), nb::arg("l1") = 0.25, nb::arg("tol") = 1e-4,
-        nb::arg("solver") = "auto", nb::arg("device") = "auto", nb::arg("chunk") = 0, nb::arg("progress") = false);
+        nb::arg("solver") = "auto", nb::arg("device") = "auto", nb::arg("chunk") = 0, nb::arg("progress") = false,
+        nb::arg("l0") = SolveOptions{}.l0, nb::arg("l0_ratio") = SolveOptions{}.l0_ratio,
+        nb::arg("max_rounds") = SolveOptions{}.max_rounds, nb::arg("threads") = SolveOptions{}.threads);
   m.def("recompose_file", &recompose_file, nb::arg("codes"), nb::arg("dictionary"), nb::arg("zero"), nb::arg("output"),
         nb::call_guard<nb::gil_scoped_release>());
 }
