@@ -22,6 +22,8 @@ inline void add_solve_flags(CLI::App& cmd, SolveOptions& options, std::string& s
   cmd.add_option("--solver", solver, "auto, fista, admm or ws (working set)")->capture_default_str();
   cmd.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd.add_option("--max-iter", options.max_iterations, "iteration limit of FISTA and ADMM")->capture_default_str();
+  cmd.add_option("--threads", options.threads, "CPU solver threads (0: OMP_NUM_THREADS if set, else all cores)")
+      ->capture_default_str();
   cmd.add_option("--max-rounds", options.max_rounds,
                  "round limit of the working-set solver (full correlation passes per row and lambda)")
       ->capture_default_str();

@@ -20,7 +20,7 @@ struct SolveOptions {
   int max_rounds = 40;         // working-set rounds (full correlation passes) per row and lambda
   int check_every = 10;        // FISTA/ADMM iterations between gap checks
   bool screening = true;       // gap-safe screening (FISTA, ADMM)
-  int threads = 0;             // CPU threads for a solve; 0: the OpenMP default (all cores)
+  int threads = 0;             // CPU threads for a solve; 0: OMP_NUM_THREADS if set, else all cores
   long long gpu_batch_rows = 0;  // rows the GPU solves at once; 0 picks from the dictionary size
 
   // Throws InputError for values outside their domain.
