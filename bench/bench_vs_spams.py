@@ -21,7 +21,6 @@ A last line shows the module's rate in a process that imported torch first.
 import argparse
 import os
 import pathlib
-import re
 import subprocess
 import sys
 import tempfile
@@ -32,26 +31,14 @@ import numpy as np
 import scipy.sparse
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_vs_sklearn import make_problem  # noqa: E402  (one synthetic generator for both benchmarks)
+from bench_vs_sklearn import build_synthetic  # noqa: E402  (one synthetic problem for both benchmarks)
 
 
 def synthetic(args, tmp):
     c, d, n = 10000, 512, args.rows
-    rng, text = make_problem(c, d, n, 0)
-    np.save(tmp / "text.npy", text)
-    (tmp / "names.txt").write_text("".join(f"concept_{k}\n" for k in range(c)))
-    subprocess.run([args.concise, "dictionary", "build", "--embeddings", tmp / "text.npy", "--names",
-                    tmp / "names.txt", "-o", tmp / "synthetic.h5"], check=True, capture_output=True)
-    with h5py.File(tmp / "synthetic.h5") as f:
-        atoms = f["atoms"][:]
-    e = np.zeros((n, d), np.float64)
-    for i in range(n):
-        picks = rng.choice(c, size=6, replace=False)
-        e[i] = rng.uniform(0.2, 1.0, size=6) @ atoms[picks] + 0.6 * rng.normal(size=d) / np.sqrt(d)
-    z = (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
-    np.save(tmp / "synthetic_rows.npy", z)  # no image mean: the CLI only normalizes them
-    return dict(name=f"synthetic, c = {c}, d = {d}, {n} rows", dictionary=tmp / "synthetic.h5",
-                rows_file=tmp / "synthetic_rows.npy", atoms=atoms, z=z)
+    atoms, z = build_synthetic(args.concise, tmp, c, d, n)
+    return dict(name=f"synthetic, c = {c}, d = {d}, {n} rows", dictionary=tmp / "dict.h5", rows_file=tmp / "emb.npy",
+                atoms=atoms, z=z)
 
 
 def real(args, tmp):
@@ -93,7 +80,7 @@ def floor_rate(atoms, z, repeats):
 
 def run_cli(args, problem, l1, out):
     t0 = time.perf_counter()
-    proc = subprocess.run([args.concise, "decompose", problem["rows_file"], "--dictionary", problem["dictionary"],
+    subprocess.run([args.concise, "decompose", problem["rows_file"], "--dictionary", problem["dictionary"],
                            "--l1", str(l1), "--device", "cpu", "-q", "-o", out], check=True, capture_output=True,
                           text=True)
     wall = time.perf_counter() - t0
@@ -142,7 +129,7 @@ def compare(args, problem, tmp):
         spams_rate = n / spams_seconds
 
         ns = min(args.sklearn_rows, n)
-        model = Lasso(alpha=l1 / (2 * d), positive=True, fit_intercept=False, max_iter=100000, tol=1e-8)
+        model = Lasso(alpha=l1 / (2 * d), positive=True, fit_intercept=False, max_iter=20000, tol=1e-6)
         w_sklearn = np.zeros((ns, len(atoms)))
         t0 = time.perf_counter()
         for i in range(ns):
@@ -205,7 +192,7 @@ def main():
     ap.add_argument("--rows", type=int, default=1000, help="rows of the synthetic problem")
     ap.add_argument("--lambdas", type=lambda s: [float(x) for x in s.split(",")],
                     default=[0.01, 0.02, 0.05, 0.1, 0.25, 0.5])
-    ap.add_argument("--sklearn-rows", type=int, default=20, help="rows timed for scikit-learn")
+    ap.add_argument("--sklearn-rows", type=int, default=5, help="rows timed for scikit-learn")
     ap.add_argument("--spams-threads", type=int, default=os.cpu_count())
     ap.add_argument("--repeats", type=int, default=3, help="timed in-process solves (best is reported)")
     ap.add_argument("--problems", default="synthetic,real")

@@ -10,6 +10,8 @@
 // must have more than K.
 #include <algorithm>
 #include <cstring>
+
+#include <omp.h>
 #include <numeric>
 
 #include "active_set_lasso.hpp"
@@ -23,6 +25,7 @@ namespace {
 constexpr std::int64_t kInitialSet = 64;
 constexpr std::int64_t kGrowth = 64;
 constexpr std::int64_t kBlockRows = 256;
+constexpr std::int64_t kMinBlockRows = 32;  // fewer rows make the passes' GEMMs inefficient
 constexpr int kStepsPerAtom = 8;  // active-set steps allowed per set atom and solve
 // l0: a row's passes over all its grid points stop at this many times max_rounds.
 constexpr int kGridPassesPerRound = 4;
@@ -161,9 +164,16 @@ void CpuWorkingSet::solve_set(RowSet& set, const float* b_row, ActiveSetLasso& s
 }
 
 void CpuWorkingSet::solve_rows(RowProblem& p) {
+  // Each thread solves whole blocks of rows, passes included (single-threaded BLAS):
+  // no barrier between the steps of a round, which on a busy machine cost more
+  // than the work. About four blocks per thread balance rows that need more rounds.
   const auto n = static_cast<std::int64_t>(p.rows.size());
-  for (std::int64_t first = 0; first < n; first += kBlockRows)
-    solve_block(p, p.rows.data() + first, std::min(kBlockRows, n - first));
+  const std::int64_t threads = omp_get_max_threads();
+  const std::int64_t block = std::clamp<std::int64_t>((n + 4 * threads - 1) / (4 * threads), kMinBlockRows, kBlockRows);
+  const std::int64_t blocks = (n + block - 1) / block;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::int64_t b = 0; b < blocks; ++b)
+    solve_block(p, p.rows.data() + b * block, std::min(block, n - b * block));
 }
 
 void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::int64_t n_rows) {
@@ -171,10 +181,10 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
   const bool target = options_.l0 > 0;
   std::vector<RowSet> sets(static_cast<std::size_t>(n_rows));
 
-#pragma omp parallel
+  std::vector<std::uint8_t> member(static_cast<std::size_t>(c), 0);
+  ActiveSetLasso solver;
+  std::vector<double> residual(static_cast<std::size_t>(d));
   {
-    std::vector<std::uint8_t> member(static_cast<std::size_t>(c), 0);
-#pragma omp for schedule(dynamic, 4)
     for (std::int64_t i = 0; i < n_rows; ++i) {
       RowSet& set = sets[static_cast<std::size_t>(i)];
       const float* b = p.b.row(rows[i]);
@@ -200,11 +210,7 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
     g.resize(static_cast<std::size_t>(na * c));
     terms.resize(static_cast<std::size_t>(na));
     r64.resize(static_cast<std::size_t>(na * d));
-#pragma omp parallel
     {
-      ActiveSetLasso solver;
-      std::vector<double> residual(static_cast<std::size_t>(d));
-#pragma omp for schedule(dynamic, 2)
       for (std::int64_t j = 0; j < na; ++j) {
         RowSet& set = sets[static_cast<std::size_t>(active[static_cast<std::size_t>(j)])];
         const std::int64_t row = rows[active[static_cast<std::size_t>(j)]];
@@ -235,10 +241,7 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
     gemm_abt(r.data(), atoms_.data, g.data(), na, c, d, 1.0f, 0.0f);
 
     std::vector<std::uint8_t> done(static_cast<std::size_t>(na), 0);
-#pragma omp parallel
     {
-      std::vector<std::uint8_t> member(static_cast<std::size_t>(c), 0);
-#pragma omp for schedule(dynamic, 4)
       for (std::int64_t j = 0; j < na; ++j) {
         const std::int64_t local = active[static_cast<std::size_t>(j)];
         RowSet& set = sets[static_cast<std::size_t>(local)];
