@@ -25,7 +25,7 @@ namespace {
 constexpr std::int64_t kInitialSet = 64;
 constexpr std::int64_t kGrowth = 64;
 constexpr std::int64_t kBlockRows = 256;
-constexpr std::int64_t kMinBlockRows = 32;  // fewer rows make the passes' GEMMs inefficient
+constexpr std::int64_t kMinBlockRows = 64;  // fewer rows make the passes' GEMMs bandwidth-bound
 constexpr int kStepsPerAtom = 8;  // active-set steps allowed per set atom and solve
 // l0: a row's passes over all its grid points stop at this many times max_rounds.
 constexpr int kGridPassesPerRound = 4;
