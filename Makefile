@@ -42,6 +42,7 @@ install: configure
 bench: setup build
 	@$(BUILD)/bench/bench_solvers --solvers ws --concepts 1000,10000 --dims 512,768
 	@.venv/bin/python bench/bench_vs_sklearn.py --concise $(BUILD)/tools/concise
+	@.venv/bin/python bench/bench_vs_spams.py --concise $(BUILD)/tools/concise
 
 clean:
 	rm -rf $(BUILD) $(BUILD).configure.log concise-demo

@@ -30,6 +30,25 @@ def make_problem(c, d, n, seed):
     return rng, text.astype(np.float32)
 
 
+def build_synthetic(concise_bin, tmp, c, d, n, seed=0):
+    """The synthetic problem in tmp: dict.h5 (built by the CLI) and emb.npy, rows that are
+    sparse mixtures of a few atoms plus noise, unit norm (no image mean). Returns (atoms, rows)."""
+    rng, text = make_problem(c, d, n, seed)
+    np.save(tmp / "text.npy", text)
+    (tmp / "names.txt").write_text("".join(f"concept_{k}\n" for k in range(c)))
+    subprocess.run([concise_bin, "dictionary", "build", "--embeddings", tmp / "text.npy", "--names",
+                    tmp / "names.txt", "-o", tmp / "dict.h5"], check=True, capture_output=True)
+    with h5py.File(tmp / "dict.h5") as f:
+        atoms = f["atoms"][:]
+    e = np.zeros((n, d), np.float64)
+    for i in range(n):
+        picks = rng.choice(c, size=6, replace=False)
+        e[i] = rng.uniform(0.2, 1.0, size=6) @ atoms[picks] + 0.6 * rng.normal(size=d) / np.sqrt(d)
+    z = (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
+    np.save(tmp / "emb.npy", z)
+    return atoms, z
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--concise", default="build/tools/concise")
@@ -45,20 +64,7 @@ def main():
 
     c, d, n, l1 = args.concepts, args.dim, args.rows, args.l1
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="concise-bench-"))
-    rng, text = make_problem(c, d, n, 0)
-    np.save(tmp / "text.npy", text)
-    (tmp / "names.txt").write_text("".join(f"concept_{k}\n" for k in range(c)))
-    subprocess.run([args.concise, "dictionary", "build", "--embeddings", tmp / "text.npy", "--names",
-                    tmp / "names.txt", "-o", tmp / "dict.h5"], check=True, capture_output=True)
-    with h5py.File(tmp / "dict.h5") as f:
-        atoms = f["atoms"][:]
-    # Embeddings: sparse mixtures of a few atoms plus noise, unit norm (no image mean).
-    e = np.zeros((n, d), np.float64)
-    for i in range(n):
-        picks = rng.choice(c, size=6, replace=False)
-        e[i] = rng.uniform(0.2, 1.0, size=6) @ atoms[picks] + 0.6 * rng.normal(size=d) / np.sqrt(d)
-    z = e / np.linalg.norm(e, axis=1, keepdims=True)
-    np.save(tmp / "emb.npy", z.astype(np.float32))
+    atoms, z = build_synthetic(args.concise, tmp, c, d, n)
     z = z.astype(np.float32).astype(np.float64)
     atoms64 = atoms.astype(np.float64)
 

@@ -24,9 +24,19 @@ void print_summary(const DecomposeSummary& s, const std::string& output) {
               output.c_str(), static_cast<long long>(s.rows), static_cast<long long>(s.rows_this_run),
               s.resumed ? ", resumed" : "", s.seconds, s.seconds > 0 ? static_cast<double>(s.rows_this_run) / s.seconds : 0.0,
               s.solver.c_str(), s.mean_l0, s.mean_centered_cosine, s.mean_cosine);
-  if (s.not_converged > 0)
-    std::printf("note: %lld rows stopped at the iteration limit above tol; /stats/gap holds their certified gaps\n",
-                static_cast<long long>(s.not_converged));
+  if (s.l0 > 0) std::printf("target l0 %d: mean lambda %.4g (each row's in /stats/l1)\n", s.l0, s.mean_l1);
+  if (s.not_converged > 0) {
+    std::string rows;
+    for (auto r : s.first_not_converged) rows += (rows.empty() ? "" : ", ") + std::to_string(r);
+    if (s.not_converged > static_cast<std::int64_t>(s.first_not_converged.size())) rows += ", ...";
+    const bool ws = s.solver.find("/ws") != std::string::npos;
+    std::printf("note: %lld rows stopped at the %s (rows %s); /stats/at_limit marks them, /stats/gap holds their "
+                "certified gaps\n",
+                static_cast<long long>(s.not_converged),
+                ws ? (s.l0 > 0 ? "round limit (--max-rounds) of the l0 path" : "round limit (--max-rounds) above tol")
+                   : "iteration limit (--max-iter) above tol",
+                rows.c_str());
+  }
 }
 
 void add_decompose_command(CLI::App& app) {

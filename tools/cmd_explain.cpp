@@ -44,9 +44,11 @@ void print_explanation(const std::string& codes_path, std::int64_t first, std::i
     std::string label;
     if (static_cast<std::size_t>(row) < labels.size()) label = "  " + labels[static_cast<std::size_t>(row)];
     else if (i < codes.names.size()) label = "  " + codes.names[i];
-    std::printf("row %lld%s  l0 %d  centered cosine %.4f  SpLiCE cosine %.4f  gap %.2e\n", static_cast<long long>(row),
-                label.c_str(), codes.stats.l0[i], static_cast<double>(codes.stats.centered_cosine[i]),
-                static_cast<double>(codes.stats.cosine[i]), static_cast<double>(codes.stats.gap[i]));
+    std::printf("row %lld%s  l0 %d  centered cosine %.4f  SpLiCE cosine %.4f  gap %.2e  lambda %.4g%s\n",
+                static_cast<long long>(row), label.c_str(), codes.stats.l0[i],
+                static_cast<double>(codes.stats.centered_cosine[i]), static_cast<double>(codes.stats.cosine[i]),
+                static_cast<double>(codes.stats.gap[i]), static_cast<double>(codes.stats.l1[i]),
+                codes.stats.at_limit[i] ? "  (stopped on a limit)" : "");
     const auto begin = codes.codes.indptr[i], end = codes.codes.indptr[i + 1];
     std::vector<std::int64_t> order(static_cast<std::size_t>(end - begin));
     std::iota(order.begin(), order.end(), begin);

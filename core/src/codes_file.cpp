@@ -21,6 +21,9 @@ void write_run_info(const detail::H5File& file, const CodesRunInfo& info) {
   detail::set_attr(file, root, "tol", info.tol);
   detail::set_attr(file, root, "solver", info.solver);
   detail::set_attr(file, root, "device", info.device);
+  detail::set_attr(file, root, "l0", info.l0);
+  detail::set_attr(file, root, "l0_ratio", info.l0_ratio);
+  detail::set_attr(file, root, "max_rounds", info.max_rounds);
   detail::set_attr(file, root, "dictionary_fingerprint", info.dictionary_fingerprint);
   detail::set_attr(file, root, "source", info.source);
   detail::set_attr(file, root, "n_rows", info.rows);
@@ -34,6 +37,9 @@ CodesRunInfo read_run_info(const detail::H5File& file) {
   info.tol = detail::get_attr_double(root, "tol").value_or(-1);
   info.solver = detail::get_attr_string(root, "solver").value_or("");
   info.device = detail::get_attr_string(root, "device").value_or("");
+  info.l0 = detail::get_attr_int64(root, "l0").value_or(0);
+  info.l0_ratio = detail::get_attr_double(root, "l0_ratio").value_or(0);
+  info.max_rounds = detail::get_attr_int64(root, "max_rounds").value_or(0);
   info.dictionary_fingerprint = detail::get_attr_string(root, "dictionary_fingerprint").value_or("");
   info.source = detail::get_attr_string(root, "source").value_or("");
   info.rows = detail::get_attr_int64(root, "n_rows").value_or(-1);
@@ -53,6 +59,11 @@ std::string mismatch(const CodesRunInfo& found, const CodesRunInfo& wanted) {
   if (found.l1 != wanted.l1) return "l1 " + num(found.l1) + ", this run uses " + num(wanted.l1);
   if (found.tol != wanted.tol) return "tol " + num(found.tol) + ", this run uses " + num(wanted.tol);
   if (found.solver != wanted.solver) return "solver " + found.solver + ", this run uses " + wanted.solver;
+  if (found.l0 != wanted.l0) return "l0 " + std::to_string(found.l0) + ", this run uses " + std::to_string(wanted.l0);
+  if (found.l0 > 0 && found.l0_ratio != wanted.l0_ratio)
+    return "l0 ratio " + num(found.l0_ratio) + ", this run uses " + num(wanted.l0_ratio);
+  if (found.max_rounds != wanted.max_rounds)
+    return "max rounds " + std::to_string(found.max_rounds) + ", this run uses " + std::to_string(wanted.max_rounds);
   if (found.rows != wanted.rows || found.concepts != wanted.concepts) return "another shape";
   return "";
 }
@@ -90,8 +101,9 @@ CodesWriter::CodesWriter(const std::string& path, const CodesRunInfo& info, cons
       old.reset();
     }
     if (old) {
-      std::string why = mismatch(read_run_info(*old), info);
-      if (why.empty() && !detail::h5_exists(*old, "/stats/centered_cosine")) why = "an older version of concise";
+      std::string why = detail::h5_exists(*old, "/stats/l1") && detail::h5_exists(*old, "/stats/centered_cosine")
+                            ? mismatch(read_run_info(*old), info)
+                            : "an older version of concise";
       if (!why.empty())
         throw InputError("file " + in_quotes(s.partial) + ": left by an interrupted run with " + why +
                          "; delete it to start over, or rerun with the same settings to resume");
@@ -146,6 +158,8 @@ void CodesWriter::start(const std::vector<std::string>& concepts) {
   detail::create_fixed(f, "/stats/gap", H5T_IEEE_F32LE, n, kChunk);
   detail::create_fixed(f, "/stats/objective", H5T_IEEE_F32LE, n, kChunk);
   detail::create_fixed(f, "/stats/iterations", H5T_STD_I32LE, n, kChunk);
+  detail::create_fixed(f, "/stats/l1", H5T_IEEE_F32LE, n, kChunk);
+  detail::create_fixed(f, "/stats/at_limit", H5T_STD_U8LE, n, kChunk);
   detail::write_strings(f, "/concepts", concepts);
   const std::int64_t zero = 0;
   detail::write_at(f, "/codes/indptr", H5T_NATIVE_INT64, 0, 1, &zero);
@@ -186,6 +200,8 @@ void CodesWriter::append(const SparseRows& rows, const CodeStats& stats) {
   detail::write_at(f, "/stats/gap", H5T_NATIVE_FLOAT, s.rows_done, n, stats.gap.data());
   detail::write_at(f, "/stats/objective", H5T_NATIVE_FLOAT, s.rows_done, n, stats.objective.data());
   detail::write_at(f, "/stats/iterations", H5T_NATIVE_INT32, s.rows_done, n, stats.iterations.data());
+  detail::write_at(f, "/stats/l1", H5T_NATIVE_FLOAT, s.rows_done, n, stats.l1.data());
+  detail::write_at(f, "/stats/at_limit", H5T_NATIVE_UINT8, s.rows_done, n, stats.at_limit.data());
   // Data first, then the commit point: a crash before the flush leaves the old rows_done.
   detail::flush_h5(f);
   s.rows_done += n;
@@ -275,6 +291,9 @@ CodesFile CodesFile::load(const std::string& path, std::int64_t first, std::int6
   stat("/stats/gap", H5T_NATIVE_FLOAT, out.stats.gap.data());
   stat("/stats/objective", H5T_NATIVE_FLOAT, out.stats.objective.data());
   stat("/stats/iterations", H5T_NATIVE_INT32, out.stats.iterations.data());
+  if (!detail::h5_exists(file, "/stats/l1")) out.stats.l1.assign(out.stats.l1.size(), static_cast<float>(out.info.l1));
+  stat("/stats/l1", H5T_NATIVE_FLOAT, out.stats.l1.data());
+  stat("/stats/at_limit", H5T_NATIVE_UINT8, out.stats.at_limit.data());
   return out;
 }
 

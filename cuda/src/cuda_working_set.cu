@@ -16,7 +16,7 @@ namespace {
 
 constexpr int kInitialSet = 64;
 constexpr int kGrowth = 32;
-constexpr float kNearViolation = 0.05f;
+constexpr auto kNearViolation = static_cast<float>(rules::kNearViolation);
 constexpr int kMaxSweeps = 2000;
 constexpr float kFirstSweepTol = 1e-5f, kFinestSweepTol = 1e-9f;
 

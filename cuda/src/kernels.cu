@@ -5,6 +5,7 @@
 #include <cfloat>
 
 #include "cuda_check.hpp"
+#include "concise/solvers/rules.hpp"
 #include "kernels.cuh"
 
 namespace concise::cuda::kernels {
@@ -88,7 +89,7 @@ __global__ void gap_terms_kernel(const float* __restrict__ z, const float* __res
   __syncthreads();
   // The FP32 GEMM found the candidates; float64 dot products settle the maximum.
   const float m = max_shared;
-  const float margin = 1e-4f * fmaxf(1.0f, fabsf(m));
+  const float margin = rules::certified_max_margin(m);
   double best = -DBL_MAX;
   for (std::int64_t k = threadIdx.x; k < c; k += kThreads) {
     if (g_row[k] < m - margin) continue;

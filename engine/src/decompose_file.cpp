@@ -9,8 +9,12 @@
 #include "concise/engine/jobs.hpp"
 #include "concise/engine/resources.hpp"
 #include "concise/solvers/decomposer.hpp"
+#include "concise/solvers/rules.hpp"
 
 namespace concise {
+namespace {
+constexpr std::size_t kRowsNamed = 10;  // rows a summary names when they stopped on a limit
+}  // namespace
 
 std::int64_t default_chunk_rows(std::int64_t concepts) {
   // About 16M floats per rows x concepts work array, in multiples of 64 rows.
@@ -33,6 +37,9 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
   info.concepts = dict.size();
   info.l1 = job.options.l1;
   info.tol = job.options.tol;
+  info.l0 = job.options.l0;
+  info.l0_ratio = job.options.l0 > 0 ? job.options.l0_ratio : 0.0;
+  info.max_rounds = job.options.max_rounds;
   info.solver = resolved_solver(*decomposer);  // what ran, so a resume cannot switch algorithm
   info.device = resources.device().to_string();
   info.dictionary_fingerprint = dict.fingerprint;
@@ -44,10 +51,11 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
   summary.resumed = writer.resumed();
   summary.solver = decomposer->name();
   summary.device = resources.describe();
+  summary.l0 = job.options.l0;
   const std::int64_t chunk = job.chunk > 0 ? job.chunk : default_chunk_rows(dict.size());
   Progress progress("decompose", source->rows(), writer.rows_done(), job.progress);
   const auto start = std::chrono::steady_clock::now();
-  double l0_sum = 0, cosine_sum = 0, centered_sum = 0;
+  double l0_sum = 0, cosine_sum = 0, centered_sum = 0, l1_sum = 0;
   std::int64_t chunks = 0;
   SolveResult result;
   while (writer.rows_done() < source->rows()) {
@@ -64,8 +72,11 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
       l0_sum += stats.l0[i];
       cosine_sum += stats.cosine[i];
       centered_sum += stats.centered_cosine[i];
-      if (!(static_cast<double>(result.gap[i]) <= job.options.tol * static_cast<double>(result.objective[i]) * (1 + 1e-6)))
+      l1_sum += stats.l1[i];
+      if (stats.at_limit[i] || !rules::reported_converged(result.gap[i], result.objective[i], job.options.tol)) {
         ++summary.not_converged;
+        if (summary.first_not_converged.size() < kRowsNamed) summary.first_not_converged.push_back(first + r);
+      }
     }
     writer.append(result.codes, stats);
     summary.rows_this_run += count;
@@ -78,6 +89,7 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
     summary.mean_l0 = l0_sum / static_cast<double>(summary.rows_this_run);
     summary.mean_cosine = cosine_sum / static_cast<double>(summary.rows_this_run);
     summary.mean_centered_cosine = centered_sum / static_cast<double>(summary.rows_this_run);
+    summary.mean_l1 = l1_sum / static_cast<double>(summary.rows_this_run);
   }
   if (writer.rows_done() == source->rows()) {
     writer.finish(source->row_names());

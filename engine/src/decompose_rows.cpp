@@ -48,7 +48,9 @@ std::vector<float> centered_cosines(const SolveResult& result, MatrixView<const 
     for (double v : y) yy += v * v;
     if (yy <= 0) continue;
     // ||z||^2 = 1 and ||z - y||^2 = F(w) - l1 sum(w), so <y, z> = (1 + ||y||^2 - F(w) + l1 sum(w)) / 2.
-    const double yz = 0.5 * (1.0 + yy - static_cast<double>(result.objective[r]) + l1 * sum_w);
+    // With --l0 each row has its own lambda, and its objective is taken at that lambda.
+    const double lambda = result.l1.size() == n ? static_cast<double>(result.l1[r]) : l1;
+    const double yz = 0.5 * (1.0 + yy - static_cast<double>(result.objective[r]) + lambda * sum_w);
     out[r] = static_cast<float>(std::clamp(yz / std::sqrt(yy), -1.0, 1.0));
   }
   return out;
@@ -65,6 +67,9 @@ void collect_stats(const SolveResult& result, MatrixView<const float> atoms, dou
   stats.gap = result.gap;
   stats.objective = result.objective;
   stats.iterations = result.iterations;
+  if (result.l1.size() == n) stats.l1 = result.l1;
+  else stats.l1.assign(n, static_cast<float>(l1));
+  if (result.at_limit.size() == n) stats.at_limit = result.at_limit;
 }
 
 }  // namespace concise

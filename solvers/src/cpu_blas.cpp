@@ -10,6 +10,7 @@
 extern "C" {
 // LAPACK (gfortran calling convention: trailing hidden lengths of character arguments).
 void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info, std::size_t uplo_len);
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info, std::size_t uplo_len);
 void spotrs_(const char* uplo, const int* n, const int* nrhs, const float* a, const int* lda, float* b, const int* ldb,
              int* info, std::size_t uplo_len);
 }
@@ -59,6 +60,38 @@ void cholesky_solve_rows(const float* factor, float* b, std::int64_t n, std::int
   int info = 0;
   spotrs_("U", &size, &count, factor, &size, b, &size, &info, 1);
   if (info != 0) throw Error("Cholesky solve failed (LAPACK spotrs info " + std::to_string(info) + ")");
+}
+
+int cholesky_lower(double* a, std::int64_t n, std::int64_t ld) {
+  if (n == 0) return 0;
+  // Row-major lower is column-major upper: LAPACK's 'U' factor is the caller's L.
+  const int size = static_cast<int>(n), lda = static_cast<int>(ld);
+  int info = 0;
+  dpotrf_("U", &size, a, &lda, &info, 1);
+  if (info < 0) throw Error("Cholesky factorization failed (LAPACK dpotrf info " + std::to_string(info) + ")");
+  return info;
+}
+
+void solve_right_lower_transposed(const double* l, double* x, std::int64_t m, std::int64_t n, std::int64_t ld) {
+  if (m == 0 || n == 0) return;
+  cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, static_cast<int>(m), static_cast<int>(n),
+              1.0, l, static_cast<int>(ld), x, static_cast<int>(ld));
+}
+
+void subtract_aat_lower(const double* a, double* c, std::int64_t m, std::int64_t n, std::int64_t ld) {
+  if (m == 0 || n == 0) return;
+  cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, static_cast<int>(m), static_cast<int>(n), -1.0, a,
+              static_cast<int>(ld), 1.0, c, static_cast<int>(ld));
+}
+
+void solve_lower(const double* l, double* x, std::int64_t n, std::int64_t ld) {
+  if (n == 0) return;
+  cblas_dtrsv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, static_cast<int>(n), l, static_cast<int>(ld), x, 1);
+}
+
+void solve_lower_transposed(const double* l, double* x, std::int64_t n, std::int64_t ld) {
+  if (n == 0) return;
+  cblas_dtrsv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, static_cast<int>(n), l, static_cast<int>(ld), x, 1);
 }
 
 }  // namespace concise::cpu

@@ -20,4 +20,17 @@ void cholesky(float* a, std::int64_t n);
 // Solves A X = B for nrhs right-hand sides stored as rows of b (nrhs x n), given cholesky(a).
 void cholesky_solve_rows(const float* factor, float* b, std::int64_t n, std::int64_t nrhs);
 
+// Float64 kernels of the active-set solver, on row-major lower-triangular factors
+// with leading dimension ld (single-threaded inside the solver's parallel loops).
+// Cholesky of the n x n block in place (lower triangle); returns 0, or the 1-based
+// order of the first leading minor that is not positive definite.
+int cholesky_lower(double* a, std::int64_t n, std::int64_t ld);
+// X (m x n) := X L^-T for lower-triangular L (n x n).
+void solve_right_lower_transposed(const double* l, double* x, std::int64_t m, std::int64_t n, std::int64_t ld);
+// C (m x m, lower) -= A A^T for A (m x n).
+void subtract_aat_lower(const double* a, double* c, std::int64_t m, std::int64_t n, std::int64_t ld);
+// x := L^-1 x, then (transposed) x := L^-T x.
+void solve_lower(const double* l, double* x, std::int64_t n, std::int64_t ld);
+void solve_lower_transposed(const double* l, double* x, std::int64_t n, std::int64_t ld);
+
 }  // namespace concise::cpu

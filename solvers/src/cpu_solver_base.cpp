@@ -7,6 +7,7 @@
 
 #include "concise/core/error.hpp"
 #include "concise/core/preprocess.hpp"
+#include "concise/solvers/threads.hpp"
 #include "cpu_blas.hpp"
 
 namespace concise::cpu {
@@ -36,15 +37,29 @@ float max_of(const float* x, std::int64_t n) {
   return m;
 }
 
-double certified_max(const float* g, std::int64_t count, const float* r, const float* atoms, std::int64_t d) {
+namespace {
+template <class Residual>
+double certified_max_of(const float* g, std::int64_t count, const Residual* r, const float* atoms, std::int64_t d) {
   const float m = max_of(g, count);
-  const float margin = 1e-4f * std::max(1.0f, std::abs(m));
+  const float margin = rules::certified_max_margin(m);
   double best = -std::numeric_limits<double>::infinity();
   for (std::int64_t k = 0; k < count; ++k) {
     if (g[k] < m - margin) continue;
-    best = std::max(best, dot(atoms + k * d, r, d));
+    const float* a = atoms + k * d;
+    double s = 0;
+    for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(a[i]) * static_cast<double>(r[i]);
+    best = std::max(best, s);
   }
   return best;
+}
+}  // namespace
+
+double certified_max(const float* g, std::int64_t count, const float* r, const float* atoms, std::int64_t d) {
+  return certified_max_of(g, count, r, atoms, d);
+}
+
+double certified_max(const float* g, std::int64_t count, const double* r, const float* atoms, std::int64_t d) {
+  return certified_max_of(g, count, r, atoms, d);
 }
 
 void residuals(const float* z, const float* w, const float* atoms, float* r, std::int64_t rows, std::int64_t c,
@@ -77,9 +92,12 @@ void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
   if (z.cols != d)
     throw InputError("rows have dimension " + std::to_string(z.cols) + ", expected " + std::to_string(d) +
                      " (the dictionary's)");
+  const ScopedSolverThreads threads(options_.threads);
   result.gap.assign(static_cast<std::size_t>(n), 0.0f);
   result.objective.assign(static_cast<std::size_t>(n), 0.0f);
   result.iterations.assign(static_cast<std::size_t>(n), 0);
+  result.l1.assign(static_cast<std::size_t>(n), static_cast<float>(options_.l1));
+  result.at_limit.assign(static_cast<std::size_t>(n), 0);
 
   b_.resize(static_cast<std::size_t>(n * c));
   gemm_abt(z.data, atoms_.data, b_.data(), n, c, d, 1.0f, 0.0f);
@@ -92,15 +110,17 @@ void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
     codes_[static_cast<std::size_t>(r)].atoms.clear();
     codes_[static_cast<std::size_t>(r)].weights.clear();
   }
-  const double half_l1 = 0.5 * options_.l1;
   for (std::int64_t r = 0; r < n; ++r) {
     const float m = row_max_[static_cast<std::size_t>(r)];
-    if (m > half_l1) {
+    // Target sparsity starts every row at lambda_max, where w = 0 is optimal.
+    if (options_.l0 > 0 ? m > 0 : !rules::zero_is_optimal(m, options_.l1)) {
       problem.rows.push_back(r);
     } else {  // lambda/2 >= max_k (C z)_k: w = 0 is optimal
       GapTerms t = residual_terms(z.row(r), z.row(r), d);
       t.max_g = m;
-      record(problem, r, certify(t, options_.l1), 0);
+      const double l1 = options_.l0 > 0 ? 0.0 : options_.l1;
+      record(problem, r, certify(t, l1), 0);
+      result.l1[static_cast<std::size_t>(r)] = static_cast<float>(l1);
     }
   }
   if (!problem.rows.empty()) solve_rows(problem);

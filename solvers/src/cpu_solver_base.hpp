@@ -53,6 +53,9 @@ float max_of(const float* x, std::int64_t n);
 // max_k g_k for the certificate: the float GEMM finds the candidates, float64 dot
 // products (atoms x r) settle the atoms within rounding distance of the maximum.
 double certified_max(const float* g, std::int64_t count, const float* r, const float* atoms, std::int64_t d);
+// The same with the residual in float64, for solvers that have it: at small lambda
+// max_k g_k is small and the float32 rounding of r would move the certificate.
+double certified_max(const float* g, std::int64_t count, const double* r, const float* atoms, std::int64_t d);
 // r = z - W C for the given rows of W (rows x c) and atoms C (c x d).
 void residuals(const float* z, const float* w, const float* atoms, float* r, std::int64_t rows, std::int64_t c,
                std::int64_t d);

@@ -1,29 +1,47 @@
-// The fast path: one correlation pass, a small working set per row solved exactly
-// in Gram form, then a full pass to certify the row (gap) and to grow the set with
-// the atoms that violate optimality. Most rows finish in two or three passes.
+// The fast path: one correlation pass, a small working set per row whose problem is
+// solved exactly by an active-set method, then a full pass to certify the row (gap)
+// and to grow the set with the atoms that violate optimality. Most rows finish in
+// two passes. Rows go through in blocks, so memory stays at the dictionary plus a
+// block's sets, with no c x c matrix.
+//
+// Target sparsity (l0 = K) walks each row's lambda grid lambda_j = lambda_max rho^j:
+// inside the set the walk is cheap (exact warm-started solves), and a full pass
+// certifies the last grid point with at most K atoms and then the next one, which
+// must have more than K.
 #include <algorithm>
 #include <cstring>
+
+#include <omp.h>
 #include <numeric>
 
+#include "active_set_lasso.hpp"
+#include "concise/solvers/rules.hpp"
 #include "cpu_blas.hpp"
 #include "cpu_solvers.hpp"
-#include "gram_lasso.hpp"
 
 namespace concise::cpu {
 namespace {
 
 constexpr std::int64_t kInitialSet = 64;
 constexpr std::int64_t kGrowth = 64;
-// Atoms just below the violation threshold tend to cross it once the violators
-// join; taking them early saves verification passes (one full GEMM each).
-constexpr double kNearViolation = 0.05;
-constexpr int kMaxSweeps = 20000;
+constexpr std::int64_t kBlockRows = 256;
+constexpr std::int64_t kMinBlockRows = 64;  // fewer rows make the passes' GEMMs bandwidth-bound
+constexpr int kStepsPerAtom = 8;  // active-set steps allowed per set atom and solve
+// l0: a row's passes over all its grid points stop at this many times max_rounds.
+constexpr int kGridPassesPerRound = 4;
 
 struct RowSet {
   std::vector<std::int32_t> atoms;
   std::vector<double> gram;  // atoms x atoms
   std::vector<double> w;
-  double sub_tol = 0;
+  double max_correlation = 0;  // max_k (C z)_k, for the l0 grid
+  int grid = 0;                // l0: the grid point being solved
+  int rounds = 0;              // passes at this grid point (l1: in all)
+  int passes = 0;              // passes in all
+  int best_grid = 0;           // l0: the last certified grid point with at most K atoms (0: w = 0)
+  Certificate best_cert;
+  std::vector<std::int32_t> best_atoms;
+  std::vector<float> best_weights;
 };
 
 class CpuWorkingSet final : public CpuSolverBase {
@@ -35,14 +53,28 @@ class CpuWorkingSet final : public CpuSolverBase {
   void solve_rows(RowProblem& p) override;
 
  private:
+  void solve_block(RowProblem& p, const std::int64_t* rows, std::int64_t count);
+  bool last_grid_point(const RowSet& set) const {
+    return rules::grid_ends_before(set.max_correlation, options_.l0_ratio, set.grid + 1);
+  }
+  double lambda(const RowSet& set, int grid) const {
+    return options_.l0 > 0 ? rules::grid_lambda(set.max_correlation, options_.l0_ratio, grid) : options_.l1;
+  }
+  // Solves the set's problem at the row's lambda; with l0, first walks the grid as far
+  // as the set's solutions keep at most K atoms.
+  void solve_set(RowSet& set, const float* b_row, ActiveSetLasso& solver) const;
   void grow(RowSet& set, const std::vector<std::int32_t>& added) const;
-  // When some atom outside the set violates (C r)_k <= lambda/2, adds the `most` largest
-  // atoms with (C r)_k > (1 - margin) lambda/2; false if none violates.
-  bool add_violators(RowSet& set, const float* g, std::int64_t most, double margin,
+  // When some atom outside the set violates (C r)_k <= lambda/2, adds up to `most`
+  // of the largest atoms above the near-violation threshold; false if none violates.
+  bool add_violators(RowSet& set, const float* g, std::int64_t most, double l1, bool near,
                      std::vector<std::uint8_t>& member) const;
   // Drops the atoms whose weight is zero (they re-enter if they violate again).
   void prune(RowSet& set) const;
 };
+
+std::int64_t support(const std::vector<double>& w) {
+  return std::count_if(w.begin(), w.end(), [](double x) { return static_cast<float>(x) > 0; });
+}
 
 void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) const {
   const auto old_k = static_cast<std::int64_t>(set.atoms.size());
@@ -52,8 +84,8 @@ void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) co
     std::copy_n(set.gram.begin() + i * old_k, old_k, gram.begin() + i * new_k);
   set.atoms.insert(set.atoms.end(), added.begin(), added.end());
   set.w.resize(static_cast<std::size_t>(new_k), 0.0);
-  // New rows of the Gram block by one small GEMM (OpenBLAS runs it single-threaded
-  // inside the solver's OpenMP loop).
+  // New rows of the Gram block by one small GEMM (single-threaded inside the
+  // solver's parallel loop).
   const std::int64_t d = atoms_.cols, added_k = new_k - old_k;
   std::vector<float> gathered(static_cast<std::size_t>(new_k * d)), block(static_cast<std::size_t>(added_k * new_k));
   for (std::int64_t i = 0; i < new_k; ++i)
@@ -76,29 +108,30 @@ void CpuWorkingSet::prune(RowSet& set) const {
     if (set.w[static_cast<std::size_t>(i)] > 0) keep.push_back(i);
   const auto kept = static_cast<std::int64_t>(keep.size());
   if (kept == k) return;
-  RowSet smaller;
-  smaller.sub_tol = set.sub_tol;
-  smaller.gram.resize(static_cast<std::size_t>(kept * kept));
+  std::vector<std::int32_t> atoms(static_cast<std::size_t>(kept));
+  std::vector<double> w(static_cast<std::size_t>(kept)), gram(static_cast<std::size_t>(kept * kept));
   for (std::int64_t i = 0; i < kept; ++i) {
-    smaller.atoms.push_back(set.atoms[static_cast<std::size_t>(keep[static_cast<std::size_t>(i)])]);
-    smaller.w.push_back(set.w[static_cast<std::size_t>(keep[static_cast<std::size_t>(i)])]);
+    const auto from = keep[static_cast<std::size_t>(i)];
+    atoms[static_cast<std::size_t>(i)] = set.atoms[static_cast<std::size_t>(from)];
+    w[static_cast<std::size_t>(i)] = set.w[static_cast<std::size_t>(from)];
     for (std::int64_t j = 0; j < kept; ++j)
-      smaller.gram[static_cast<std::size_t>(i * kept + j)] =
-          set.gram[static_cast<std::size_t>(keep[static_cast<std::size_t>(i)] * k + keep[static_cast<std::size_t>(j)])];
+      gram[static_cast<std::size_t>(i * kept + j)] = set.gram[static_cast<std::size_t>(from * k + keep[static_cast<std::size_t>(j)])];
   }
-  set = std::move(smaller);
+  set.atoms.swap(atoms);
+  set.w.swap(w);
+  set.gram.swap(gram);
 }
 
-bool CpuWorkingSet::add_violators(RowSet& set, const float* g, std::int64_t most, double margin,
+bool CpuWorkingSet::add_violators(RowSet& set, const float* g, std::int64_t most, double l1, bool near,
                                   std::vector<std::uint8_t>& member) const {
   const std::int64_t c = atoms_.rows;
-  const auto threshold = static_cast<float>(0.5 * options_.l1);
-  const auto near = static_cast<float>(0.5 * options_.l1 * (1.0 - margin));
+  const auto threshold = static_cast<float>(rules::violation_threshold(l1));
+  const auto lowest = static_cast<float>(near ? rules::near_violation_threshold(l1) : rules::violation_threshold(l1));
   for (auto a : set.atoms) member[static_cast<std::size_t>(a)] = 1;
   std::vector<std::int32_t> candidates;
   bool violated = false;
   for (std::int64_t k = 0; k < c; ++k)
-    if (g[k] > near && !member[static_cast<std::size_t>(k)]) {
+    if (g[k] > lowest && !member[static_cast<std::size_t>(k)]) {
       candidates.push_back(static_cast<std::int32_t>(k));
       violated = violated || g[k] > threshold;
     }
@@ -112,77 +145,182 @@ bool CpuWorkingSet::add_violators(RowSet& set, const float* g, std::int64_t most
   return true;
 }
 
-void CpuWorkingSet::solve_rows(RowProblem& p) {
-  const std::int64_t c = atoms_.rows, d = atoms_.cols;
-  const auto n_rows = static_cast<std::int64_t>(p.rows.size());
-  std::vector<RowSet> sets(p.rows.size());
+void CpuWorkingSet::solve_set(RowSet& set, const float* b_row, ActiveSetLasso& solver) const {
+  const auto k = static_cast<std::int64_t>(set.atoms.size());
+  std::vector<double> b(static_cast<std::size_t>(k));
+  for (std::int64_t x = 0; x < k; ++x) b[static_cast<std::size_t>(x)] = b_row[set.atoms[static_cast<std::size_t>(x)]];
+  const int max_steps = static_cast<int>(kStepsPerAtom * k + 100);
+  solver.solve({set.gram.data(), b.data(), k, lambda(set, set.grid)}, set.w.data(), max_steps);
+  if (options_.l0 <= 0 || support(set.w) > options_.l0) return;
+  std::vector<double> next;
+  while (!last_grid_point(set)) {
+    next = set.w;
+    solver.solve({set.gram.data(), b.data(), k, lambda(set, set.grid + 1)}, next.data(), max_steps);
+    // A set its solution fills is too small to tell how many atoms the row wants.
+    if (support(next) > options_.l0 || support(next) >= k) return;
+    set.w.swap(next);
+    ++set.grid;
+  }
+}
 
-#pragma omp parallel
+void CpuWorkingSet::solve_rows(RowProblem& p) {
+  // Each thread solves whole blocks of rows, passes included (single-threaded BLAS):
+  // no barrier between the steps of a round, which on a busy machine cost more
+  // than the work. About four blocks per thread balance rows that need more rounds.
+  const auto n = static_cast<std::int64_t>(p.rows.size());
+  const std::int64_t threads = omp_get_max_threads();
+  const std::int64_t block = std::clamp<std::int64_t>((n + 4 * threads - 1) / (4 * threads), kMinBlockRows, kBlockRows);
+  const std::int64_t blocks = (n + block - 1) / block;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::int64_t b = 0; b < blocks; ++b)
+    solve_block(p, p.rows.data() + b * block, std::min(block, n - b * block));
+}
+
+void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::int64_t n_rows) {
+  const std::int64_t c = atoms_.rows, d = atoms_.cols;
+  const bool target = options_.l0 > 0;
+  std::vector<RowSet> sets(static_cast<std::size_t>(n_rows));
+
+  std::vector<std::uint8_t> member(static_cast<std::size_t>(c), 0);
+  ActiveSetLasso solver;
+  std::vector<double> residual(static_cast<std::size_t>(d));
   {
-    std::vector<std::uint8_t> member(static_cast<std::size_t>(c), 0);
-#pragma omp for schedule(dynamic, 16)
     for (std::int64_t i = 0; i < n_rows; ++i) {
-      sets[static_cast<std::size_t>(i)].sub_tol = 0.1 * options_.tol;
-      const float* b = p.b.row(p.rows[static_cast<std::size_t>(i)]);
       RowSet& set = sets[static_cast<std::size_t>(i)];
-      add_violators(set, b, kInitialSet, 0.0, member);
+      const float* b = p.b.row(rows[i]);
+      set.max_correlation = max_of(b, c);
+      set.grid = target ? 1 : 0;
+      // Target sparsity starts from the 2K best-correlated atoms, so that the set's
+      // own walk down the grid stops near K atoms rather than on the set's size.
+      if (target)
+        add_violators(set, b, std::max<std::int64_t>(kInitialSet, 2 * options_.l0), 0.0, false, member);
+      else
+        add_violators(set, b, kInitialSet, options_.l1, false, member);
     }
   }
 
   std::vector<std::int64_t> active(static_cast<std::size_t>(n_rows));
   std::iota(active.begin(), active.end(), 0);
   std::vector<float> r, g;
-  for (int round = 1; round <= options_.max_rounds && !active.empty(); ++round) {
+  std::vector<GapTerms> terms;
+  std::vector<double> r64;
+  while (!active.empty()) {
     const auto na = static_cast<std::int64_t>(active.size());
     r.resize(static_cast<std::size_t>(na * d));
     g.resize(static_cast<std::size_t>(na * c));
-#pragma omp parallel for schedule(dynamic, 4)
-    for (std::int64_t j = 0; j < na; ++j) {
-      RowSet& set = sets[static_cast<std::size_t>(active[static_cast<std::size_t>(j)])];
-      const std::int64_t row = p.rows[static_cast<std::size_t>(active[static_cast<std::size_t>(j)])];
-      const float* z = p.z.row(row);
-      const float* b_row = p.b.row(row);
-      const auto k = static_cast<std::int64_t>(set.atoms.size());
-      std::vector<double> b(static_cast<std::size_t>(k));
-      for (std::int64_t x = 0; x < k; ++x) b[static_cast<std::size_t>(x)] = b_row[set.atoms[static_cast<std::size_t>(x)]];
-      GramLasso problem{set.gram.data(), b.data(), k, 0.0, options_.l1};
-      for (std::int64_t x = 0; x < d; ++x) problem.zz += static_cast<double>(z[x]) * z[x];
-      solve_gram_lasso(problem, set.sub_tol, kMaxSweeps, set.w.data());
-      std::vector<double> residual(z, z + d);
-      for (std::int64_t x = 0; x < k; ++x) {
-        const double wx = set.w[static_cast<std::size_t>(x)];
-        if (wx == 0) continue;
-        const float* a = atoms_.row(set.atoms[static_cast<std::size_t>(x)]);
-        for (std::int64_t y = 0; y < d; ++y) residual[static_cast<std::size_t>(y)] -= wx * a[y];
+    terms.resize(static_cast<std::size_t>(na));
+    r64.resize(static_cast<std::size_t>(na * d));
+    {
+      for (std::int64_t j = 0; j < na; ++j) {
+        RowSet& set = sets[static_cast<std::size_t>(active[static_cast<std::size_t>(j)])];
+        const std::int64_t row = rows[active[static_cast<std::size_t>(j)]];
+        solve_set(set, p.b.row(row), solver);
+        const float* z = p.z.row(row);
+        std::copy(z, z + d, residual.begin());
+        for (std::size_t x = 0; x < set.atoms.size(); ++x) {
+          const auto wx = static_cast<double>(static_cast<float>(set.w[x]));  // the weights as stored
+          set.w[x] = wx;
+          if (wx == 0) continue;
+          const float* a = atoms_.row(set.atoms[x]);
+          for (std::int64_t y = 0; y < d; ++y) residual[static_cast<std::size_t>(y)] -= wx * a[y];
+        }
+        // The certificate's ||r||^2 and <r, z> from the float64 residual; the GEMM
+        // only needs it in float32.
+        GapTerms& t = terms[static_cast<std::size_t>(j)];
+        t = GapTerms{};
+        for (std::int64_t y = 0; y < d; ++y) {
+          const double ry = residual[static_cast<std::size_t>(y)];
+          t.rr += ry * ry;
+          t.rz += ry * z[y];
+          r[static_cast<std::size_t>(j * d + y)] = static_cast<float>(ry);
+          r64[static_cast<std::size_t>(j * d + y)] = ry;
+        }
+        for (double wx : set.w) t.sum_w += wx;
       }
-      for (std::int64_t y = 0; y < d; ++y) r[static_cast<std::size_t>(j * d + y)] = static_cast<float>(residual[static_cast<std::size_t>(y)]);
     }
     gemm_abt(r.data(), atoms_.data, g.data(), na, c, d, 1.0f, 0.0f);
 
     std::vector<std::uint8_t> done(static_cast<std::size_t>(na), 0);
-#pragma omp parallel
     {
-      std::vector<std::uint8_t> member(static_cast<std::size_t>(c), 0);
-#pragma omp for schedule(dynamic, 4)
       for (std::int64_t j = 0; j < na; ++j) {
         const std::int64_t local = active[static_cast<std::size_t>(j)];
         RowSet& set = sets[static_cast<std::size_t>(local)];
-        const std::int64_t row = p.rows[static_cast<std::size_t>(local)];
-        GapTerms t = residual_terms(p.z.row(row), r.data() + j * d, d);
-        for (double wx : set.w) t.sum_w += static_cast<double>(static_cast<float>(wx));
+        const std::int64_t row = rows[local];
+        const double l1 = lambda(set, set.grid);
+        GapTerms t = terms[static_cast<std::size_t>(j)];
         const float* gj = g.data() + j * c;
-        t.max_g = certified_max(gj, c, r.data() + j * d, atoms_.data, d);
-        const Certificate cert = certify(t, options_.l1);
-        if (cert.converged(options_.tol) || round == options_.max_rounds) {
-          record(p, row, cert, round);
-          RowCode& code = (*p.codes)[static_cast<std::size_t>(row)];
-          code.atoms = set.atoms;
-          code.weights.assign(set.w.begin(), set.w.end());
+        t.max_g = certified_max(gj, c, r64.data() + j * d, atoms_.data, d);
+        const Certificate cert = certify(t, l1);
+        ++set.rounds;
+        ++set.passes;
+
+        RowCode& code = (*p.codes)[static_cast<std::size_t>(row)];
+        const auto finish = [&](const Certificate& final_cert, double final_l1, bool at_limit) {
+          record(p, row, final_cert, set.passes);
+          p.result->l1[static_cast<std::size_t>(row)] = static_cast<float>(final_l1);
+          p.result->at_limit[static_cast<std::size_t>(row)] = at_limit ? 1 : 0;
           done[static_cast<std::size_t>(j)] = 1;
-          set = RowSet{};
-        } else if (prune(set), !add_violators(set, gj, kGrowth, kNearViolation, member)) {
-          set.sub_tol = std::max(1e-13, set.sub_tol * 0.01);  // the set is right, solve it tighter
+        };
+        const auto finish_current = [&](const Certificate& final_cert, double final_l1, bool at_limit) {
+          code.atoms.clear();
+          code.weights.clear();
+          for (std::size_t x = 0; x < set.atoms.size(); ++x)
+            if (set.w[x] > 0) code.atoms.push_back(set.atoms[x]), code.weights.push_back(static_cast<float>(set.w[x]));
+          finish(final_cert, final_l1, at_limit);
+        };
+        const auto finish_best = [&](bool at_limit) {  // l0: the last certified grid point with at most K atoms
+          code.atoms = set.best_atoms;
+          code.weights = set.best_weights;
+          if (set.best_grid > 0) return finish(set.best_cert, lambda(set, set.best_grid), at_limit);
+          GapTerms zero = residual_terms(p.z.row(row), p.z.row(row), d);  // w = 0 at lambda_max
+          zero.max_g = set.max_correlation;
+          finish(certify(zero, lambda(set, 0)), lambda(set, 0), at_limit);
+        };
+        const bool out_of_rounds =
+            set.rounds >= options_.max_rounds || (target && set.passes >= kGridPassesPerRound * options_.max_rounds);
+        if (!cert.converged(options_.tol) || (target && out_of_rounds)) {
+          if (out_of_rounds) {
+            if (target)
+              finish_best(true);
+            else
+              finish_current(cert, l1, true);
+            set = RowSet{};
+            continue;
+          }
+          prune(set);
+          // The set at least doubles while violators remain, so large supports take few passes.
+          add_violators(set, gj, std::max<std::int64_t>(kGrowth, static_cast<std::int64_t>(set.atoms.size())), l1, true,
+                        member);
+          // l0: the set keeps 2K atoms (the best-correlated), so its walk can exceed K.
+          const auto wanted = 2 * static_cast<std::int64_t>(options_.l0);
+          if (target && static_cast<std::int64_t>(set.atoms.size()) < wanted)
+            add_violators(set, gj, wanted - static_cast<std::int64_t>(set.atoms.size()), 0.0, false, member);
+          continue;
         }
+        const bool within = !target || support(set.w) <= options_.l0;
+        if (target && within && !last_grid_point(set)) {  // certified: the next grid point must exceed K
+          set.best_grid = set.grid;
+          set.best_cert = cert;
+          set.best_atoms.clear();
+          set.best_weights.clear();
+          for (std::size_t x = 0; x < set.atoms.size(); ++x)
+            if (set.w[x] > 0) set.best_atoms.push_back(set.atoms[x]), set.best_weights.push_back(static_cast<float>(set.w[x]));
+          ++set.grid;
+          set.rounds = 0;
+          continue;
+        }
+        if (target && !within && set.grid > set.best_grid + 1) {  // the set's walk went too far: step back
+          --set.grid;
+          set.rounds = 0;
+          continue;
+        }
+        if (!target)
+          finish_current(cert, l1, false);
+        else if (!within)
+          finish_best(false);
+        else  // at most K atoms at the grid's last point: the grid ends here
+          finish_current(cert, l1, true);
+        set = RowSet{};
       }
     }
     std::vector<std::int64_t> next;

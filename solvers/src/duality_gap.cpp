@@ -7,15 +7,6 @@
 
 namespace concise {
 
-Certificate certify(const GapTerms& t, double l1) {
-  Certificate c;
-  c.objective = t.rr + l1 * t.sum_w;
-  c.dual_scale = t.max_g <= 0 ? 1.0 : std::min(1.0, 0.5 * l1 / t.max_g);
-  const double s = c.dual_scale;
-  c.gap = std::max(0.0, (1.0 + s * s) * t.rr + l1 * t.sum_w - 2.0 * s * t.rz);
-  return c;
-}
-
 Certificate certify_row(MatrixView<const float> atoms, const float* z, const float* w, double l1) {
   const std::int64_t c = atoms.rows, d = atoms.cols;
   std::vector<double> r(static_cast<std::size_t>(d));

@@ -26,6 +26,8 @@ class RowStats:
     gap: np.ndarray         # certified duality gap, F(w) - F* <= gap
     objective: np.ndarray   # F(w) = ||z - C^T w||^2 + l1 * sum(w)
     iterations: np.ndarray  # solver iterations (working-set rounds for "ws")
+    l1: np.ndarray          # the lambda each row was solved with (with l0=K, each row's own)
+    at_limit: np.ndarray    # 1 where the row stopped on an iteration, round or grid limit
 
 
 class Decomposer:
@@ -33,19 +35,35 @@ class Decomposer:
 
     dictionary: a concise.Dictionary or the path of a dictionary file.
     l1: the penalty lambda in ||z - C^T w||^2 + lambda * sum(w) (SpLiCE's l1_penalty).
+        0 is refused (plain NNLS has no certified gap); the error names the smallest useful lambda.
+    l0: instead of l1, at most l0 atoms per row: each row gets the smallest lambda on the grid
+        lambda_max(row) * l0_ratio**j whose certified solution has at most l0 atoms
+        (RowStats.l1 holds it). CPU only.
     tol: each row stops when its certified duality gap <= tol * F(w).
     solver: "auto", "ws" (working set), "fista" or "admm".
     device: "auto", "cpu", "cuda" or "cuda:N".
+    max_iterations, max_rounds: the limits of FISTA/ADMM and of the working set; rows that
+        stop on one are marked in RowStats.at_limit.
+    threads: CPU threads for each solve (0: all cores), set for the call only, so that
+        torch's own thread setting in the same process stays as it is.
     """
 
-    def __init__(self, dictionary, l1=DEFAULTS["l1"], tol=DEFAULTS["tol"], solver=DEFAULTS["solver"],
-                 device=DEFAULTS["device"], max_iterations=DEFAULTS["max_iterations"]):
+    def __init__(self, dictionary, l1=None, tol=DEFAULTS["tol"], solver=DEFAULTS["solver"], device=DEFAULTS["device"],
+                 max_iterations=DEFAULTS["max_iterations"], *, l0=None, l0_ratio=DEFAULTS["l0_ratio"],
+                 max_rounds=DEFAULTS["max_rounds"], threads=DEFAULTS["threads"]):
         dictionary = as_dictionary(dictionary)
         if not isinstance(dictionary, _core.Dictionary):
             raise TypeError(f"dictionary is a {type(dictionary).__name__}, expected a concise.Dictionary or a path")
+        if l1 is not None and l0 is not None:
+            raise ValueError("give l1 (a fixed lambda) or l0 (a target number of atoms per row), not both")
         self.dictionary = dictionary
-        self.l1, self.tol = float(l1), float(tol)
-        self._solver = _core.Solver(dictionary, self.l1, self.tol, solver, device, max_iterations)
+        self.l1 = DEFAULTS["l1"] if l1 is None else float(l1)
+        self.l0 = 0 if l0 is None else int(l0)
+        if l0 is not None and self.l0 < 1:
+            raise ValueError(f"l0 must be a positive number of atoms, got {l0}")
+        self.tol = float(tol)
+        self._solver = _core.Solver(dictionary, self.l1, self.tol, solver, device, max_iterations, self.l0,
+                                    float(l0_ratio), int(max_rounds), int(threads))
 
     @property
     def name(self):
@@ -58,7 +76,8 @@ class Decomposer:
         return self._solver.device
 
     def __repr__(self):
-        return f"<concise.Decomposer {self.name}, l1={self.l1}, tol={self.tol}, {len(self.dictionary)} concepts>"
+        sparsity = f"l0={self.l0}" if self.l0 else f"l1={self.l1}"
+        return f"<concise.Decomposer {self.name}, {sparsity}, tol={self.tol}, {len(self.dictionary)} concepts>"
 
     def decompose(self, embeddings, *, preprocess=True, return_stats=False, chunk=0):
         """Sparse codes of the rows of `embeddings` (n x d, numpy or torch, any float dtype).

@@ -61,7 +61,7 @@ nb::ndarray<nb::numpy, float> recompose_codes(Resources& resources, const Dictio
 class Solver {
  public:
   Solver(const Dictionary& dict, double l1, double tol, const std::string& solver, const std::string& device,
-         int max_iterations)
+         int max_iterations, int l0, double l0_ratio, int max_rounds, int threads)
       : dict_(dict), resources_(device) {
     SolveOptions options;
     options.l1 = l1;
@@ -69,6 +69,10 @@ class Solver {
     options.solver = parse_solver(solver);
     options.device = device;
     options.max_iterations = max_iterations;
+    options.l0 = l0;
+    options.l0_ratio = l0_ratio;
+    options.max_rounds = max_rounds;
+    options.threads = threads;
     decomposer_ = resources_.make_decomposer(dict.atoms.view(), options);
   }
 
@@ -143,6 +147,8 @@ class Solver {
         std::copy(stats.gap.begin(), stats.gap.end(), all.gap.begin() + at);
         std::copy(stats.objective.begin(), stats.objective.end(), all.objective.begin() + at);
         std::copy(stats.iterations.begin(), stats.iterations.end(), all.iterations.begin() + at);
+        std::copy(stats.l1.begin(), stats.l1.end(), all.l1.begin() + at);
+        std::copy(stats.at_limit.begin(), stats.at_limit.end(), all.at_limit.begin() + at);
         if (first + count < n) check_signals();
       }
     }
@@ -153,6 +159,9 @@ class Solver {
     stats["gap"] = to_numpy(std::move(all.gap));
     stats["objective"] = to_numpy(std::move(all.objective));
     stats["iterations"] = to_numpy(std::move(all.iterations));
+    stats["l1"] = to_numpy(std::move(all.l1));
+    std::vector<std::uint8_t> at_limit = std::move(all.at_limit);
+    stats["at_limit"] = to_numpy(std::move(at_limit));
     return nb::make_tuple(to_numpy(std::move(indptr)), to_numpy(std::move(indices)), to_numpy(std::move(data)), stats);
   }
 
@@ -166,10 +175,13 @@ class Solver {
 void bind_decomposer(nb::module_& m) {
   const SolveOptions defaults;
   nb::class_<Solver>(m, "Solver", "A decomposer bound to one dictionary, solver and device (see concise.Decomposer).")
-      .def(nb::init<const Dictionary&, double, double, const std::string&, const std::string&, int>(),
+      .def(nb::init<const Dictionary&, double, double, const std::string&, const std::string&, int, int, double, int,
+                    int>(),
            nb::arg("dictionary"), nb::arg("l1") = defaults.l1, nb::arg("tol") = defaults.tol,
            nb::arg("solver") = to_string(defaults.solver), nb::arg("device") = defaults.device,
-           nb::arg("max_iterations") = defaults.max_iterations, nb::keep_alive<1, 2>())
+           nb::arg("max_iterations") = defaults.max_iterations, nb::arg("l0") = defaults.l0,
+           nb::arg("l0_ratio") = defaults.l0_ratio, nb::arg("max_rounds") = defaults.max_rounds,
+           nb::arg("threads") = defaults.threads, nb::keep_alive<1, 2>())
       .def_prop_ro("name", &Solver::name)
       .def_prop_ro("device", &Solver::device, "The resolved device, e.g. \"cpu\" or \"cuda:0\".")
       .def("recompose", &Solver::recompose, nb::arg("indptr"), nb::arg("indices"), nb::arg("data"),
@@ -191,6 +203,9 @@ void bind_decomposer(nb::module_& m) {
         d["solver"] = to_string(defaults.solver);
         d["device"] = defaults.device;
         d["max_iterations"] = defaults.max_iterations;
+        d["l0_ratio"] = defaults.l0_ratio;
+        d["max_rounds"] = defaults.max_rounds;
+        d["threads"] = defaults.threads;
         return d;
       }, "The solver options' defaults, which every layer of concise shares.");
   m.def("parse_device", [](const std::string& text) { return parse_device(text).to_string(); }, nb::arg("device"),

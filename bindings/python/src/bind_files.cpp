@@ -13,7 +13,8 @@ namespace {
 
 nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, const std::string& output,
                            const std::string& dataset, double l1, double tol, const std::string& solver,
-                           const std::string& device, std::int64_t chunk, bool progress) {
+                           const std::string& device, std::int64_t chunk, bool progress, int l0, double l0_ratio,
+                           int max_rounds, int threads) {
   DecomposeJob job;
   job.input = input;
   job.dataset = dataset;
@@ -21,6 +22,10 @@ nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, con
   job.options.l1 = l1;
   job.options.tol = tol;
   job.options.solver = parse_solver(solver);
+  job.options.l0 = l0;
+  job.options.l0_ratio = l0_ratio;
+  job.options.max_rounds = max_rounds;
+  job.options.threads = threads;
   job.options.device = device;
   job.chunk = chunk;
   job.progress = progress;
@@ -39,6 +44,8 @@ nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, con
   summary["mean_cosine"] = s.mean_cosine;
   summary["mean_centered_cosine"] = s.mean_centered_cosine;
   summary["not_converged"] = s.not_converged;
+  summary["first_not_converged"] = s.first_not_converged;
+  summary["mean_l1"] = s.mean_l1;
   summary["solver"] = s.solver;
   summary["device"] = s.device;
   return summary;
@@ -51,7 +58,9 @@ void bind_files(nb::module_& m) {
   m.def("decompose_file", &decompose_file_py, nb::arg("input"), nb::arg("dictionary"), nb::arg("output"),
         nb::arg("dataset") = std::string(kDefaultEmbeddingDataset), nb::arg("l1") = defaults.l1,
         nb::arg("tol") = defaults.tol, nb::arg("solver") = to_string(defaults.solver),
-        nb::arg("device") = defaults.device, nb::arg("chunk") = 0, nb::arg("progress") = false);
+        nb::arg("device") = defaults.device, nb::arg("chunk") = 0, nb::arg("progress") = false,
+        nb::arg("l0") = defaults.l0, nb::arg("l0_ratio") = defaults.l0_ratio,
+        nb::arg("max_rounds") = defaults.max_rounds, nb::arg("threads") = defaults.threads);
   m.def("recompose_file", &recompose_file, nb::arg("codes"), nb::arg("dictionary"), nb::arg("zero"), nb::arg("output"),
         nb::arg("device") = defaults.device, nb::call_guard<nb::gil_scoped_release>());
 }

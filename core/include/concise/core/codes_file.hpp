@@ -18,6 +18,9 @@ struct CodesRunInfo {
   std::int64_t concepts = 0;
   double l1 = 0;
   double tol = 0;
+  std::int64_t l0 = 0;         // > 0: target sparsity; each row's lambda is in /stats/l1
+  double l0_ratio = 0;         // the l0 grid's ratio (only with l0 > 0)
+  std::int64_t max_rounds = 0; // the working set's round limit
   std::string solver;  // the backend and algorithm that ran, e.g. "cpu/ws", "cuda/fista"
   std::string device;  // the device the file was started on, e.g. "cuda:0" (a resume may use another GPU)
   std::string dictionary_fingerprint;
@@ -35,8 +38,12 @@ struct CodeStats {
   std::vector<float> gap;        // certified duality gap of each row
   std::vector<float> objective;  // F(w) of each row
   std::vector<std::int32_t> iterations;
+  std::vector<float> l1;              // the lambda each row was solved with
+  std::vector<std::uint8_t> at_limit; // 1: the row stopped on an iteration, round or grid limit
 
   void resize(std::size_t n) {
+    l1.assign(n, 0.0f);
+    at_limit.assign(n, 0);
     l0.assign(n, 0);
     cosine.assign(n, 0.0f);
     centered_cosine.assign(n, 0.0f);

@@ -25,8 +25,8 @@ struct RowsInput {
 void decompose_rows(Decomposer& decomposer, const Dictionary& dict, const RowsInput& input, SolveResult& result,
                     CodeStats& stats);
 
-// A solved chunk's per-row stats: l0 from the codes, gap, objective and iterations
-// from the result, the given (SpLiCE) cosines, and the centered cosines.
+// A solved chunk's per-row stats: l0 from the codes, gap, objective, iterations and
+// lambda from the result (l1 for solvers that leave the lambdas out), the given (SpLiCE) cosines, and the centered cosines.
 void collect_stats(const SolveResult& result, MatrixView<const float> atoms, double l1, std::vector<float> cosine,
                    CodeStats& stats);
 

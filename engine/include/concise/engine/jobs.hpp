@@ -30,9 +30,12 @@ struct DecomposeSummary {
   double seconds = 0;               // wall time of this run's solving and writing
   double mean_l0 = 0, mean_cosine = 0;  // over this run's rows; cosine: SpLiCE's recomposition cosine
   double mean_centered_cosine = 0;      // cos(C^T w, centered input), over this run's rows
-  std::int64_t not_converged = 0;   // rows whose gap stayed above tol * F
+  std::int64_t not_converged = 0;   // rows that stopped on a limit (gap above tol * F, or an l0 grid cut short)
+  std::vector<std::int64_t> first_not_converged;  // the first few of them (row numbers in the input)
+  double mean_l1 = 0;               // over this run's rows (with l0, each row's lambda differs)
   std::string solver;               // the backend and algorithm that ran, e.g. "cpu/ws"
   std::string device;               // e.g. "cpu", "cuda:0 (NVIDIA H100 ...)"
+  int l0 = 0;                       // the job's target sparsity (0: fixed l1)
 };
 
 DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dictionary);

@@ -17,6 +17,8 @@ struct SolveResult {
   std::vector<float> gap;              // certified duality gap
   std::vector<float> objective;        // F(w)
   std::vector<std::int32_t> iterations;
+  std::vector<float> l1;               // lambda of each row (the options' l1, or the l0 grid's); may be empty
+  std::vector<std::uint8_t> at_limit;  // 1: the row stopped on a round/grid limit; may be empty
 };
 
 class Decomposer {

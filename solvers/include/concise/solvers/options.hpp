@@ -13,12 +13,15 @@ SolverKind parse_solver(const std::string& name);
 struct SolveOptions {
   double l1 = 0.25;            // lambda in ||z - C^T w||^2 + lambda * sum(w)
   double tol = 1e-4;           // stop a row when gap <= tol * F(w)
+  int l0 = 0;                  // > 0: target sparsity, each row's lambda from the grid below (replaces l1)
+  double l0_ratio = 0.9;       // rho of the grid lambda_j = lambda_max(row) * rho^j
   SolverKind solver = SolverKind::Auto;
   std::string device = "auto";  // auto, cpu, cuda or cuda:N (concise/engine/device.hpp)
   int max_iterations = 5000;   // FISTA and ADMM iterations per row
-  int max_rounds = 40;         // working-set rounds per row
+  int max_rounds = 40;         // working-set rounds (full correlation passes) per row and lambda
   int check_every = 10;        // FISTA/ADMM iterations between gap checks
   bool screening = true;       // gap-safe screening (FISTA, ADMM)
+  int threads = 0;             // CPU threads for a solve; 0: OMP_NUM_THREADS if set, else all cores
   long long gpu_batch_rows = 0;  // rows the GPU solves at once; 0 picks from the dictionary size
 
   // Throws InputError for values outside their domain.

@@ -1,0 +1,98 @@
+#pragma once
+// The rules every backend applies, in one place: the duality-gap certificate of
+// DESIGN §1, the stopping test, gap-safe screening, the working set's violation
+// thresholds, the rounding margin of the certified maximum, and the lambda grid
+// of target-sparsity solves. Plain functions that compile for the host and, under
+// nvcc, for the device, so the CPU and CUDA solvers decide alike.
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define CONCISE_HOST_DEVICE __host__ __device__
+#else
+#define CONCISE_HOST_DEVICE
+#endif
+
+namespace concise {
+
+struct GapTerms {
+  double rr = 0;     // ||r||^2
+  double rz = 0;     // <r, z>
+  double sum_w = 0;  // sum(w)
+  double max_g = 0;  // max_k (C r)_k
+};
+
+struct Certificate {
+  double objective = 0;  // F(w)
+  double gap = 0;        // an upper bound of F(w) - F*
+  double dual_scale = 1; // s
+  CONCISE_HOST_DEVICE bool converged(double tol) const { return gap <= tol * objective; }
+};
+
+namespace rules {
+
+// With r = z - C^T w, g = C r, m = max_k g_k and s = min(1, (lambda/2) / m) (s = 1 when m <= 0):
+//   gap(w) = (1 + s^2) ||r||^2 + lambda * sum(w) - 2 s <r, z>  >=  F(w) - F*
+CONCISE_HOST_DEVICE inline Certificate certify(const GapTerms& t, double l1) {
+  Certificate c;
+  c.objective = t.rr + l1 * t.sum_w;
+  const double scale = t.max_g <= 0 ? 1.0 : 0.5 * l1 / t.max_g;
+  c.dual_scale = scale < 1.0 ? scale : 1.0;
+  const double s = c.dual_scale;
+  const double gap = (1.0 + s * s) * t.rr + l1 * t.sum_w - 2.0 * s * t.rz;
+  c.gap = gap > 0 ? gap : 0.0;
+  return c;
+}
+
+// A reported gap above tol * F counts as not converged; the slack absorbs the
+// float32 rounding of the stored gap and objective.
+CONCISE_HOST_DEVICE inline bool reported_converged(float gap, float objective, double tol) {
+  return static_cast<double>(gap) <= tol * static_cast<double>(objective) * (1 + 1e-6);
+}
+
+// w = 0 is optimal when every correlation max_k (C z)_k <= lambda/2.
+CONCISE_HOST_DEVICE inline bool zero_is_optimal(double max_correlation, double l1) {
+  return max_correlation <= 0.5 * l1;
+}
+
+// Gap-safe screening: atom k is zero at the optimum when s g_k + sqrt(gap) ||C_k|| < lambda/2.
+CONCISE_HOST_DEVICE inline bool screened_out(double g_k, double atom_norm, const Certificate& cert, double sqrt_gap,
+                                             double l1) {
+  return cert.dual_scale * g_k + sqrt_gap * atom_norm < 0.5 * l1;
+}
+
+// An atom outside the working set violates optimality when (C r)_k > lambda/2.
+CONCISE_HOST_DEVICE inline double violation_threshold(double l1) { return 0.5 * l1; }
+
+// Atoms just below the violation threshold tend to cross it once the violators
+// join; the working set takes those above (1 - kNearViolation) lambda/2 early.
+constexpr double kNearViolation = 0.05;
+CONCISE_HOST_DEVICE inline double near_violation_threshold(double l1) { return 0.5 * l1 * (1.0 - kNearViolation); }
+
+// The float32 GEMM finds the largest correlation up to rounding; every atom within
+// this margin of the float maximum is recomputed in float64 for the certificate.
+CONCISE_HOST_DEVICE inline float certified_max_margin(float float_max) {
+  const float a = float_max < 0 ? -float_max : float_max;
+  return 1e-4f * (a > 1.0f ? a : 1.0f);
+}
+
+// Target sparsity: the lambda grid lambda_j = lambda_max * rho^j, j = 0, 1, ...
+// with lambda_max = 2 max_k (C z)_k, the smallest lambda whose optimum is w = 0.
+CONCISE_HOST_DEVICE inline double lambda_max(double max_correlation) {
+  return max_correlation > 0 ? 2.0 * max_correlation : 0.0;
+}
+CONCISE_HOST_DEVICE inline double grid_lambda(double max_correlation, double rho, int j) {
+  double l = lambda_max(max_correlation);
+  for (int i = 0; i < j; ++i) l *= rho;
+  return l;
+}
+
+// lambda = 0 (plain nonnegative least squares) has no certificate of this form: its
+// dual scale s = 0 makes the gap the whole objective. The options refuse it and name
+// this lambda instead; the l0 grid also ends above it.
+constexpr double kSmallestUsefulL1 = 1e-4;
+CONCISE_HOST_DEVICE inline bool grid_ends_before(double max_correlation, double rho, int j) {
+  return grid_lambda(max_correlation, rho, j) < kSmallestUsefulL1;
+}
+
+}  // namespace rules
+}  // namespace concise

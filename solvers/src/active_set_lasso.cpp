@@ -1,0 +1,163 @@
+#include "active_set_lasso.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu_blas.hpp"
+
+namespace concise::cpu {
+namespace {
+
+// A squared pivot below this fraction of the atom's own squared norm means the atom
+// is (numerically) a combination of the passive atoms: it cannot enter. The Gram
+// entries come from a float32 GEMM (relative error about 1e-7), so smaller pivots
+// are noise.
+constexpr double kDependentPivot = 1e-6;
+// Optimality holds when no violation exceeds this fraction of the largest |q_i|.
+constexpr double kViolationTolerance = 1e-12;
+constexpr double kEnteringFraction = 0.5;
+
+}  // namespace
+
+void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::size_t count) {
+  // Blocked Cholesky update: with G = [G11 G12; G21 G22] and G11 = L11 L11^T,
+  // L21 = G21 L11^-T and L22 L22^T = G22 - L21 L21^T.
+  while (count > 0) {
+    const std::size_t n = passive_.size();
+    double* block = factor_.data() + static_cast<std::ptrdiff_t>(n) * stride_;
+    for (std::size_t t = 0; t < count; ++t) {
+      double* row = block + static_cast<std::ptrdiff_t>(t) * stride_;
+      const double* g = p.gram + atoms[t] * p.k;
+      for (std::size_t j = 0; j < n; ++j) row[j] = g[passive_[j]];
+      for (std::size_t u = 0; u <= t; ++u) row[n + u] = g[atoms[u]];
+    }
+    const auto n64 = static_cast<std::int64_t>(n), m = static_cast<std::int64_t>(count);
+    solve_right_lower_transposed(factor_.data(), block, m, n64, stride_);
+    subtract_aat_lower(block, block + n, m, n64, stride_);
+    const int info = cholesky_lower(block + n, m, stride_);
+    std::size_t good = info == 0 ? count : static_cast<std::size_t>(info - 1);
+    for (std::size_t t = 0; t < good; ++t) {
+      const double pivot = block[static_cast<std::ptrdiff_t>(t) * stride_ + static_cast<std::ptrdiff_t>(n + t)];
+      if (!(pivot * pivot > kDependentPivot * p.gram[atoms[t] * p.k + atoms[t]])) good = t;
+    }
+    passive_.insert(passive_.end(), atoms, atoms + good);
+    if (good == count) return;
+    // atoms[good] is (numerically) a combination of the passive atoms: it stays out.
+    blocked_[static_cast<std::size_t>(atoms[good])] = 1;
+    atoms += good + 1;
+    count -= good + 1;
+  }
+}
+
+void ActiveSetLasso::remove(std::size_t position) {
+  const std::size_t n = passive_.size();
+  // Drop row `position`; the rows below keep one entry right of their diagonal,
+  // which Givens rotations on column pairs (t, t + 1) fold back in.
+  for (std::size_t t = position; t + 1 < n; ++t)
+    std::copy_n(factor_.data() + static_cast<std::ptrdiff_t>(t + 1) * stride_, t + 2,
+                factor_.data() + static_cast<std::ptrdiff_t>(t) * stride_);
+  for (std::size_t t = position; t + 1 < n; ++t) {
+    double* lt = factor_.data() + static_cast<std::ptrdiff_t>(t) * stride_;
+    const double a = lt[t], b = lt[t + 1];
+    const double r = std::hypot(a, b);
+    const double c = a / r, s = b / r;
+    for (std::size_t u = t; u + 1 < n; ++u) {
+      double* lu = factor_.data() + static_cast<std::ptrdiff_t>(u) * stride_;
+      const double x = lu[t], y = lu[t + 1];
+      lu[t] = c * x + s * y;
+      lu[t + 1] = -s * x + c * y;
+    }
+    lt[t + 1] = 0;
+  }
+  passive_.erase(passive_.begin() + static_cast<std::ptrdiff_t>(position));
+}
+
+void ActiveSetLasso::solve_passive(std::vector<double>& x) const {
+  const std::size_t n = passive_.size();
+  x.resize(n);
+  for (std::size_t i = 0; i < n; ++i) x[i] = q_[static_cast<std::size_t>(passive_[i])];
+  solve_lower(factor_.data(), x.data(), static_cast<std::int64_t>(n), stride_);
+  solve_lower_transposed(factor_.data(), x.data(), static_cast<std::int64_t>(n), stride_);
+}
+
+int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
+  const std::int64_t k = p.k;
+  stride_ = k;
+  factor_.resize(static_cast<std::size_t>(k * k));
+  passive_.clear();
+  q_.resize(static_cast<std::size_t>(k));
+  gradient_.resize(static_cast<std::size_t>(k));
+  blocked_.assign(static_cast<std::size_t>(k), 0);
+  double scale = 0;
+  for (std::int64_t i = 0; i < k; ++i) {
+    q_[static_cast<std::size_t>(i)] = p.b[i] - 0.5 * p.l1;
+    scale = std::max(scale, std::abs(q_[static_cast<std::size_t>(i)]));
+  }
+  const double tolerance = kViolationTolerance * std::max(scale, 1e-30);
+  entering_.clear();
+  for (std::int64_t i = 0; i < k; ++i)
+    if (w[i] > 0) entering_.push_back(i);
+    else w[i] = 0;
+  enter(p, entering_.data(), entering_.size());
+  for (std::int64_t i : entering_)
+    if (blocked_[static_cast<std::size_t>(i)]) w[i] = 0;
+
+  int steps = 0;
+  while (true) {
+    // Inner loop: move toward the passive set's unconstrained optimum, dropping the
+    // atoms that would turn negative, until that optimum is positive.
+    while (!passive_.empty()) {
+      solve_passive(x_);
+      // Each atom heading below zero reaches it at its own fraction of the way to x.
+      ratio_.assign(passive_.size(), 2.0);
+      double alpha = 1;
+      for (std::size_t i = 0; i < passive_.size(); ++i) {
+        if (x_[i] > 0) continue;
+        const double wi = w[passive_[i]];
+        ratio_[i] = wi > 0 ? wi / (wi - x_[i]) : 0.0;
+        alpha = std::min(alpha, ratio_[i]);
+      }
+      if (alpha == 1 && std::all_of(x_.begin(), x_.end(), [](double v) { return v > 0; })) {
+        for (std::size_t i = 0; i < passive_.size(); ++i) w[passive_[i]] = x_[i];
+        break;
+      }
+      if (++steps > max_steps) return -1;
+      for (std::size_t i = 0; i < passive_.size(); ++i) {
+        double& wi = w[passive_[i]];
+        wi += alpha * (x_[i] - wi);
+      }
+      // The atoms that reached zero leave; one that leaves without any progress
+      // stays out until something moves (a guard against cycling).
+      if (alpha > 0) std::fill(blocked_.begin(), blocked_.end(), std::uint8_t{0});
+      for (std::size_t i = passive_.size(); i-- > 0;) {
+        if (ratio_[i] > alpha) continue;
+        w[passive_[i]] = 0;
+        if (alpha == 0) blocked_[static_cast<std::size_t>(passive_[i])] = 1;
+        remove(i);
+      }
+    }
+    // Outer step: the atom that violates optimality most enters.
+    for (std::int64_t i = 0; i < k; ++i) gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)];
+    for (std::int64_t j : passive_) {
+      const double wj = w[j];
+      const double* column = p.gram + j * k;  // symmetric: row j is column j
+      for (std::int64_t i = 0; i < k; ++i) gradient_[static_cast<std::size_t>(i)] -= wj * column[i];
+    }
+    double most = tolerance;
+    for (std::int64_t i = 0; i < k; ++i)
+      if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)]) most = std::max(most, gradient_[static_cast<std::size_t>(i)]);
+    if (most <= tolerance) return steps;
+    // Every atom within kEnteringFraction of the largest violation enters at once; the
+    // inner loop drops those the joint solve does not want, so fewer solves are needed.
+    const double entering = std::max(tolerance, kEnteringFraction * most);
+    entering_.clear();
+    for (std::int64_t i = 0; i < k; ++i)
+      if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)] && gradient_[static_cast<std::size_t>(i)] >= entering)
+        entering_.push_back(i);
+    steps += static_cast<int>(entering_.size());
+    if (steps > max_steps) return -1;
+    enter(p, entering_.data(), entering_.size());
+  }
+}
+
+}  // namespace concise::cpu

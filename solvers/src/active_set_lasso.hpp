@@ -1,0 +1,41 @@
+#pragma once
+// The nonnegative lasso restricted to a working set, in Gram form and float64,
+//   minimize  w^T G w - 2 b^T w + lambda * sum(w),  w >= 0,
+// solved exactly by an active-set method (Lawson-Hanson on q = b - lambda/2):
+// atoms enter the passive set one at a time by largest violation, leave when a
+// step would make them negative, and the Cholesky factor of G_PP is updated in
+// O(p^2) per change instead of refactored.
+#include <cstdint>
+#include <vector>
+
+namespace concise::cpu {
+
+struct GramLasso {
+  const double* gram;  // k x k, row-major, symmetric
+  const double* b;     // k
+  std::int64_t k;
+  double l1;
+};
+
+class ActiveSetLasso {
+ public:
+  // Improves w (k, nonnegative, warm start) in place until every optimality
+  // condition of the set's problem holds up to rounding; returns the steps taken
+  // (atoms entering or leaving), or -1 when it stopped at max_steps.
+  int solve(const GramLasso& problem, double* w, int max_steps);
+
+ private:
+  // Appends the atoms to the passive set and its factor; an atom that depends on the
+  // passive set (numerically) is blocked instead.
+  void enter(const GramLasso& p, const std::int64_t* atoms, std::size_t count);
+  void remove(std::size_t position);
+  void solve_passive(std::vector<double>& x) const;    // G_PP x = q_P
+
+  std::vector<std::int64_t> passive_, entering_;
+  std::vector<double> factor_;  // lower Cholesky factor of G_PP, row-major with stride k
+  std::vector<double> q_, x_, gradient_, ratio_;
+  std::vector<std::uint8_t> blocked_;
+  std::int64_t stride_ = 0;
+};
+
+}  // namespace concise::cpu

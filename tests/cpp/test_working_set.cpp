@@ -1,0 +1,170 @@
+// The working-set fast path where it is hardest: large supports, target sparsity,
+// large dictionaries, round limits and lambda = 0.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "concise/core/dictionary.hpp"
+#include "concise/core/error.hpp"
+#include "concise/core/npy.hpp"
+#include "concise/core/preprocess.hpp"
+#include "concise/solvers/decomposer.hpp"
+#include "concise/solvers/duality_gap.hpp"
+#include "concise/solvers/rules.hpp"
+#include "problems.hpp"
+
+namespace concise {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::objective_of;
+using testing::random_problem;
+
+std::vector<std::string> lines(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+std::int64_t l0_of(const SolveResult& result, std::int64_t row) {
+  return result.codes.indptr[static_cast<std::size_t>(row) + 1] - result.codes.indptr[static_cast<std::size_t>(row)];
+}
+
+std::vector<float> dense_row(const SolveResult& result, std::int64_t row, std::int64_t c) {
+  std::vector<float> w(static_cast<std::size_t>(c), 0.0f);
+  for (auto q = result.codes.indptr[static_cast<std::size_t>(row)]; q < result.codes.indptr[static_cast<std::size_t>(row) + 1];
+       ++q)
+    w[static_cast<std::size_t>(result.codes.indices[static_cast<std::size_t>(q)])] = result.codes.data[static_cast<std::size_t>(q)];
+  return w;
+}
+
+// The LVIS dictionary and the first CIFAR-10 rows, preprocessed (public data; skipped without it).
+class CifarRows : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const fs::path dir = fs::path(CONCISE_DATA_DIR) / "clip-vit-b32";
+    if (!fs::exists(dir / "cifar10_test200_embeddings.npy"))
+      GTEST_SKIP() << "public CLIP data not found at " << dir;
+    dict_ = Dictionary::build(read_npy_matrix((dir / "lvis_concepts.npy").string()), lines(dir / "lvis_concepts.txt"),
+                              read_npy_vector((dir / "image_mean.npy").string()));
+    const Matrix<float> all = read_npy_matrix((dir / "cifar10_test200_embeddings.npy").string());
+    z_ = Matrix<float>(kRows, all.cols());
+    std::copy_n(all.data(), kRows * all.cols(), z_.data());
+    center_embeddings(z_.view(), dict_.image_mean, [](std::int64_t r) { return std::to_string(r); });
+  }
+  static constexpr std::int64_t kRows = 12;
+  Dictionary dict_;
+  Matrix<float> z_;
+};
+
+TEST_F(CifarRows, SupportsOfThreeHundredAtomsAreCertifiedInFloat64) {
+  SolveOptions options;
+  options.solver = SolverKind::WorkingSet;
+  options.l1 = 0.01;
+  SolveResult result;
+  make_cpu_decomposer(dict_.atoms.view(), options)->solve(z_.view(), result);
+  std::int64_t large = 0;
+  for (std::int64_t r = 0; r < z_.rows(); ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    large += l0_of(result, r) >= 300;
+    const std::vector<float> w = dense_row(result, r, dict_.size());
+    // An independent float64 certificate from scratch: F(w) - F* <= gap64 <= tol F(w).
+    const Certificate reference = certify_row(dict_.atoms.view(), z_.row(r), w.data(), options.l1);
+    EXPECT_LE(reference.gap, options.tol * reference.objective * 1.01);
+    EXPECT_NEAR(result.objective[static_cast<std::size_t>(r)], reference.objective, 1e-5 * reference.objective);
+    EXPECT_GE(result.gap[static_cast<std::size_t>(r)] * (1 + 1e-3) + 1e-8, reference.gap);
+    EXPECT_EQ(result.at_limit[static_cast<std::size_t>(r)], 0);
+  }
+  EXPECT_GE(large, kRows / 2) << "lambda 0.01 should give supports of 300+ atoms on most rows";
+}
+
+TEST_F(CifarRows, TargetSparsityTakesTheSmallestGridLambdaWithAtMostKAtoms) {
+  constexpr int k = 12;
+  SolveOptions options;
+  options.l0 = k;
+  SolveResult result;
+  make_cpu_decomposer(dict_.atoms.view(), options)->solve(z_.view(), result);
+  for (std::int64_t r = 0; r < z_.rows(); ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    const double l1 = result.l1[static_cast<std::size_t>(r)];
+    EXPECT_LE(l0_of(result, r), k);
+    EXPECT_GT(l0_of(result, r), 0);
+    EXPECT_EQ(result.at_limit[static_cast<std::size_t>(r)], 0);
+    // The row's own certificate at its lambda.
+    const std::vector<float> w = dense_row(result, r, dict_.size());
+    const Certificate at_lambda = certify_row(dict_.atoms.view(), z_.row(r), w.data(), l1);
+    EXPECT_LE(at_lambda.gap, options.tol * at_lambda.objective * 1.01);
+    // The next grid point, solved on its own with a fixed lambda, has more than K atoms.
+    SolveOptions next;
+    next.solver = SolverKind::WorkingSet;
+    next.l1 = l1 * options.l0_ratio;
+    SolveResult denser;
+    make_cpu_decomposer(dict_.atoms.view(), next)->solve({z_.row(r), 1, z_.cols()}, denser);
+    EXPECT_GT(l0_of(denser, 0), k) << "lambda " << l1 << " * " << options.l0_ratio;
+  }
+}
+
+TEST(WorkingSet, FiftyThousandConceptsOnFewRows) {
+  const auto p = random_problem(50000, 128, 3, 21);
+  SolveOptions options;
+  options.solver = SolverKind::WorkingSet;
+  options.l1 = 0.2;
+  SolveResult result;
+  make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), result);
+  for (std::int64_t r = 0; r < p.z.rows(); ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    // The float64 certificate from scratch proves F(w) - F* <= tol F(w) on its own.
+    const std::vector<float> w = dense_row(result, r, p.dict.size());
+    const Certificate certified = certify_row(p.dict.atoms.view(), p.z.row(r), w.data(), options.l1);
+    EXPECT_LE(certified.gap, options.tol * certified.objective * 1.01);
+    EXPECT_GE(result.gap[static_cast<std::size_t>(r)] * (1 + 1e-3) + 1e-8, certified.gap);
+    EXPECT_GT(l0_of(result, r), 0);
+  }
+}
+
+TEST(WorkingSet, RowsStoppedByTheRoundLimitAreMarkedAndKeepTrueGaps) {
+  const auto p = random_problem(600, 64, 6, 17);
+  SolveOptions options;
+  options.solver = SolverKind::WorkingSet;
+  options.l1 = 0.002;  // large supports: one round is not enough
+  options.max_rounds = 1;
+  SolveResult result;
+  make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), result);
+  std::int64_t limited = 0;
+  for (std::int64_t r = 0; r < p.z.rows(); ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    const auto i = static_cast<std::size_t>(r);
+    const bool converged = rules::reported_converged(result.gap[i], result.objective[i], options.tol);
+    EXPECT_EQ(result.at_limit[i] != 0, !converged);
+    limited += result.at_limit[i];
+    const std::vector<float> w = dense_row(result, r, p.dict.size());
+    const Certificate reference = certify_row(p.dict.atoms.view(), p.z.row(r), w.data(), options.l1);
+    EXPECT_GE(result.gap[i] * (1 + 1e-3) + 1e-8, reference.gap);
+  }
+  EXPECT_GT(limited, 0);
+}
+
+TEST(WorkingSet, LambdaZeroIsRefusedNamingTheSmallestUsefulLambda) {
+  SolveOptions options;
+  options.l1 = 0;
+  try {
+    options.validate();
+    FAIL() << "l1 = 0 was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("0.0001"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("l0"), std::string::npos) << e.what();
+  }
+  options.l1 = rules::kSmallestUsefulL1;
+  EXPECT_NO_THROW(options.validate());
+  options.l0 = 5;
+  options.solver = SolverKind::Fista;
+  EXPECT_THROW(options.validate(), InputError);
+  options.solver = SolverKind::Auto;
+  options.l0_ratio = 1.0;
+  EXPECT_THROW(options.validate(), InputError);
+}
+
+}  // namespace
+}  // namespace concise
