@@ -2,6 +2,7 @@
 // large dictionaries, round limits and lambda = 0.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -40,16 +41,19 @@ std::vector<float> dense_row(const SolveResult& result, std::int64_t row, std::i
   return w;
 }
 
-// The LVIS dictionary and the first CIFAR-10 rows, preprocessed (public data; skipped without it).
+// The LVIS dictionary (shipped) and the first CIFAR-10 rows (data that does not ship:
+// $CONCISE_SHARED_DATA or beside the checkout; skipped without it), preprocessed.
 class CifarRows : public ::testing::Test {
  protected:
   void SetUp() override {
     const fs::path dir = fs::path(CONCISE_DATA_DIR) / "clip-vit-b32";
-    if (!fs::exists(dir / "cifar10_test200_embeddings.npy"))
-      GTEST_SKIP() << "public CLIP data not found at " << dir;
+    const char* shared_env = std::getenv("CONCISE_SHARED_DATA");
+    const fs::path shared = fs::path(shared_env ? shared_env : CONCISE_SHARED_DATA_DIR) / "clip-vit-b32";
+    if (!fs::exists(shared / "cifar10_test200_embeddings.npy"))
+      GTEST_SKIP() << "CIFAR-10 embeddings (data that does not ship) not found at " << shared;
     dict_ = Dictionary::build(read_npy_matrix((dir / "lvis_concepts.npy").string()), lines(dir / "lvis_concepts.txt"),
                               read_npy_vector((dir / "image_mean.npy").string()));
-    const Matrix<float> all = read_npy_matrix((dir / "cifar10_test200_embeddings.npy").string());
+    const Matrix<float> all = read_npy_matrix((shared / "cifar10_test200_embeddings.npy").string());
     z_ = Matrix<float>(kRows, all.cols());
     std::copy_n(all.data(), kRows * all.cols(), z_.data());
     center_embeddings(z_.view(), dict_.image_mean, [](std::int64_t r) { return std::to_string(r); });

@@ -12,20 +12,19 @@ CIFAR_IN_LVIS = ["airplane", "car (automobile)", "bird", "cat", "deer", "dog", "
 
 
 @pytest.fixture(scope="module")
-def cifar(data_dir, tmp_path_factory, concise_bin):
-    """The 200 CIFAR-10 rows, their labels, the LVIS dictionary and the class head."""
+def cifar(data_dir, shared_data, tmp_path_factory, concise_bin):
+    """The 200 CIFAR-10 rows (data that does not ship), their labels, the LVIS dictionary and the class head."""
     tmp = tmp_path_factory.mktemp("cifar")
-    emb = data_dir / "cifar10_test200_embeddings.npy"
-    if not emb.exists():
-        pytest.skip(f"CIFAR-10 rows not found at {emb}")
+    cifar10 = shared_data / "clip-vit-b32"
+    emb = cifar10 / "cifar10_test200_embeddings.npy"
     subprocess.run([concise_bin, "dictionary", "build", "--embeddings", data_dir / "lvis_concepts.npy", "--names",
                     data_dir / "lvis_concepts.txt", "--image-mean", data_dir / "image_mean.npy", "-o",
                     tmp / "lvis.h5"], check=True, capture_output=True)
     names = (data_dir / "lvis_concepts.txt").read_text().splitlines()
     lvis = np.load(data_dir / "lvis_concepts.npy")
     np.save(tmp / "head.npy", lvis[[names.index(n) for n in CIFAR_IN_LVIS]])
-    return {"embeddings": emb, "labels": data_dir / "cifar10_test200_labels.npy", "dictionary": tmp / "lvis.h5",
-            "head": tmp / "head.npy", "classes": data_dir / "cifar10_classes.txt", "dir": tmp}
+    return {"embeddings": emb, "labels": cifar10 / "cifar10_test200_labels.npy", "dictionary": tmp / "lvis.h5",
+            "head": tmp / "head.npy", "classes": cifar10 / "cifar10_classes.txt", "dir": tmp}
 
 
 def test_zeroshot_reference_numbers(cifar, python_cli, tmp_path):
@@ -48,6 +47,30 @@ def test_zeroshot_reference_numbers(cifar, python_cli, tmp_path):
     assert (out / "zeroshot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "zeroshot.png").stat().st_size > 10_000
     assert b"<svg" in (out / "zeroshot.svg").read_bytes()[:2000]
+
+
+def test_zeroshot_sweeps_target_sparsity(cifar, python_cli, tmp_path):
+    """--l0 K: every row has at most K concepts, so the mean does too; each setting records
+    its target and the mean of the rows' own lambdas (a larger K needs a smaller lambda)."""
+    out = tmp_path / "zs"
+    proc = python_cli("evaluate", "zeroshot", "--embeddings", cifar["embeddings"], "--labels", cifar["labels"],
+                      "--class-embeddings", cifar["head"], "--dictionary", cifar["dictionary"], "--l0", "5", "20",
+                      "--device", "cpu", "-o", out)
+    assert "target l0" in proc.stdout
+    settings = {s["l0_target"]: s for s in json.loads((out / "zeroshot.json").read_text())["settings"]}
+    assert sorted(settings) == [5, 20]
+    assert 1 < settings[5]["mean_l0"] <= 5 < settings[20]["mean_l0"] <= 20
+    assert settings[20]["l1"] < settings[5]["l1"]
+    assert settings[20]["accuracy"] > 0.6
+    assert (out / "zeroshot.csv").read_text().splitlines()[0].startswith("l1,l0_target,mean_l0")
+
+
+def test_l1_and_l0_sweeps_exclude_each_other(cifar, python_cli, tmp_path):
+    proc = python_cli("evaluate", "zeroshot", "--embeddings", cifar["embeddings"], "--labels", cifar["labels"],
+                      "--class-embeddings", cifar["head"], "--dictionary", cifar["dictionary"], "--l1", "0.1",
+                      "--l0", "5", "-o", tmp_path / "zs", check=False)
+    assert proc.returncode == 2 and "not allowed with argument" in proc.stderr
+    assert not (tmp_path / "zs").exists()
 
 
 def test_zeroshot_matches_a_numpy_reference(cifar, python_cli, tmp_path):

@@ -22,11 +22,8 @@ def preprocessed(raw, mean):
     return (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
 
 
-def cifar(data_dir, rows):
-    path = data_dir / "cifar10_test200_embeddings.npy"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
-    return np.load(path)[:rows]
+def cifar(shared_data, rows):
+    return np.load(shared_data / "clip-vit-b32" / "cifar10_test200_embeddings.npy")[:rows]
 
 
 def read_codes(path):
@@ -36,9 +33,9 @@ def read_codes(path):
         return codes, {k: f["stats"][k][:] for k in f["stats"]}, dict(f.attrs)
 
 
-def test_l0_rows_have_at_most_k_atoms_and_the_next_lambda_more(data_dir, run, tmp_path):
+def test_l0_rows_have_at_most_k_atoms_and_the_next_lambda_more(data_dir, shared_data, run, tmp_path):
     dictionary = lvis(run, data_dir, tmp_path)
-    raw = cifar(data_dir, 24)
+    raw = cifar(shared_data, 24)
     np.save(tmp_path / "rows.npy", raw)
     k = 10
     proc = run("decompose", tmp_path / "rows.npy", "--dictionary", dictionary, "--l0", k, "--device", "cpu", "-q",
@@ -108,10 +105,10 @@ def test_rows_stopped_by_max_rounds_are_counted_named_and_marked(synthetic, run)
     assert "--max-rounds" in run("decompose", "--help").stdout
 
 
-def test_small_lambda_matches_spams_on_real_rows(data_dir, run, tmp_path):
+def test_small_lambda_matches_spams_on_real_rows(data_dir, shared_data, run, tmp_path):
     spams = pytest.importorskip("spams")
     d = concise.Dictionary.load(str(lvis(run, data_dir, tmp_path)))
-    z = preprocessed(cifar(data_dir, 8), d.image_mean)
+    z = preprocessed(cifar(shared_data, 8), d.image_mean)
     atoms = np.asarray(d.atoms, dtype=np.float64)
     for lam in (0.01, 0.05):
         codes, stats = concise.Decomposer(d, l1=lam, device="cpu").decompose(z, preprocess=False, return_stats=True)

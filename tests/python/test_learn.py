@@ -88,13 +88,13 @@ def test_objective_is_no_worse_than_scikit_learn():
     assert ours <= theirs * 1.02, (ours, theirs)
 
 
-def test_cli_learns_residual_atoms_on_real_photos(data_dir, run, tmp_path):
+def test_cli_learns_residual_atoms_on_real_photos(data_dir, shared_data, run, tmp_path):
     """150 CIFAR-10 rows teach 32 residual atoms on top of LVIS; the other 50 are explained
     far better at the same lambda, zero-shot accuracy does not fall, LVIS stays bit for bit."""
     run("dictionary", "build", "--embeddings", data_dir / "lvis_concepts.npy", "--names",
         data_dir / "lvis_concepts.txt", "--image-mean", data_dir / "image_mean.npy", "-o", tmp_path / "lvis.h5")
-    embeddings = np.load(data_dir / "cifar10_test200_embeddings.npy")
-    labels = np.load(data_dir / "cifar10_test200_labels.npy")
+    embeddings = np.load(shared_data / "clip-vit-b32" / "cifar10_test200_embeddings.npy")
+    labels = np.load(shared_data / "clip-vit-b32" / "cifar10_test200_labels.npy")
     np.save(tmp_path / "train.npy", embeddings[:150])
     np.save(tmp_path / "test.npy", embeddings[150:])
     l1 = "0.1"

@@ -84,17 +84,31 @@ def load_inputs(args, head_required):
     return emb, labels, dictionary, head
 
 
-def solve_settings(args, dictionary):
-    """(l1, codes, stats, recomposed) per l1 value."""
+def sweep(args):
+    """The settings to sweep: ("l1", lambda) for each --l1, or ("l0", K) for each --l0."""
+    if args.l0:
+        for k in args.l0:
+            if k < 1:
+                raise InputProblem(f"--l0 {k}: expected at least 1 concept per row")
+        return [("l0", k) for k in args.l0]
     for l1 in args.l1:
         if not l1 > 0:
             raise InputProblem(f"--l1 {l1}: expected a positive penalty")
-    for l1 in args.l1:
+    return [("l1", l1) for l1 in args.l1]
+
+
+def solve_settings(args, dictionary):
+    """(setting, decomposer, codes, stats, recomposed, seconds) per swept setting. setting has
+    "l1" (with --l0, the mean of the rows' own lambdas), "l0" (the target, or None) and "label"."""
+    for kind, value in sweep(args):
         start = time.perf_counter()
-        decomposer = Decomposer(dictionary, l1=l1, tol=args.tol, solver=args.solver, device=args.device)
+        penalty = {"l0": value} if kind == "l0" else {"l1": value}
+        decomposer = Decomposer(dictionary, tol=args.tol, solver=args.solver, device=args.device, **penalty)
         codes, stats = decomposer.decompose(args._embeddings, return_stats=True)
         recomposed = decomposer.recompose(codes)
-        yield l1, decomposer, codes, stats, recomposed, time.perf_counter() - start
+        setting = ({"l1": float(np.mean(stats.l1)), "l0": value, "label": f"l0≤{value}"} if kind == "l0"
+                   else {"l1": value, "l0": None, "label": f"λ={value:g}"})
+        yield setting, decomposer, codes, stats, recomposed, time.perf_counter() - start
 
 
 # ---------------------------------------------------------------- zero-shot
@@ -119,12 +133,14 @@ def run_zeroshot(args):
     dense = normalized(emb)
     dense_acc = zeroshot_accuracy(dense, head, labels)
     rows = []
-    for l1, _, codes, stats, recomposed, seconds in solve_settings(args, dictionary):
-        rows.append({"l1": l1, "dense_accuracy": dense_acc, "accuracy": zeroshot_accuracy(recomposed, head, labels),
+    for setting, _, codes, stats, recomposed, seconds in solve_settings(args, dictionary):
+        rows.append({"l1": setting["l1"], "l0_target": setting["l0"], "label": setting["label"],
+                     "dense_accuracy": dense_acc, "accuracy": zeroshot_accuracy(recomposed, head, labels),
                      "mean_l0": float(np.mean(stats.l0)),
                      "cosine": float(np.mean(np.sum(recomposed * dense, axis=1))),
                      "cosine_centered": centered_cosine(dictionary, emb, codes), "seconds": seconds})
-    columns = [("l1", "l1"), ("mean_l0", "mean l0"), ("dense_accuracy", "dense acc"), ("accuracy", "recomposed acc"),
+    columns = [("l1", "l1 (mean)" if args.l0 else "l1")] + ([("l0_target", "target l0")] if args.l0 else [])
+    columns += [("mean_l0", "mean l0"), ("dense_accuracy", "dense acc"), ("accuracy", "recomposed acc"),
                ("cosine", "cosine to dense"), ("cosine_centered", "cosine centered"), ("seconds", "seconds")]
     out = output_dir(args.output)
     _plots.print_table(f"zero-shot: {len(emb)} rows, {len(head)} classes, dictionary {dictionary.fingerprint} "
@@ -148,12 +164,12 @@ def plot_accuracy_vs_l0(out, stem, series, dense, ylabel, title, panels=None):
     for ax, (panel_title, panel_series, panel_dense) in zip(axes[0], panels):
         values = [panel_dense]
         for i, (label, rows, key) in enumerate(panel_series):
-            pts = sorted((r["mean_l0"], r[key], r["l1"]) for r in rows)
+            pts = sorted((r["mean_l0"], r[key], r["label"]) for r in rows)
             xs, ys = [p[0] for p in pts], [p[1] for p in pts]
             values += ys
             ax.plot(xs, ys, "o-", color=colors.get(label), label=label)
-            for x, y, l1 in pts if i == 0 else []:  # the first line names the settings
-                ax.annotate(f"λ={l1:g}", (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
+            for x, y, label in pts if i == 0 else []:  # the first line names the settings
+                ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
         ax.axhline(panel_dense, color="black", linestyle="--", linewidth=1, label=f"dense ({panel_dense:.3f})")
         ax.set_xscale("log")
         ax.set_xlabel("mean l0 (concepts per row, log scale)")
@@ -213,16 +229,16 @@ def run_retrieval(args):
     dense = normalized(emb)
     image_q_labels = labels
     text_q_labels = np.arange(len(head)) if head is not None else None
-    base = {"l1": float("nan"), "mean_l0": float("nan"), "system": "dense"}
+    base = {"l1": float("nan"), "l0_target": None, "label": "", "mean_l0": float("nan"), "system": "dense"}
     rows = [dict(base, direction="image-to-image",
                  **relevant_stats(*_with_rel(dense_top(dense, dense, k, True), labels, image_q_labels)))]
     if head is not None:
         rows.append(dict(base, direction="text-to-image",
                          **relevant_stats(*_with_rel(dense_top(head, dense, k), labels, text_q_labels))))
-    for l1, decomposer, codes, stats, recomposed, _ in solve_settings(args, dictionary):
+    for setting, decomposer, codes, stats, recomposed, _ in solve_settings(args, dictionary):
         mean_l0 = float(np.mean(stats.l0))
         index = SparseIndex.build(codes, concepts=dictionary.concepts, fingerprint=dictionary.fingerprint)
-        common = {"l1": l1, "mean_l0": mean_l0}
+        common = {"l1": setting["l1"], "l0_target": setting["l0"], "label": setting["label"], "mean_l0": mean_l0}
         rows.append(dict(common, system="recomposed", direction="image-to-image",
                          **relevant_stats(*_with_rel(dense_top(recomposed, recomposed, k, True), labels,
                                                      image_q_labels))))
@@ -236,7 +252,8 @@ def run_retrieval(args):
             rows.append(dict(common, system="sparse index", direction="text-to-image",
                              **relevant_stats(*_with_rel(index.search_codes(text_codes, k)[0], labels,
                                                          text_q_labels))))
-    columns = [("direction", "direction"), ("system", "system"), ("l1", "l1"), ("mean_l0", "mean l0")]
+    columns = [("direction", "direction"), ("system", "system"), ("l1", "l1 (mean)" if args.l0 else "l1")]
+    columns += ([("l0_target", "target l0")] if args.l0 else []) + [("mean_l0", "mean l0")]
     columns += [(f"{m}@{kk}", f"{m[0].upper()}@{kk}") for m in ("precision", "recall") for kk in KS]
     out = output_dir(args.output)
     _plots.print_table(f"retrieval: {len(emb)} rows (P@k: precision, R@k: a same-label row in the top k)",
@@ -268,7 +285,10 @@ def add_common(p):
     p.add_argument("--embeddings", required=True, help="image embeddings [N, d] (.npy, or HDF5 /embeddings)")
     p.add_argument("--labels", required=True, help="an integer label per row (.npy, or text: one per line)")
     p.add_argument("--dictionary", required=True, help="concept dictionary (.h5) from `concise dictionary build`")
-    p.add_argument("--l1", type=float, nargs="+", default=[0.25], help="l1 penalties to sweep (default: 0.25)")
+    penalty = p.add_mutually_exclusive_group()
+    penalty.add_argument("--l1", type=float, nargs="+", default=[0.25], help="l1 penalties to sweep (default: 0.25)")
+    penalty.add_argument("--l0", type=int, nargs="+", help="instead of --l1: target sparsities to sweep (at most K "
+                                                           "concepts per row, each row's own lambda)")
     p.add_argument("--tol", type=float, default=1e-4, help="relative duality-gap tolerance")
     p.add_argument("--solver", default="auto", help="auto, ws, fista or admm")
     p.add_argument("--device", default="auto", help="solver device: auto, cpu, cuda or cuda:N")
