@@ -129,12 +129,15 @@ def test_python_defaults_are_the_engines():
     import concise
     from concise import _core, splice
     defaults = _core.solve_defaults()
-    assert defaults == {"l1": 0.25, "tol": 1e-4, "solver": "auto", "device": "auto", "max_iterations": 5000}
+    assert defaults == {"l1": 0.25, "tol": 1e-4, "solver": "auto", "device": "auto", "max_iterations": 5000,
+                        "l0_ratio": 0.9, "max_rounds": 40, "threads": 0}
     params = inspect.signature(concise.Decomposer).parameters
-    for name in ("l1", "tol", "solver", "device", "max_iterations"):
+    for name in ("tol", "solver", "device", "max_iterations", "l0_ratio", "max_rounds", "threads"):
         assert params[name].default == defaults[name], name
     files = inspect.signature(concise.decompose_file).parameters
-    assert files["l1"].default == defaults["l1"] and files["device"].default == defaults["device"]
+    assert files["device"].default == defaults["device"]
+    # l1 is None by default: the engine's default unless l0 is given instead.
+    assert params["l1"].default is None and files["l1"].default is None
     assert inspect.signature(splice.SPLICE).parameters["l1_penalty"].default == defaults["l1"]
 
 

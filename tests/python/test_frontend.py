@@ -31,7 +31,7 @@ def clip_run(run, shared, monkeypatch):
 def encoders(concise_bin):
     import subprocess
     version = subprocess.run([concise_bin, "--version"], capture_output=True, text=True).stdout
-    if "LibTorch encoders: yes" not in version:
+    if "(CLIP encoders): plugin " not in version:
         pytest.skip(f"this concise has no LibTorch encoders ({version.strip()})")
 
 

@@ -186,7 +186,7 @@ def test_index_build_never_overwrites_its_input(indexed, run):
 
 def test_cli_search_by_text(tmp_path, run, data_dir, concise_bin, monkeypatch):
     version = subprocess.run([concise_bin, "--version"], capture_output=True, text=True).stdout
-    if "LibTorch encoders: yes" not in version:
+    if "(CLIP encoders): plugin " not in version:
         pytest.skip(f"this concise has no LibTorch encoders ({version.strip()})")
     monkeypatch.setenv("CONCISE_CLIP_BPE", str(data_dir.parent / "bpe_simple_vocab_16e6.txt.gz"))
     words = ["cat", "dog", "car", "tree", "house", "boat", "bird", "flower", "road", "sky", "river", "horse"]
