@@ -40,7 +40,7 @@ install: configure
 	@echo "installed $(PREFIX)/bin/concise (data in $(PREFIX)/share/concise)"
 
 bench: setup build
-	@$(BUILD)/bench/bench_solvers --solvers ws --concepts 1000,10000 --dims 512,768
+	@$(BUILD)/bench/bench_solvers --solvers ws --concepts 1000,10000,50000,200000 --dims 512,768 --rows 128
 	@.venv/bin/python bench/bench_vs_sklearn.py --concise $(BUILD)/tools/concise
 	@.venv/bin/python bench/bench_vs_spams.py --concise $(BUILD)/tools/concise
 
