@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "concise/core/error.hpp"
+#include "concise/core/names.hpp"
 #include "concise/engine/decompose_rows.hpp"
 #include "concise/engine/resources.hpp"
 
@@ -18,33 +19,7 @@ std::string trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t") - b + 1);
 }
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  std::iota(row.begin(), row.end(), 0);
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
 }  // namespace
-
-std::vector<std::string> closest_names(const std::string& name, const std::vector<std::string>& names,
-                                       std::size_t count) {
-  std::vector<std::pair<std::size_t, std::size_t>> scored;  // (distance, index)
-  for (std::size_t i = 0; i < names.size(); ++i) scored.emplace_back(edit_distance(name, names[i]), i);
-  const auto keep = std::min(count, scored.size());
-  std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep), scored.end());
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < keep; ++i) out.push_back(names[scored[i].second]);
-  return out;
-}
 
 SparseQuery parse_concept_query(const std::string& text, const std::vector<std::string>& concepts) {
   std::vector<std::pair<std::int32_t, float>> pairs;
@@ -71,7 +46,7 @@ SparseQuery parse_concept_query(const std::string& text, const std::vector<std::
     const auto found = std::find(concepts.begin(), concepts.end(), name);
     if (found == concepts.end()) {
       std::string suggestions;
-      for (const auto& s : closest_names(name, concepts)) suggestions += (suggestions.empty() ? "" : ", ") + in_quotes(s);
+      for (const auto& s : nearest_names(name, concepts)) suggestions += (suggestions.empty() ? "" : ", ") + in_quotes(s);
       throw InputError("concept " + in_quotes(name) + " is not in the index's dictionary" +
                        (suggestions.empty() ? "" : "; did you mean " + suggestions + "?"));
     }

@@ -135,7 +135,6 @@ void bind_index(nb::module_& m) {
           [](const SparseIndex& index, const Dictionary& dict, const std::string& index_name,
              const std::string& dictionary_name) { check_same_dictionary(index, index_name, dict, dictionary_name); },
           nb::arg("dictionary"), nb::arg("index_name") = "(in memory)", nb::arg("dictionary_name") = "(in memory)");
-  m.def("closest_names", &closest_names, nb::arg("name"), nb::arg("names"), nb::arg("count") = 3);
 }
 
 }  // namespace concise::python

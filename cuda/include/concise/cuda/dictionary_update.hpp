@@ -2,8 +2,8 @@
 // The dictionary update of online dictionary learning on a GPU: the sufficient
 // statistics A = sum w w^T and B = sum w z^T of the learned atoms accumulated by
 // cuBLAS GEMMs over the densified codes, and block-coordinate sweeps over the
-// learned atoms as GEMMs plus one small kernel per block of atoms. Plain C++:
-// it compiles without CUDA (the learn library then reports that no GPU is built in).
+// learned atoms as GEMMs plus one small kernel per block of atoms. Plain C++: the
+// engine includes it without CUDA and reaches the GPU twin through the CUDA plugin.
 //
 // The per-atom rule both backends apply (the CPU reference in learn/ and the
 // kernel) lives here as host-and-device functions.
@@ -13,12 +13,7 @@
 
 #include "concise/core/matrix.hpp"
 #include "concise/core/sparse.hpp"
-
-#if defined(__CUDACC__)
-#define CONCISE_HOST_DEVICE __host__ __device__
-#else
-#define CONCISE_HOST_DEVICE
-#endif
+#include "concise/solvers/host_device.hpp"
 
 namespace concise::cuda {
 

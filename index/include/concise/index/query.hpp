@@ -15,10 +15,6 @@ namespace concise {
 // suggests the closest concept names.
 SparseQuery parse_concept_query(const std::string& text, const std::vector<std::string>& concepts);
 
-// The closest names to `name` (edit distance), at most `count`.
-std::vector<std::string> closest_names(const std::string& name, const std::vector<std::string>& names,
-                                       std::size_t count = 3);
-
 // Raw CLIP embeddings (rows x d) decomposed over dict (SpLiCE's preprocessing), one query each.
 std::vector<SparseQuery> queries_from_embeddings(const Dictionary& dict, MatrixView<const float> embeddings,
                                                  const SolveOptions& options, const std::string& device = "cpu");

@@ -1,16 +1,12 @@
 #pragma once
 // The rules every backend applies, in one place: the duality-gap certificate of
-// DESIGN §1, the stopping test, gap-safe screening, the working set's violation
+// docs/DESIGN.md §1, the stopping test, gap-safe screening, the working set's violation
 // thresholds, the rounding margin of the certified maximum, and the lambda grid
 // of target-sparsity solves. Plain functions that compile for the host and, under
 // nvcc, for the device, so the CPU and CUDA solvers decide alike.
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define CONCISE_HOST_DEVICE __host__ __device__
-#else
-#define CONCISE_HOST_DEVICE
-#endif
+#include "concise/solvers/host_device.hpp"
 
 namespace concise {
 
