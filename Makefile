@@ -35,7 +35,7 @@ test: setup build
 	@CONCISE_BIN=$(abspath $(BUILD))/tools/concise .venv/bin/python -m pytest -q -rs tests/python
 
 install: configure
-	@cmake --build $(BUILD) -j $(JOBS) --target concise
+	@cmake --build $(BUILD) -j $(JOBS) --target concise_with_plugins
 	@cmake --install $(BUILD) --prefix $(PREFIX)
 	@echo "installed $(PREFIX)/bin/concise (data in $(PREFIX)/share/concise)"
 
