@@ -29,6 +29,11 @@ def photos(data_dir, tmp_path, run):
     return tmp_path
 
 
+# A small lambda on one thread, committed every 64 rows: the run lasts seconds even on
+# an idle machine, long enough to be interrupted or raced while it writes.
+SLOW_RUN = ["--l1", "0.05", "--threads", "1", "--chunk", "64"]
+
+
 @pytest.fixture
 def big(photos):
     """14k rows near the 7 photos: a decomposition that runs for several seconds."""
@@ -186,7 +191,7 @@ def test_explain_and_stats_name_both_cosines(photos, run):
 
 
 def test_a_second_writer_of_the_same_output_is_refused(big, concise_bin):
-    args = [concise_bin, "decompose", str(big / "big.npy"), "--dictionary", str(big / "d.h5"), "--chunk", "256",
+    args = [concise_bin, "decompose", str(big / "big.npy"), "--dictionary", str(big / "d.h5"), *SLOW_RUN,
             "-o", str(big / "out.h5")]
     first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -208,7 +213,7 @@ def test_a_second_writer_of_the_same_output_is_refused(big, concise_bin):
 
 
 def test_ctrl_c_says_how_many_rows_and_how_to_resume(big, concise_bin):
-    args = [concise_bin, "decompose", str(big / "big.npy"), "--dictionary", str(big / "d.h5"), "--chunk", "256",
+    args = [concise_bin, "decompose", str(big / "big.npy"), "--dictionary", str(big / "d.h5"), *SLOW_RUN,
             "-o", str(big / "out.h5")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60

@@ -78,7 +78,7 @@ def test_decompose_killed_at_random_points_resumes_to_identical_bytes(tmp_path, 
         "-o", tmp_path / "d.h5")
     np.save(tmp_path / "e.npy", (1.0 + rng.normal(size=(rows, dim))).astype(np.float32))
     argv = [concise_bin, "decompose", str(tmp_path / "e.npy"), "--dictionary", str(tmp_path / "d.h5"),
-            "--chunk", "20", "--quiet"]
+            "--chunk", "20", "--l1", "0.05", "--threads", "1", "--quiet"]
     mid_run = check_kills(argv, tmp_path / "codes.h5", rows, seed=13)
     assert mid_run >= 3, f"only {mid_run} of {2 * ROUNDS} kills landed mid-run: use more rows"
 
