@@ -178,7 +178,7 @@ def plot_accuracy_vs_l0(out, stem, series, dense, ylabel, title, panels=None):
         lo, hi = min(values), max(values)
         ax.set_ylim(max(0.0, lo - 0.1 * (hi - lo + 0.05)), min(1.0, hi + 0.1 * (hi - lo + 0.05)))
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)  # clear of the points, wherever they fall
     return _plots.save_figure(fig, out, stem)
 
 
