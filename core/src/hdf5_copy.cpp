@@ -22,12 +22,6 @@ void check(bool ok, const Copy& copy, const std::string& what) {
   if (!ok) throw Error("file " + in_quotes(copy.to.path) + ": HDF5 failed to " + what);
 }
 
-H5Id untimed(hid_t list) {
-  H5Id props(list, H5Pclose);
-  H5Pset_obj_track_times(props.get(), 0);
-  return props;
-}
-
 bool has_variable_parts(hid_t type) {
   return H5Tis_variable_str(type) > 0 || H5Tdetect_class(type, H5T_VLEN) > 0;
 }

@@ -40,12 +40,6 @@ H5Id link_creation_props() {
   return props;
 }
 
-// Objects carry no creation or modification times, so the same run writes the same bytes.
-H5Id untimed(hid_t property_class) {
-  H5Id props(H5Pcreate(property_class), H5Pclose);
-  H5Pset_obj_track_times(props.get(), 0);
-  return props;
-}
 
 template <class T>
 std::vector<T> read_vector(const H5File& file, const std::string& dataset, hid_t mem_type) {
@@ -68,7 +62,7 @@ void write_dataset(const H5File& file, const std::string& dataset, hid_t file_ty
                         "create a dataspace"),
              H5Sclose);
   H5Id lcpl = link_creation_props();
-  H5Id dcpl = untimed(H5P_DATASET_CREATE);
+  H5Id dcpl = untimed(H5Pcreate(H5P_DATASET_CREATE));
   H5Id ds(checked_id(H5Dcreate2(file.id.get(), dataset.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(),
                                 H5P_DEFAULT),
                      file, "create dataset " + in_quotes(dataset)),
@@ -98,6 +92,12 @@ std::optional<H5Id> open_single_attr(hid_t object, const std::string& name) {
 }
 
 }  // namespace
+
+H5Id untimed(hid_t property_list) {
+  H5Id props(property_list, H5Pclose);
+  H5Pset_obj_track_times(props.get(), 0);
+  return props;
+}
 
 // The operating system's reason behind the error on HDF5's stack, as its file
 // drivers record it ("..., error message = 'No space left on device', ..."), or "".
@@ -151,7 +151,7 @@ H5File open_h5(const std::string& path, bool writable) {
 
 H5File create_h5(const std::string& path) {
   silence_hdf5_error_printing();
-  H5Id fcpl = untimed(H5P_FILE_CREATE);
+  H5Id fcpl = untimed(H5Pcreate(H5P_FILE_CREATE));
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT);
   if (id < 0) {
     const std::string reason = hdf5_system_reason();
@@ -218,7 +218,7 @@ H5Id open_or_create_group(const H5File& file, const std::string& group) {
     return H5Id(checked_id(H5Gopen2(file.id.get(), group.c_str(), H5P_DEFAULT), file, "open group " + group),
                 H5Gclose);
   H5Id lcpl = link_creation_props();
-  H5Id gcpl = untimed(H5P_GROUP_CREATE);
+  H5Id gcpl = untimed(H5Pcreate(H5P_GROUP_CREATE));
   return H5Id(checked_id(H5Gcreate2(file.id.get(), group.c_str(), lcpl.get(), gcpl.get(), H5P_DEFAULT), file,
                          "create group " + group),
               H5Gclose);
@@ -410,7 +410,7 @@ void create_chunked_1d(const H5File& file, const std::string& dataset, hid_t fil
   H5QuietScope quiet;
   hsize_t dims[1] = {size}, max_dims[1] = {max_size}, chunk_dims[1] = {chunk};
   H5Id space(H5Screate_simple(1, dims, max_dims), H5Sclose);
-  H5Id props = untimed(H5P_DATASET_CREATE);
+  H5Id props = untimed(H5Pcreate(H5P_DATASET_CREATE));
   check(H5Pset_chunk(props.get(), 1, chunk_dims), file, "set chunking of " + in_quotes(dataset));
   H5Id lcpl = link_creation_props();
   H5Id ds(checked_id(H5Dcreate2(file.id.get(), dataset.c_str(), file_type, space.get(), lcpl.get(), props.get(),

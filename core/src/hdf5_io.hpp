@@ -35,6 +35,9 @@ bool h5_exists(const H5File& file, const std::string& object_path);
 // Every dataset's path ("/codes/data", ...), and "the file has 2 datasets: /a, /b" for messages.
 std::vector<std::string> list_datasets(const H5File& file);
 std::string datasets_found(const H5File& file);
+// Takes over a property list and makes the objects it creates carry no creation or
+// modification times, so the same run writes the same bytes.
+H5Id untimed(hid_t property_list);
 H5Id open_dataset(const H5File& file, const std::string& dataset);
 H5Id open_or_create_group(const H5File& file, const std::string& group);
 std::vector<hsize_t> dataset_shape(const H5File& file, const std::string& dataset, hid_t ds);
