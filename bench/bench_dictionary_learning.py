@@ -39,7 +39,9 @@ def make_rows(n, d, planted, active, seed):
 
 
 def held_out_objective(atoms, rows, l1):
-    dictionary = concise.Dictionary.from_atoms(np.ascontiguousarray(atoms, dtype=np.float32))
+    atoms = np.asarray(atoms, dtype=np.float32)
+    atoms = atoms[np.linalg.norm(atoms, axis=1) > 0]  # a zero atom (SPAMS leaves some) explains nothing
+    dictionary = concise.Dictionary.from_atoms(np.ascontiguousarray(atoms))
     codes, stats = concise.Decomposer(dictionary, l1=l1, device="cpu").decompose(rows, preprocess=False,
                                                                                  return_stats=True)
     return float(np.mean(stats.objective)), float(np.mean(stats.l0))

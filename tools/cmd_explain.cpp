@@ -60,8 +60,9 @@ void print_explanation(const std::string& codes_path, std::int64_t first, std::i
       const auto k = static_cast<std::size_t>(codes.codes.indices[static_cast<std::size_t>(p)]);
       const std::string name = dictionary != nullptr && static_cast<std::int64_t>(k) < dictionary->size()
                                    ? dictionary->describe_atom(static_cast<std::int64_t>(k))
-                               : k < codes.concepts.size() ? codes.concepts[k]
-                                                           : "concept_" + std::to_string(k);
+                               : k < codes.descriptions.size() ? codes.descriptions[k]
+                               : k < codes.concepts.size()     ? codes.concepts[k]
+                                                               : "concept_" + std::to_string(k);
       std::printf("    %.4f  %s\n", static_cast<double>(codes.codes.data[static_cast<std::size_t>(p)]), name.c_str());
     }
   }
@@ -79,7 +80,8 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--top", args->top, "concepts per row")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--labels", args->labels, "a name per row, one per line (default: the file's /names, e.g. image file names)");
   cmd->add_option("--dictionary", args->dictionary,
-                  "the codes' dictionary (.h5): learned atoms then show their nearest concepts");
+                  "the codes' dictionary (.h5); learned atoms show their nearest concepts without it too, from the "
+                  "descriptions decompose keeps in the codes file");
   cmd->footer("centered cosine: between the concepts' sum C^T w and the embedding minus the image mean, the part "
               "the solver explains (0 for an empty code). SpLiCE cosine: between the recomposition "
               "normalize(normalize(C^T w) + image mean) and the embedding, as SpLiCE reports it; the image mean "

@@ -24,7 +24,12 @@ void add_learn_command(CLI::App& dictionary) {
   cmd->add_option("--init", args->job.init,
                   "dictionary (.h5) whose atoms stay fixed, bit for bit; the learned atoms are added after them");
   cmd->add_option("--atoms", o.atoms, "K, the atoms to learn")->required();
-  cmd->add_option("--l1", o.solve.l1, "l1 penalty lambda of the codes (larger = sparser)")->capture_default_str();
+  auto* l1 = cmd->add_option("--l1", o.solve.l1, "l1 penalty lambda of the codes (larger = sparser)")->capture_default_str();
+  cmd->add_option("--l0", o.solve.l0,
+                  "instead of --l1: at most K atoms per code, each row's lambda the smallest on the grid "
+                  "lambda_max * ratio^j that gives at most K (as decompose --l0)")
+      ->excludes(l1);
+  cmd->add_option("--l0-ratio", o.solve.l0_ratio, "--l0: ratio of the lambda grid, in (0, 1)")->capture_default_str();
   cmd->add_option("--tol", o.solve.tol, "stop each code when its duality gap <= tol * objective")->capture_default_str();
   cmd->add_option("--solver", args->solver, "auto, fista, admm or ws (working set)")->capture_default_str();
   cmd->add_option("--epochs", o.epochs, "passes over the rows")->capture_default_str();

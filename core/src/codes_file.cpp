@@ -210,7 +210,7 @@ void CodesWriter::append(const SparseRows& rows, const CodeStats& stats) {
   detail::flush_h5(f);
 }
 
-void CodesWriter::finish(const std::vector<std::string>& row_names) {
+void CodesWriter::finish(const std::vector<std::string>& row_names, const std::vector<std::string>& descriptions) {
   State& s = *state_;
   if (s.rows_done != s.info.rows)
     throw Error("codes writer: finished with " + std::to_string(s.rows_done) + " of " + std::to_string(s.info.rows) + " rows");
@@ -218,6 +218,13 @@ void CodesWriter::finish(const std::vector<std::string>& row_names) {
     if (static_cast<std::int64_t>(row_names.size()) != s.info.rows)
       throw Error("codes writer: " + std::to_string(row_names.size()) + " names for " + std::to_string(s.info.rows) + " rows");
     if (!detail::h5_exists(s.file, "/names")) detail::write_strings(s.file, "/names", row_names);
+  }
+  if (!descriptions.empty()) {
+    if (static_cast<std::int64_t>(descriptions.size()) != s.info.concepts)
+      throw Error("codes writer: " + std::to_string(descriptions.size()) + " descriptions for " +
+                  std::to_string(s.info.concepts) + " concepts");
+    if (!detail::h5_exists(s.file, "/concept_descriptions"))
+      detail::write_strings(s.file, "/concept_descriptions", descriptions);
   }
   detail::set_attr(s.file, s.file.id.get(), "complete", std::int64_t{1});
   detail::flush_h5(s.file);
@@ -257,6 +264,10 @@ CodesFile CodesFile::load(const std::string& path, std::int64_t first, std::int6
   out.first_row = first;
   out.concepts = detail::h5_exists(file, "/concepts") ? detail::read_strings(file, "/concepts") : std::vector<std::string>{};
   out.codes.cols = out.info.concepts >= 0 ? out.info.concepts : static_cast<std::int64_t>(out.concepts.size());
+  if (detail::h5_exists(file, "/concept_descriptions")) {
+    out.descriptions = detail::read_strings(file, "/concept_descriptions");
+    if (out.descriptions.size() != out.concepts.size()) out.descriptions.clear();  // not this file's: ignored
+  }
   if (detail::h5_exists(file, "/names")) {
     std::vector<std::string> names = detail::read_strings(file, "/names");
     if (static_cast<std::int64_t>(names.size()) == n_rows)

@@ -14,6 +14,16 @@
 namespace concise {
 namespace {
 constexpr std::size_t kRowsNamed = 10;  // rows a summary names when they stopped on a limit
+
+// How a person reads each atom, kept in the codes file when the dictionary has learned
+// atoms ("learned_17 ~ {beach, surfboard, ocean}"), so that explain needs no dictionary.
+std::vector<std::string> concept_descriptions(const Dictionary& dict) {
+  if (dict.learned.empty()) return {};
+  std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(dict.size()));
+  for (std::int64_t k = 0; k < dict.size(); ++k) out.push_back(dict.describe_atom(k));
+  return out;
+}
 }  // namespace
 
 std::int64_t default_chunk_rows(std::int64_t concepts) {
@@ -92,7 +102,7 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
     summary.mean_l1 = l1_sum / static_cast<double>(summary.rows_this_run);
   }
   if (writer.rows_done() == source->rows()) {
-    writer.finish(source->row_names());
+    writer.finish(source->row_names(), concept_descriptions(dict));
     summary.complete = true;
   }
   progress.finish();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "concise/learn/atom_updater.hpp"
+#include "concise/learn/learner.hpp"
 
 namespace concise::learn {
 namespace {
@@ -20,42 +21,32 @@ void gemm(const float* a, std::int64_t lda, const float* b, float* c, std::int64
               alpha, a, static_cast<int>(lda), b, static_cast<int>(n), beta, c, static_cast<int>(n));
 }
 
+// total <- beta total + piece (beta = 1: a plain sum, the same bits as adding the pieces elsewhere).
+void add_scaled(Matrix<float>& total, float beta, const Matrix<float>& piece) {
+  float* t = total.data();
+  const float* p = piece.data();
+  const auto n = static_cast<std::int64_t>(total.values().size());
+  if (beta == 1.0f) {
+    for (std::int64_t i = 0; i < n; ++i) t[i] += p[i];
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) t[i] = t[i] * beta + p[i];
+  }
+}
+
 class CpuAtomUpdater final : public AtomUpdater {
  public:
   CpuAtomUpdater(std::int64_t fixed, std::int64_t learned, std::int64_t dim)
       : fixed_(fixed), learned_(learned), dim_(dim), a_(learned, fixed + learned), b_(learned, dim) {}
 
   void accumulate(const SparseRows& codes, MatrixView<const float> z, float beta) override {
-    const std::int64_t total = fixed_ + learned_;
-    // Column lists of the learned atoms: (row, position in the CSR) in row order.
-    std::vector<std::vector<std::int64_t>> uses(static_cast<std::size_t>(learned_));
-    for (std::int64_t r = 0; r < codes.rows(); ++r)
-      for (auto p = codes.indptr[static_cast<std::size_t>(r)]; p < codes.indptr[static_cast<std::size_t>(r) + 1]; ++p) {
-        const std::int64_t k = codes.indices[static_cast<std::size_t>(p)];
-        if (k >= fixed_) uses[static_cast<std::size_t>(k - fixed_)].push_back(p);
-      }
-    std::vector<std::int64_t> row_of(codes.data.size());
-    for (std::int64_t r = 0; r < codes.rows(); ++r)
-      for (auto p = codes.indptr[static_cast<std::size_t>(r)]; p < codes.indptr[static_cast<std::size_t>(r) + 1]; ++p)
-        row_of[static_cast<std::size_t>(p)] = r;
-    const bool worth_threads = static_cast<std::int64_t>(codes.data.size()) * dim_ + learned_ * total > (1 << 20);
-#pragma omp parallel for schedule(dynamic, 8) if (worth_threads)
-    for (std::int64_t j = 0; j < learned_; ++j) {
-      float* a = a_.row(j);
-      float* b = b_.row(j);
-      if (beta != 1.0f) {
-        for (std::int64_t k = 0; k < total; ++k) a[k] *= beta;
-        for (std::int64_t i = 0; i < dim_; ++i) b[i] *= beta;
-      }
-      for (const std::int64_t p : uses[static_cast<std::size_t>(j)]) {
-        const std::int64_t r = row_of[static_cast<std::size_t>(p)];
-        const float wj = codes.data[static_cast<std::size_t>(p)];
-        for (auto q = codes.indptr[static_cast<std::size_t>(r)]; q < codes.indptr[static_cast<std::size_t>(r) + 1]; ++q)
-          a[codes.indices[static_cast<std::size_t>(q)]] += wj * codes.data[static_cast<std::size_t>(q)];
-        const float* zr = z.row(r);
-        for (std::int64_t i = 0; i < dim_; ++i) b[i] += wj * zr[i];
-      }
+    piece_statistics(codes, z, fixed_, learned_, piece_a_, piece_b_);
+    if (beta == 0.0f) {
+      a_ = piece_a_;
+      b_ = piece_b_;
+      return;
     }
+    add_scaled(a_, beta, piece_a_);
+    add_scaled(b_, beta, piece_b_);
   }
 
   float update(MatrixView<float> atoms, int sweeps) override {
@@ -124,9 +115,42 @@ class CpuAtomUpdater final : public AtomUpdater {
   std::int64_t fixed_, learned_, dim_;
   Matrix<float> a_;  // learned x (fixed + learned)
   Matrix<float> b_;  // learned x dim
+  Matrix<float> piece_a_, piece_b_;
 };
 
 }  // namespace
+
+void piece_statistics(const SparseRows& codes, MatrixView<const float> z, std::int64_t fixed, std::int64_t learned,
+                      Matrix<float>& a, Matrix<float>& b) {
+  const std::int64_t total = fixed + learned, dim = z.cols;
+  if (a.rows() != learned || a.cols() != total) a = Matrix<float>(learned, total);
+  else std::fill(a.values().begin(), a.values().end(), 0.0f);
+  if (b.rows() != learned || b.cols() != dim) b = Matrix<float>(learned, dim);
+  else std::fill(b.values().begin(), b.values().end(), 0.0f);
+  // Column lists of the learned atoms: (row, position in the CSR) in row order.
+  std::vector<std::vector<std::int64_t>> uses(static_cast<std::size_t>(learned));
+  std::vector<std::int64_t> row_of(codes.data.size());
+  for (std::int64_t r = 0; r < codes.rows(); ++r)
+    for (auto p = codes.indptr[static_cast<std::size_t>(r)]; p < codes.indptr[static_cast<std::size_t>(r) + 1]; ++p) {
+      row_of[static_cast<std::size_t>(p)] = r;
+      const std::int64_t k = codes.indices[static_cast<std::size_t>(p)];
+      if (k >= fixed) uses[static_cast<std::size_t>(k - fixed)].push_back(p);
+    }
+  const bool worth_threads = static_cast<std::int64_t>(codes.data.size()) * dim > (1 << 20);
+#pragma omp parallel for schedule(dynamic, 8) if (worth_threads)
+  for (std::int64_t j = 0; j < learned; ++j) {
+    float* aj = a.row(j);
+    float* bj = b.row(j);
+    for (const std::int64_t p : uses[static_cast<std::size_t>(j)]) {
+      const std::int64_t r = row_of[static_cast<std::size_t>(p)];
+      const float wj = codes.data[static_cast<std::size_t>(p)];
+      for (auto q = codes.indptr[static_cast<std::size_t>(r)]; q < codes.indptr[static_cast<std::size_t>(r) + 1]; ++q)
+        aj[codes.indices[static_cast<std::size_t>(q)]] += wj * codes.data[static_cast<std::size_t>(q)];
+      const float* zr = z.row(r);
+      for (std::int64_t i = 0; i < dim; ++i) bj[i] += wj * zr[i];
+    }
+  }
+}
 
 std::unique_ptr<AtomUpdater> make_cpu_atom_updater(std::int64_t fixed, std::int64_t learned, std::int64_t dim) {
   return std::make_unique<CpuAtomUpdater>(fixed, learned, dim);

@@ -32,6 +32,16 @@ void EpochTally::offer_residual(double score, std::int64_t order, const float* r
   std::push_heap(heap_.begin(), heap_.end(), cmp);
 }
 
+void EpochTally::merge(const EpochTally& piece) {
+  rows += piece.rows;
+  objective += piece.objective;
+  l0 += piece.l0;
+  for (std::size_t j = 0; j < usage.size(); ++j) usage[j] += piece.usage[j];
+  for (const Kept& k : piece.heap_) offer_residual(k.score, k.order, k.r.data());
+}
+
+std::int64_t kept_residuals(std::int64_t learned) { return std::min<std::int64_t>(learned, 4096); }
+
 std::vector<const float*> EpochTally::worst() const {
   std::vector<const Kept*> sorted;
   for (const auto& k : heap_) sorted.push_back(&k);
@@ -108,25 +118,41 @@ void DictionaryLearner::begin_batch(bool batch_mode) {
   batch_decomposer_ = resources_.make_decomposer(atoms_.view(), options_.solve);
 }
 
+void tally_rows(const SolveResult& result, MatrixView<const float> atoms, std::int64_t fixed, MatrixView<const float> z,
+                std::int64_t first_order, EpochTally& tally) {
+  std::vector<float> r(static_cast<std::size_t>(z.cols));
+  for (std::int64_t i = 0; i < z.rows; ++i) {
+    const auto row = static_cast<std::size_t>(i);
+    tally.objective += result.objective[row];
+    tally.l0 += static_cast<double>(result.codes.indptr[row + 1] - result.codes.indptr[row]);
+    for (auto p = result.codes.indptr[row]; p < result.codes.indptr[row + 1]; ++p) {
+      const std::int64_t k = result.codes.indices[static_cast<std::size_t>(p)];
+      if (k >= fixed) ++tally.usage[static_cast<std::size_t>(k - fixed)];
+    }
+    const double score = row_residual(result.codes, i, atoms, z.row(i), r.data());
+    tally.offer_residual(score, first_order + i, r.data());
+  }
+  tally.rows += z.rows;
+}
+
 void DictionaryLearner::add_rows(MatrixView<const float> z, std::int64_t first_order, EpochTally& tally) {
   if (!batch_decomposer_) throw Error("add_rows needs begin_batch first");
   batch_decomposer_->solve(z, result_);
   updater_->accumulate(result_.codes, z, pending_beta_);
   pending_beta_ = 1.0f;  // the batch's later pieces add to it
-  const std::int64_t d = dim();
-  std::vector<float> r(static_cast<std::size_t>(d));
-  for (std::int64_t i = 0; i < z.rows; ++i) {
-    const auto row = static_cast<std::size_t>(i);
-    tally.objective += result_.objective[row];
-    tally.l0 += static_cast<double>(result_.codes.indptr[row + 1] - result_.codes.indptr[row]);
-    for (auto p = result_.codes.indptr[row]; p < result_.codes.indptr[row + 1]; ++p) {
-      const std::int64_t k = result_.codes.indices[static_cast<std::size_t>(p)];
-      if (k >= fixed_) ++tally.usage[static_cast<std::size_t>(k - fixed_)];
-    }
-    const double score = row_residual(result_.codes, i, atoms_.view(), z.row(i), r.data());
-    tally.offer_residual(score, first_order + i, r.data());
-  }
-  tally.rows += z.rows;
+  // Tallied piece by piece and merged, as distributed learning merges its pieces' tallies.
+  EpochTally piece(learned(), dim(), kept_residuals(learned()));
+  tally_rows(result_, atoms_.view(), fixed_, z, first_order, piece);
+  tally.merge(piece);
+}
+
+void DictionaryLearner::apply_batch_statistics(const Matrix<float>& a, const Matrix<float>& b, bool batch_mode) {
+  if (a.rows() != learned() || a.cols() != fixed_ + learned() || b.rows() != learned() || b.cols() != dim())
+    throw InputError("the batch statistics have other shapes than " + std::to_string(learned()) + " learned atoms over " +
+                     std::to_string(fixed_) + " fixed ones of dimension " + std::to_string(dim()));
+  ++batches_seen_;
+  updater_->write_statistics(a, b);
+  end_batch(batch_mode);
 }
 
 void DictionaryLearner::end_batch(bool batch_mode) {

@@ -24,6 +24,7 @@ std::string LearnOptions::settings_key() const {
   key << "atoms=" << atoms << " l1=" << solve.l1 << " tol=" << solve.tol << " solver=" << to_string(solve.solver)
       << " batch=" << batch << " seed=" << seed << " forget=" << forget << " sweeps=" << sweeps
       << " batch_sweeps=" << batch_sweeps << " duplicate_cosine=" << duplicate_cosine << " chunk=" << chunk;
+  if (solve.l0 > 0) key << " l0=" << solve.l0 << " l0_ratio=" << solve.l0_ratio;
   return key.str();
 }
 

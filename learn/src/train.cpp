@@ -59,9 +59,13 @@ class BatchFeeder {
   std::int64_t order_ = 0;
 };
 
-std::int64_t kept_residuals(const DictionaryLearner& learner) { return std::min<std::int64_t>(learner.learned(), 4096); }
-
 }  // namespace
+
+Matrix<float> shuffled_rows(const Matrix<float>& z, const std::vector<std::int64_t>& order) {
+  Matrix<float> out(static_cast<std::int64_t>(order.size()), z.cols());
+  for (std::size_t i = 0; i < order.size(); ++i) std::copy_n(z.row(order[i]), z.cols(), out.row(static_cast<std::int64_t>(i)));
+  return out;
+}
 
 Matrix<float> RowReader::read(std::int64_t first, std::int64_t count) const {
   Matrix<float> z(count, source.dim());
@@ -75,18 +79,34 @@ std::int64_t block_rows(const LearnOptions& options, std::int64_t total_atoms) {
   return options.chunk > 0 ? options.chunk : std::max<std::int64_t>(1024, default_chunk_rows(total_atoms));
 }
 
-void initialize_from_rows(DictionaryLearner& learner, const RowReader& reader) {
-  const std::int64_t n = reader.source.rows(), k = learner.learned(), d = reader.source.dim();
-  if (n < k)
-    throw InputError(reader.source.describe() + ": has " + std::to_string(n) + " rows, fewer than the " +
-                     std::to_string(k) + " atoms to learn; expected at least one row per atom");
+std::vector<std::int64_t> initial_rows(std::int64_t n, std::int64_t k, std::uint64_t seed) {
   // Floyd's sampling: k distinct rows without an index array of n entries.
-  auto rng = stream(learner.options().seed, 0);
+  auto rng = stream(seed, 0);
   std::set<std::int64_t> chosen;
   for (std::int64_t j = n - k; j < n; ++j) {
     const auto t = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(j + 1));
     if (!chosen.insert(t).second) chosen.insert(j);
   }
+  return {chosen.begin(), chosen.end()};
+}
+
+std::vector<EpochBlock> epoch_order(std::int64_t n, std::int64_t block, std::uint64_t seed, int epoch) {
+  auto rng = stream(seed, static_cast<std::uint64_t>(epoch) + 1);
+  const std::int64_t blocks = (n + block - 1) / block;
+  std::vector<EpochBlock> out;
+  for (const std::int64_t b : permutation(blocks, rng)) {
+    const std::int64_t first = b * block, count = std::min(block, n - first);
+    out.push_back({first, count, permutation(count, rng)});
+  }
+  return out;
+}
+
+void initialize_from_rows(DictionaryLearner& learner, const RowReader& reader) {
+  const std::int64_t n = reader.source.rows(), k = learner.learned(), d = reader.source.dim();
+  if (n < k)
+    throw InputError(reader.source.describe() + ": has " + std::to_string(n) + " rows, fewer than the " +
+                     std::to_string(k) + " atoms to learn; expected at least one row per atom");
+  const std::vector<std::int64_t> chosen = initial_rows(n, k, learner.options().seed);
   Matrix<float> rows(k, d);
   std::int64_t i = 0;
   for (const std::int64_t row : chosen) {
@@ -100,24 +120,16 @@ void run_epochs(DictionaryLearner& learner, const RowReader& reader, int first_e
                 const std::function<void(const EpochReport&)>& after_epoch) {
   const std::int64_t n = reader.source.rows(), d = reader.source.dim();
   const std::int64_t block = block_rows(learner.options(), learner.atoms().rows());
-  const std::int64_t blocks = (n + block - 1) / block;
   const bool batch_mode = learner.options().batch_mode(n);
   for (int epoch = first_epoch; epoch < last_epoch; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
-    auto rng = stream(learner.options().seed, static_cast<std::uint64_t>(epoch) + 1);
-    const std::vector<std::int64_t> block_order = permutation(blocks, rng);
-    EpochTally tally(learner.learned(), d, kept_residuals(learner));
+    EpochTally tally(learner.learned(), d, kept_residuals(learner.learned()));
     BatchFeeder feeder(learner, batch_mode);
     Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(last_epoch), n, 0, progress);
-    Matrix<float> shuffled;
-    for (const std::int64_t b : block_order) {
-      const std::int64_t first = b * block, count = std::min(block, n - first);
-      const Matrix<float> z = reader.read(first, count);
-      const std::vector<std::int64_t> order = permutation(count, rng);
-      shuffled = Matrix<float>(count, d);
-      for (std::int64_t i = 0; i < count; ++i) std::copy_n(z.row(order[static_cast<std::size_t>(i)]), d, shuffled.row(i));
+    for (const EpochBlock& b : epoch_order(n, block, learner.options().seed, epoch)) {
+      const Matrix<float> shuffled = shuffled_rows(reader.read(b.first, b.count), b.order);
       feeder.feed(shuffled.view(), tally);
-      bar.advance(count);
+      bar.advance(b.count);
     }
     feeder.flush();
     bar.finish();
@@ -135,7 +147,7 @@ void run_epochs(DictionaryLearner& learner, const RowReader& reader, int first_e
 
 EpochReport partial_fit(DictionaryLearner& learner, MatrixView<const float> z) {
   const auto start = std::chrono::steady_clock::now();
-  EpochTally tally(learner.learned(), z.cols, kept_residuals(learner));
+  EpochTally tally(learner.learned(), z.cols, kept_residuals(learner.learned()));
   BatchFeeder feeder(learner, false);
   feeder.feed(z, tally);
   feeder.flush();

@@ -69,6 +69,29 @@ def test_partial_fit_streams_and_lowers_the_objective():
         model.partial_fit(rows[:5, :10])
 
 
+def test_l0_codes_have_at_most_l0_atoms_and_learn_the_planted_atoms():
+    truth, rows = planted(seed=7)
+    with pytest.raises(ValueError, match="not both"):
+        concise.DictionaryLearner(24, l1=0.2, l0=3)
+    model = concise.DictionaryLearner(24, l0=3, epochs=8, batch_size=256, seed=3, preprocess=False).fit(rows)
+    codes = model.transform(rows[:300])
+    per_row = np.diff(codes.indptr)
+    assert per_row.max() <= 3 and per_row.mean() > 2
+    assert recovered(truth, model.components_, cosine=0.98) >= 0.9
+
+
+def test_cli_l0_learns_with_a_target_sparsity(run, tmp_path):
+    _, rows = planted(k=12, d=32, n=1200, seed=8)
+    np.save(tmp_path / "rows.npy", rows)
+    out = run("dictionary", "learn", tmp_path / "rows.npy", "--atoms", 12, "--l0", 2, "--epochs", 3, "--batch", 256,
+              "-q", "-o", tmp_path / "l0.h5").stdout
+    mean_l0 = float(out.split("mean l0 ")[1].split()[0])
+    assert 1 <= mean_l0 <= 2, out
+    both = run("dictionary", "learn", tmp_path / "rows.npy", "--atoms", 12, "--l0", 2, "--l1", 0.1,
+               "-o", tmp_path / "both.h5", check=False)
+    assert both.returncode != 0 and "excludes" in both.stderr and not (tmp_path / "both.h5").exists()
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_objective_is_no_worse_than_scikit_learn():
     from sklearn.decomposition import MiniBatchDictionaryLearning
@@ -129,6 +152,10 @@ def test_cli_learns_residual_atoms_on_real_photos(data_dir, shared_data, run, tm
 
     shown = run("explain", tmp_path / "codes_learned.h5", "--dictionary", tmp_path / "learned.h5", "--rows", "0:5").stdout
     assert "learned_" in shown and " ~ {" in shown
+    # The codes file keeps the learned atoms' descriptions: explain needs no dictionary to show them.
+    assert run("explain", tmp_path / "codes_learned.h5", "--rows", "0:5").stdout == shown
+    with h5py.File(tmp_path / "codes_lvis.h5") as f:
+        assert "concept_descriptions" not in f  # a vocabulary alone needs none
     run("recompose", tmp_path / "codes_learned.h5", "--dictionary", tmp_path / "learned.h5", "--zero", "learned_0",
         "-o", tmp_path / "zeroed.h5")
 

@@ -16,7 +16,9 @@ class DictionaryLearner:
     init: a concise.Dictionary (or its path) whose atoms stay fixed; the learned atoms
         are added after them ("residual atoms") and named by their nearest concepts.
         Without it the atoms are learned freely.
-    l1: the penalty lambda of the codes, ||z - D^T w||^2 + lambda * sum(w).
+    l1: the penalty lambda of the codes, ||z - D^T w||^2 + lambda * sum(w) (default 0.25).
+    l0: instead of l1, at most l0 atoms per code: each row's lambda is the smallest on the
+        grid lambda_max(row) * l0_ratio**j whose certified code has at most l0 atoms.
     epochs, batch_size: passes over the rows in fit, and rows per dictionary update
         (batch_size >= the rows: batch mode).
     forget: rho; older statistics decay by (1 - 1/t)^rho before mini-batch t.
@@ -29,8 +31,14 @@ class DictionaryLearner:
     atoms_ (each learned atom's name, nearest concepts, usage and top rows).
     """
 
-    def __init__(self, n_atoms, *, init=None, l1=0.25, epochs=10, batch_size=1024, tol=1e-4, solver="auto",
-                 device="cpu", seed=0, forget=10.0, image_mean=None, preprocess=True):
+    def __init__(self, n_atoms, *, init=None, l1=None, l0=None, l0_ratio=0.9, epochs=10, batch_size=1024, tol=1e-4,
+                 solver="auto", device="cpu", seed=0, forget=10.0, image_mean=None, preprocess=True):
+        if l1 is not None and l0 is not None:
+            raise ValueError("give l1 (a fixed lambda) or l0 (a target number of atoms per code), not both")
+        if l0 is not None and int(l0) < 1:
+            raise ValueError(f"l0 must be a positive number of atoms, got {l0}")
+        self.l0, self.l0_ratio = (0 if l0 is None else int(l0)), float(l0_ratio)
+        l1 = 0.25 if l1 is None else l1
         self.n_atoms, self.l1, self.epochs, self.batch_size = int(n_atoms), float(l1), int(epochs), int(batch_size)
         self.tol, self.solver, self.device, self.seed, self.forget = float(tol), solver, device, int(seed), float(forget)
         self.init = as_dictionary(init) if init is not None else None
@@ -40,7 +48,7 @@ class DictionaryLearner:
 
     def _new_learner(self):
         return _core.Learner(self.n_atoms, self.l1, self.tol, self.solver, self.device, self.epochs, self.batch_size,
-                             self.seed, self.forget, self.init, self.image_mean)
+                             self.seed, self.forget, self.init, self.image_mean, self.l0, self.l0_ratio)
 
     def fit(self, X, y=None, *, progress=False):
         """Learns from scratch with `epochs` passes over the rows of X (n x d)."""
@@ -74,7 +82,8 @@ class DictionaryLearner:
     def transform(self, X):
         """Sparse codes of X over the learned dictionary (fixed atoms first): scipy CSR."""
         self._check_fitted()
-        decomposer = Decomposer(self.dictionary_, l1=self.l1, tol=self.tol, solver=self.solver, device=self.device)
+        sparsity = {"l0": self.l0, "l0_ratio": self.l0_ratio} if self.l0 else {"l1": self.l1}
+        decomposer = Decomposer(self.dictionary_, tol=self.tol, solver=self.solver, device=self.device, **sparsity)
         return decomposer.decompose(X, preprocess=self.preprocess)
 
     def fit_transform(self, X, y=None):

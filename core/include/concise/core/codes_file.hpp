@@ -69,8 +69,10 @@ class CodesWriter {
   // Appends the next rows and their stats, then commits rows_done to disk.
   void append(const SparseRows& rows, const CodeStats& stats);
   // Marks the file complete and renames it into place; row_names (image files,
-  // texts), when given, are stored as /names.
-  void finish(const std::vector<std::string>& row_names = {});
+  // texts), when given, are stored as /names, and concept descriptions (how a
+  // person reads each concept, e.g. "learned_17 ~ {beach, surfboard, ocean}"), when
+  // given, as /concept_descriptions.
+  void finish(const std::vector<std::string>& row_names = {}, const std::vector<std::string>& descriptions = {});
 
  private:
   void start(const std::vector<std::string>& concepts);  // a fresh .partial
@@ -84,6 +86,7 @@ struct CodesFile {
   SparseRows codes;   // rows [first_row, first_row + codes.rows())
   CodeStats stats;
   std::vector<std::string> concepts;
+  std::vector<std::string> descriptions;  // /concept_descriptions (one per concept), when the file has them
   std::vector<std::string> names;  // rows [first_row, ...) of /names, when the file has them
   bool complete = false;
 

@@ -25,17 +25,21 @@ class EpochTally {
   double l0 = 0;                      // sum of nonzero weights
   std::vector<std::int64_t> usage;    // per learned atom: rows with a positive weight on it
 
-  // Keeps the residual r of a row when ||r||^2 is among the largest seen (ties: earlier row first).
-  void offer_residual(double score, std::int64_t order, const float* r);
-  // The kept residuals, worst explained first.
-  std::vector<const float*> worst() const;
-
- private:
   struct Kept {
     double score;
     std::int64_t order;
     std::vector<float> r;
   };
+
+  // Keeps the residual r of a row when ||r||^2 is among the largest seen (ties: earlier row first).
+  void offer_residual(double score, std::int64_t order, const float* r);
+  // The kept residuals, worst explained first.
+  std::vector<const float*> worst() const;
+  const std::vector<Kept>& kept() const { return heap_; }
+  // Adds another tally's rows (a later piece of the same epoch): the same as having seen them here.
+  void merge(const EpochTally& piece);
+
+ private:
   std::int64_t dim_, keep_;
   std::vector<Kept> heap_;  // min-heap on (score, -order)
 };
@@ -66,6 +70,10 @@ class DictionaryLearner {
   void add_rows(MatrixView<const float> z, std::int64_t first_order, EpochTally& tally);
   void end_batch(bool batch_mode);
 
+  // A whole batch whose statistics were summed elsewhere (distributed learning: the pieces'
+  // statistics, each from piece_statistics, added in piece order): the atoms move as end_batch moves them.
+  void apply_batch_statistics(const Matrix<float>& a, const Matrix<float>& b, bool batch_mode);
+
   // End of an epoch: learned atoms no row used (and, in online mode, atoms within
   // duplicate_cosine of another atom) restart from the worst-explained residuals,
   // their statistics cleared. Returns how many were re-initialised.
@@ -91,6 +99,18 @@ class DictionaryLearner {
   float pending_beta_ = 1.0f;  // applied to the statistics by the batch's first piece
   SolveResult result_;
 };
+
+// The CPU rule for the statistics of a piece of rows, from zero: a (learned x (fixed + learned)) =
+// sum w_learned w^T and b (learned x d) = sum w_learned z^T, each atom's row summed in row order.
+// A batch's statistics are its pieces' sums added in piece order, so pieces coded apart (on other
+// machines) give the same bits.
+void piece_statistics(const SparseRows& codes, MatrixView<const float> z, std::int64_t fixed, std::int64_t learned,
+                      Matrix<float>& a, Matrix<float>& b);
+// Adds the coded rows of a piece (rows of order first_order, first_order + 1, ...) to a tally.
+void tally_rows(const SolveResult& result, MatrixView<const float> atoms, std::int64_t fixed, MatrixView<const float> z,
+                std::int64_t first_order, EpochTally& tally);
+// How many worst-explained residuals an epoch keeps for re-initialising atoms.
+std::int64_t kept_residuals(std::int64_t learned);
 
 // Residual z - D^T w of one coded row (dense, d floats) and its squared norm.
 double row_residual(const SparseRows& codes, std::int64_t row, MatrixView<const float> atoms, const float* z, float* r);

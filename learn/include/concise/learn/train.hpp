@@ -36,6 +36,19 @@ struct EpochReport {
 // Rows read and solved at once.
 std::int64_t block_rows(const LearnOptions& options, std::int64_t total_atoms);
 
+// The rows (sorted) whose preprocessed values become the initial learned atoms: k of n, chosen by the seed.
+std::vector<std::int64_t> initial_rows(std::int64_t n, std::int64_t k, std::uint64_t seed);
+
+// An epoch visits the rows block by block, in an order the seed and the epoch choose, and each
+// block's rows in an order of their own: rows first + order[0], first + order[1], ...
+struct EpochBlock {
+  std::int64_t first = 0, count = 0;
+  std::vector<std::int64_t> order;
+};
+std::vector<EpochBlock> epoch_order(std::int64_t n, std::int64_t block, std::uint64_t seed, int epoch);
+// Rows of z in the given order.
+Matrix<float> shuffled_rows(const Matrix<float>& z, const std::vector<std::int64_t>& order);
+
 // Initializes the learned atoms from options.atoms distinct rows chosen by the seed.
 void initialize_from_rows(DictionaryLearner& learner, const RowReader& reader);
 
