@@ -162,10 +162,14 @@ void DictionaryLearner::end_batch(bool batch_mode) {
     updater_->update(atoms, options_.sweeps);
     return;
   }
-  // Batch mode: sweep until the atoms stop moving (each sweep minimizes exactly over one atom
-  // at a time, so the objective with these codes never rises).
-  for (int sweep = 0; sweep < options_.batch_sweeps; ++sweep)
-    if (updater_->update(atoms, 1) < 1e-6f) break;
+  sweep_until_still(*updater_, atoms, options_.batch_sweeps);
+}
+
+int sweep_until_still(AtomUpdater& updater, MatrixView<float> atoms, int max_sweeps) {
+  // Each sweep minimizes exactly over one atom at a time, so the objective with these codes never rises.
+  for (int sweep = 1; sweep <= max_sweeps; ++sweep)
+    if (updater.update(atoms, 1) < 1e-6f) return sweep;
+  return max_sweeps;
 }
 
 std::int64_t DictionaryLearner::resample(const EpochTally& tally, bool batch_mode) {

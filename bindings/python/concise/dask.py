@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 import concise
+from concise import _core
 from concise._decomposer import DEFAULTS
 
 MANIFEST = "manifest.json"
@@ -483,134 +484,129 @@ def summarize(manifest):
 
 # --------------------------------------------------------------------------- dictionary learning
 
-def read_rows(path, dataset="/embeddings"):
-    """A shard's rows as float32: .npy, HDF5 (`dataset`) or a folder of img_emb_*.npy."""
+def read_rows(path, dataset="/embeddings", first=0, last=None):
+    """Rows [first, last) of a shard as float32: .npy, HDF5 (`dataset`) or a folder of img_emb_*.npy."""
     if os.path.isdir(path):
-        return np.concatenate([np.load(f, mmap_mode="r").astype(np.float32) for f in _shard_files(path)])
+        rows = np.concatenate([np.load(f, mmap_mode="r") for f in _shard_files(path)])
+    elif path.endswith(".npy"):
+        rows = np.load(path, mmap_mode="r")
+    else:
+        with _h5py().File(path, "r") as f:
+            return np.ascontiguousarray(f[dataset][first:last], dtype=np.float32)
+    return np.ascontiguousarray(rows[first:last], dtype=np.float32)
+
+
+def shard_rows(path, dataset="/embeddings"):
+    """The number of rows of a shard, without reading them."""
+    if os.path.isdir(path):
+        return sum(np.load(f, mmap_mode="r").shape[0] for f in _shard_files(path))
     if path.endswith(".npy"):
-        return np.asarray(np.load(path), dtype=np.float32)
+        return np.load(path, mmap_mode="r").shape[0]
     with _h5py().File(path, "r") as f:
-        return np.asarray(f[dataset][:], dtype=np.float32)
+        return f[dataset].shape[0]
 
 
-def _normalize(x):
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.where(norms > 0, x / np.where(norms > 0, norms, 1), 0).astype(np.float32)
+def _read_range(shards, sizes, first, count, dataset):
+    """Rows [first, first + count) of the shards taken as one matrix, in shard order."""
+    parts, start = [], 0
+    for shard, size in zip(shards, sizes):
+        lo, hi = max(first, start), min(first + count, start + size)
+        if lo < hi:
+            parts.append(read_rows(shard, dataset, lo - start, hi - start))
+        start += size
+    return np.concatenate(parts)
 
 
-def prepare_rows(x, image_mean=None, preprocess=True):
-    """SpLiCE's preprocessing: normalize, subtract the mean, normalize (or only normalize)."""
-    z = _normalize(np.asarray(x, dtype=np.float32))
-    if preprocess and image_mean is not None:
-        z = _normalize(z - np.asarray(image_mean, dtype=np.float32))
-    return z
+def update_atoms(atoms, fixed, a, b, *, max_sweeps=50):
+    """The learner's batch-mode atom step (learn/, block coordinate descent on the unit
+    sphere, Mairal et al. 2010): atom j <- normalize(A_jj d_j + B_j - sum_i A_ji d_i) for each
+    learned atom in turn, unused atoms kept, sweeping until no coordinate moves by 1e-6.
+    Returns the new atoms (float32)."""
+    f32 = lambda x: np.ascontiguousarray(x, dtype=np.float32)
+    return _core.learn_update_atoms(f32(atoms), int(fixed), f32(a), f32(b), int(max_sweeps))
 
 
-def shard_statistics(rows, atoms, fixed, *, l1, tol, solver, device):
-    """Codes rows (already prepared) over atoms and returns the sufficient statistics of the
-    learned atoms: A = sum w_learned w^T (learned x all), B = sum w_learned z^T (learned x d),
-    in float64, with the objective sum and the row count."""
-    dictionary = concise.Dictionary.from_atoms(np.ascontiguousarray(atoms, dtype=np.float32))
-    decomposer = concise.Decomposer(dictionary, l1=l1, tol=tol, solver=solver, device=device)
-    codes, stats = decomposer.decompose(rows, preprocess=False, return_stats=True)
-    w = codes.astype(np.float64)
-    learned = w[:, fixed:]
-    a = np.asarray((learned.T @ w).todense())
-    b = np.asarray(learned.T @ rows.astype(np.float64))
-    return {"a": a, "b": b, "objective": float(np.sum(stats.objective, dtype=np.float64)), "rows": rows.shape[0]}
+def _code_block(shards, sizes, first, count, order, first_order, atoms, fixed, settings):
+    """A worker's task: one block of the epoch's rows, coded as the single-process learner codes it."""
+    rows = _read_range(shards, sizes, first, count, settings["dataset"])
+    return _core.learn_piece(atoms, fixed, rows, order, first_order, settings["l1"], settings["tol"],
+                             settings["solver"], settings["device"], settings["l0"], settings["l0_ratio"],
+                             settings["image_mean"], settings["preprocess"])
 
 
-def _worker_statistics(shard, atoms, fixed, settings):
-    rows = prepare_rows(read_rows(shard, settings["dataset"]), settings["image_mean"], settings["preprocess"])
-    return shard_statistics(rows, atoms, fixed, l1=settings["l1"], tol=settings["tol"], solver=settings["solver"],
-                            device=settings["device"])
+def learn_dictionary(shards, n_atoms, *, client=None, scheduler=None, init=None, l1=None, l0=None, l0_ratio=0.9,
+                     epochs=10, tol=1e-4, solver="auto", device="cpu", seed=0, image_mean=None, preprocess=True,
+                     dataset="/embeddings", chunk=None, retries=3, progress=None):
+    """Batch dictionary learning over shards on a cluster: concise.DictionaryLearner with a
+    batch of every row, its coding spread over the workers.
 
+    The shards are taken as one matrix in the order given. Each epoch visits it in the
+    learner's blocks, in the order the seed picks; the atoms are broadcast, each worker codes
+    blocks and returns their statistics A = sum w wT and B = sum w zT (from zero) and tallies,
+    and the client adds them in the epoch's block order (so the result does not depend on which
+    worker finished first), then moves the atoms by the learner's own rule and re-initialises
+    unused ones. The result is bit-identical to
+    DictionaryLearner(n_atoms, batch_size=len(rows), ...).fit(rows) on the concatenated rows
+    with the same seed and settings (chunk included: the rows coded at once, one task each),
+    and to client=False (the same steps in this process).
 
-def update_atoms(atoms, fixed, a, b, *, max_sweeps=50, stop=1e-6):
-    """Block coordinate descent on the unit sphere (Mairal et al. 2010), the learner's
-    batch-mode rule: atom j <- normalize(A_jj d_j + B_j - sum_i A_ji d_i) for each learned
-    atom in turn, unused atoms (A_jj ~ 0) kept; sweeps until no coordinate moves more than
-    `stop`. Returns the new atoms (float32)."""
-    d = np.array(atoms, dtype=np.float64)
-    for _ in range(max_sweeps):
-        largest = 0.0
-        for j in range(d.shape[0] - fixed):
-            a_jj = a[j, fixed + j]
-            if a_jj <= 1e-12:
-                continue
-            u = a_jj * d[fixed + j] + b[j] - a[j] @ d
-            norm2 = float(u @ u)
-            if norm2 <= 1e-30:
-                continue
-            new = u / np.sqrt(norm2)
-            largest = max(largest, float(np.max(np.abs(new - d[fixed + j]))))
-            d[fixed + j] = new
-        if largest < stop:
-            break
-    return d.astype(np.float32)
-
-
-def initial_atoms(shards, n_atoms, init, settings):
-    """The fixed atoms (init's) followed by the first n_atoms prepared rows in shard order."""
-    rows, need = [], n_atoms
-    for shard in shards:
-        if need <= 0:
-            break
-        x = prepare_rows(read_rows(shard, settings["dataset"])[:need], settings["image_mean"], settings["preprocess"])
-        rows.append(x)
-        need -= x.shape[0]
-    if need > 0:
-        raise ValueError(f"the shards hold fewer rows than the {n_atoms} atoms to learn")
-    learned = np.concatenate(rows)
-    fixed = np.zeros((0, learned.shape[1]), np.float32) if init is None else np.asarray(init.atoms, np.float32)
-    return np.concatenate([fixed, learned]).astype(np.float32), fixed.shape[0]
-
-
-def learn_dictionary(shards, n_atoms, *, client=None, scheduler=None, init=None, l1=0.25, epochs=10, tol=1e-4,
-                     solver="auto", device="cpu", image_mean=None, preprocess=True, dataset="/embeddings",
-                     retries=3, progress=None):
-    """Batch dictionary learning over shards on a cluster. Each epoch the workers code
-    their shards with the current atoms (broadcast once) and return A and B; the client
-    sums them in shard order, updates the atoms, and broadcasts them again.
-
-    With client=False it runs in this process (the same code, no Dask), which is what the
-    distributed result equals. The atom update mirrors the C++ learner's batch mode
-    (learn/: block coordinate descent, A_jj > 1e-12 to move, 1/||u|| only when
-    ||u||^2 > 1e-30, sweeps until the largest move is < 1e-6) in float64; the initial
-    atoms are the first n_atoms prepared rows in shard order. Returns (atoms, fixed, objectives): all atoms (init's first),
-    the number of fixed ones, and the mean objective per row of each epoch.
+    Returns (atoms, fixed, objectives): all atoms (init's first), the number of fixed ones,
+    and the mean objective per row of each epoch.
     """
+    if l1 is not None and l0 is not None:
+        raise ValueError("give l1 (a fixed lambda) or l0 (a target number of atoms per code), not both")
     shards = [os.path.abspath(p) for p in expand_shards(shards)]
     init = concise._decomposer.as_dictionary(init) if init is not None else None
     if image_mean is None and init is not None and init.image_mean is not None:
         image_mean = np.array(init.image_mean)
-    settings = {"dataset": dataset, "l1": float(l1), "tol": float(tol), "solver": solver, "device": device,
-                "image_mean": image_mean, "preprocess": bool(preprocess)}
-    atoms, fixed = initial_atoms(shards, n_atoms, init, settings)
+    if image_mean is not None:
+        image_mean = np.ascontiguousarray(image_mean, dtype=np.float32).ravel()
+    l1 = 0.25 if l1 is None else float(l1)
+    l0 = 0 if l0 is None else int(l0)
+    settings = {"dataset": dataset, "l1": l1, "tol": float(tol), "solver": solver, "device": device, "l0": l0,
+                "l0_ratio": float(l0_ratio), "image_mean": image_mean, "preprocess": bool(preprocess)}
+    sizes = [shard_rows(s, dataset) for s in shards]
+    n = sum(sizes)
+    if n < n_atoms:
+        raise ValueError(f"the shards hold {n} rows, fewer than the {n_atoms} atoms to learn")
+    learner = _core.Learner(int(n_atoms), l1, float(tol), solver, device, int(epochs), max(1, n), int(seed), 10.0,
+                            init, image_mean, l0, float(l0_ratio), 0 if chunk is None else int(chunk))
+    chosen = _core.learn_initial_rows(n, int(n_atoms), int(seed))
+    learner.initialize_rows(np.concatenate([_read_range(shards, sizes, r, 1, dataset) for r in chosen]),
+                            bool(preprocess))
+    fixed = 0 if init is None else len(init)
+    block = _core.learn_block_rows(0 if chunk is None else int(chunk), fixed + int(n_atoms))
     owned = False
     if client is not False:
         client, owned = _client(client, scheduler)
     objectives = []
     bar = _Progress(epochs, "epoch", progress)
     try:
-        for _ in range(epochs):
+        for epoch in range(epochs):
+            atoms = learner.atoms
+            tasks, first_order = [], 0
+            for first, count, order in _core.learn_epoch_order(n, block, int(seed), epoch):
+                tasks.append((first, count, order, first_order))
+                first_order += count
             if client is False:
-                results = [_worker_statistics(s, atoms, fixed, settings) for s in shards]
+                pieces = [_code_block(shards, sizes, *t, atoms, fixed, settings) for t in tasks]
             else:
                 shared = client.scatter(atoms, broadcast=True)
-                futures = [client.submit(_worker_statistics, s, shared, fixed, settings, pure=False, retries=retries)
-                           for s in shards]
-                results = client.gather(futures)
-            a = sum(r["a"] for r in results)  # in shard order, whatever order they finished in
-            b = sum(r["b"] for r in results)
-            objectives.append(sum(r["objective"] for r in results) / sum(r["rows"] for r in results))
-            atoms = update_atoms(atoms, fixed, a, b)
-            bar.advance(f"objective {objectives[-1]:.5f}")
+                futures = [client.submit(_code_block, shards, sizes, *t, shared, fixed, settings, pure=False,
+                                         retries=retries) for t in tasks]
+                pieces = client.gather(futures)
+            a, b = pieces[0]["a"].copy(), pieces[0]["b"].copy()
+            for piece in pieces[1:]:  # in the epoch's block order, as the learner adds them
+                a += piece["a"]
+                b += piece["b"]
+            objective, _ = learner.apply_batch(a, b, [{k: v for k, v in p.items() if k not in ("a", "b")} for p in pieces])
+            objectives.append(objective)
+            bar.advance(f"objective {objective:.5f}")
     finally:
         bar.close()
         if owned:
             client.close()
-    return atoms, fixed, objectives
+    return learner.atoms, fixed, objectives
 
 
 # --------------------------------------------------------------------------- command line

@@ -11,6 +11,7 @@
 #include "bindings.hpp"
 #include "concise/core/dictionary.hpp"
 #include "concise/core/error.hpp"
+#include "concise/learn/atom_updater.hpp"
 #include "concise/learn/describe.hpp"
 #include "concise/learn/matrix_source.hpp"
 #include "concise/learn/train.hpp"
@@ -24,13 +25,14 @@ class Learner {
  public:
   Learner(std::int64_t atoms, double l1, double tol, const std::string& solver, const std::string& device, int epochs,
           std::int64_t batch, std::uint64_t seed, double forget, std::optional<Dictionary> init,
-          std::optional<HostVector> image_mean, int l0, double l0_ratio)
+          std::optional<HostVector> image_mean, int l0, double l0_ratio, std::int64_t chunk)
       : init_(std::move(init)) {
     options_.atoms = atoms;
     options_.solve.l1 = l1;
     options_.solve.tol = tol;
     options_.solve.l0 = l0;
     options_.solve.l0_ratio = l0_ratio;
+    options_.chunk = chunk;
     options_.solve.solver = parse_solver(solver);
     options_.device = device;
     options_.epochs = epochs;
@@ -84,6 +86,12 @@ class Learner {
   }
 
   double final_objective() const { return final_.objective; }
+
+  static Matrix<float> matrix_of(const HostRows& m) {
+    Matrix<float> out(static_cast<std::int64_t>(m.shape(0)), static_cast<std::int64_t>(m.shape(1)));
+    std::copy_n(m.data(), out.values().size(), out.data());
+    return out;
+  }
 
   // Distributed learning's client side: the initial atoms from raw rows (one per atom, the
   // rows learn_initial_rows names), then whole batches from statistics summed elsewhere.
@@ -146,12 +154,6 @@ class Learner {
     for (std::size_t i = 0; i < scores.size(); ++i)
       tally.offer_residual(scores[i], orders[i], residuals.data() + i * residuals.shape(1));
     return tally;
-  }
-
-  static Matrix<float> matrix_of(HostRows m) {
-    Matrix<float> out(static_cast<std::int64_t>(m.shape(0)), static_cast<std::int64_t>(m.shape(1)));
-    std::copy_n(m.data(), out.values().size(), out.data());
-    return out;
   }
 
   std::unique_ptr<learn::DictionaryLearner> make_learner(std::int64_t dim) const {
@@ -262,21 +264,37 @@ nb::list learned_atoms(const Dictionary& dict) {
 void bind_learn(nb::module_& m) {
   nb::class_<Learner>(m, "Learner", "Online nonnegative dictionary learning (see concise.DictionaryLearner).")
       .def(nb::init<std::int64_t, double, double, const std::string&, const std::string&, int, std::int64_t,
-                    std::uint64_t, double, std::optional<Dictionary>, std::optional<HostVector>, int, double>(),
+                    std::uint64_t, double, std::optional<Dictionary>, std::optional<HostVector>, int, double, std::int64_t>(),
            nb::arg("atoms"), nb::arg("l1"), nb::arg("tol"), nb::arg("solver"), nb::arg("device"), nb::arg("epochs"),
            nb::arg("batch"), nb::arg("seed"), nb::arg("forget"), nb::arg("init").none(), nb::arg("image_mean").none(),
-           nb::arg("l0") = 0, nb::arg("l0_ratio") = 0.9)
+           nb::arg("l0") = 0, nb::arg("l0_ratio") = 0.9, nb::arg("chunk") = 0)
       .def("fit", &Learner::fit, nb::arg("rows").noconvert(), nb::arg("preprocess") = true, nb::arg("progress") = false)
       .def("partial_fit", &Learner::partial_fit, nb::arg("rows").noconvert(), nb::arg("preprocess") = true)
       .def_prop_ro("dictionary", &Learner::dictionary, nb::rv_policy::copy)
       .def_prop_ro("final_objective", &Learner::final_objective)
       .def("initialize_rows", &Learner::initialize_rows, nb::arg("rows").noconvert(), nb::arg("preprocess") = true)
-      .def_prop_ro("atoms", &Learner::atoms)
+      .def_prop_ro("atoms", &Learner::atoms, nb::rv_policy::move)
       .def("apply_batch", &Learner::apply_batch, nb::arg("a").noconvert(), nb::arg("b").noconvert(), nb::arg("tallies"));
   m.def("learn_piece", &learn_piece, nb::arg("atoms").noconvert(), nb::arg("fixed"), nb::arg("rows").noconvert(),
         nb::arg("order").noconvert(), nb::arg("first_order"), nb::arg("l1"), nb::arg("tol"), nb::arg("solver"),
         nb::arg("device"), nb::arg("l0"), nb::arg("l0_ratio"), nb::arg("image_mean").none(), nb::arg("preprocess"),
         "Codes one block of a distributed batch as the learner would and returns its statistics and tally.");
+  m.def("learn_update_atoms", [](HostRows atoms, std::int64_t fixed, HostRows a, HostRows b, int max_sweeps) {
+    const auto total = static_cast<std::int64_t>(atoms.shape(0)), d = static_cast<std::int64_t>(atoms.shape(1));
+    if (fixed < 0 || fixed >= total) throw InputError("fixed must be in [0, " + std::to_string(total) + ")");
+    const std::int64_t learned = total - fixed;
+    if (static_cast<std::int64_t>(a.shape(0)) != learned || static_cast<std::int64_t>(a.shape(1)) != total ||
+        static_cast<std::int64_t>(b.shape(0)) != learned || static_cast<std::int64_t>(b.shape(1)) != d)
+      throw InputError("a must be " + std::to_string(learned) + " x " + std::to_string(total) + " and b " +
+                       std::to_string(learned) + " x " + std::to_string(d));
+    Matrix<float> moved = Learner::matrix_of(atoms);
+    auto updater = learn::make_cpu_atom_updater(fixed, learned, d);
+    updater->write_statistics(Learner::matrix_of(a), Learner::matrix_of(b));
+    learn::sweep_until_still(*updater, moved.view(), max_sweeps);
+    return to_numpy(std::move(moved.values()), {static_cast<std::size_t>(total), static_cast<std::size_t>(d)});
+  }, nb::arg("atoms").noconvert(), nb::arg("fixed"), nb::arg("a").noconvert(), nb::arg("b").noconvert(),
+        nb::arg("max_sweeps") = 50,
+        "The learner's batch-mode atom step on statistics A and B: sweeps until no coordinate moves by 1e-6.");
   m.def("learn_initial_rows", &learn::initial_rows, nb::arg("n"), nb::arg("k"), nb::arg("seed"),
         "The rows whose values become the initial learned atoms (as DictionaryLearner.fit picks them).");
   m.def("learn_block_rows", [](std::int64_t chunk, std::int64_t total_atoms) {

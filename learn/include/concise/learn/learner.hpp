@@ -109,6 +109,9 @@ void piece_statistics(const SparseRows& codes, MatrixView<const float> z, std::i
 // Adds the coded rows of a piece (rows of order first_order, first_order + 1, ...) to a tally.
 void tally_rows(const SolveResult& result, MatrixView<const float> atoms, std::int64_t fixed, MatrixView<const float> z,
                 std::int64_t first_order, EpochTally& tally);
+// Batch mode's dictionary step: block-coordinate sweeps over the statistics the updater holds until
+// no coordinate moves by 1e-6 (at most max_sweeps). Returns the sweeps made.
+int sweep_until_still(AtomUpdater& updater, MatrixView<float> atoms, int max_sweeps);
 // How many worst-explained residuals an epoch keeps for re-initialising atoms.
 std::int64_t kept_residuals(std::int64_t learned);
 
