@@ -99,10 +99,12 @@ class Sklearn:
         return self.model.components_
 
 
-def run(method, train, held_out, l1, segments, epochs, budget):
+def run(method, train, held_out, l1, segments, epochs, budget, atoms):
     """(seconds learning, held-out objective, l0) after each segment."""
     points, spent = [], 0.0
     pieces = np.array_split(np.arange(train.shape[0]), segments)
+    while len(pieces) > 1 and len(pieces[0]) < atoms:  # the first piece initializes the atoms from its rows
+        pieces[:2] = [np.concatenate(pieces[:2])]
     for epoch in range(epochs):
         for piece in pieces:
             start = time.perf_counter()
@@ -150,7 +152,7 @@ def main():
         batch = args.concise_batch if key == "concise" and args.concise_batch > 0 else args.batch
         method = makers[key](args.atoms, args.l1, batch, 0)
         epochs = args.concise_epochs if key == "concise" else args.epochs
-        results[key] = (method.name, run(method, train, held_out, args.l1, args.segments, epochs, args.budget))
+        results[key] = (method.name, run(method, train, held_out, args.l1, args.segments, epochs, args.budget, args.atoms))
     print()
     print(f"{'method':16s} {'seconds':>9s} {'held-out objective':>19s} {'l0':>6s}   concise reaches it in   speedup")
     ours = results.get("concise", (None, []))[1]

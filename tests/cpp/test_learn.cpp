@@ -12,7 +12,10 @@
 #include "concise/core/error.hpp"
 #include "concise/core/npy.hpp"
 #include "concise/core/preprocess.hpp"
+#include "concise/engine/resources.hpp"
 #include "concise/learn/learn_file.hpp"
+#include "concise/learn/matrix_source.hpp"
+#include "concise/learn/train.hpp"
 #include "planted.hpp"
 
 namespace concise::learn {
@@ -213,6 +216,53 @@ TEST(Learn, ResidualModeKeepsTheVocabularyBitForBit) {
   // Learning lowers the objective below the vocabulary's alone.
   EXPECT_LT(s.final_pass.objective, s.objective.front());
   EXPECT_GT(s.final_pass.mean_learned_l0, 0.5);
+}
+
+// Distributed learning's contract: the pieces of a batch coded apart (piece_statistics and a
+// tally each, added in the epoch's block order) move the atoms exactly as the learner does.
+TEST(Learn, PiecesCodedApartGiveTheLearnersAtomsBitForBit) {
+  const Planted p = planted(12, 32, 600, 0.02f, 3);
+  LearnOptions options;
+  options.atoms = 12;
+  options.solve.l1 = 0.2;
+  options.batch = 600;  // batch mode
+  options.chunk = 128;  // 5 blocks
+  options.seed = 5;
+  const MatrixSource source(p.rows.view());
+  const RowReader reader{source, {}, false};
+  DictionaryLearner whole(options, Matrix<float>(), 32), apart(options, Matrix<float>(), 32);
+  initialize_from_rows(whole, reader);
+  initialize_from_rows(apart, reader);
+  std::vector<double> objectives;
+  run_epochs(whole, reader, 0, 3, false, [&](const EpochReport& r) { objectives.push_back(r.objective); });
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    const Matrix<float> atoms = apart.atoms();
+    Matrix<float> a, b, sum_a, sum_b;
+    EpochTally tally(12, 32, kept_residuals(12));
+    std::int64_t order = 0;
+    for (const EpochBlock& block : epoch_order(600, 128, options.seed, epoch)) {
+      const Matrix<float> z = shuffled_rows(reader.read(block.first, block.count), block.order);
+      SolveResult result;
+      Resources("cpu").make_decomposer(atoms.view(), options.solve)->solve(z.view(), result);
+      piece_statistics(result.codes, z.view(), 0, 12, a, b);
+      EpochTally piece(12, 32, kept_residuals(12));
+      tally_rows(result, atoms.view(), 0, z.view(), order, piece);
+      tally.merge(piece);
+      order += block.count;
+      if (sum_a.rows() == 0) {
+        sum_a = a;
+        sum_b = b;
+      } else {
+        for (std::size_t i = 0; i < a.values().size(); ++i) sum_a.values()[i] += a.values()[i];
+        for (std::size_t i = 0; i < b.values().size(); ++i) sum_b.values()[i] += b.values()[i];
+      }
+    }
+    apart.apply_batch_statistics(sum_a, sum_b, true);
+    apart.resample(tally, true);
+    EXPECT_EQ(tally.objective / static_cast<double>(tally.rows), objectives[static_cast<std::size_t>(epoch)]);
+  }
+  ASSERT_EQ(whole.atoms().values().size(), apart.atoms().values().size());
+  EXPECT_EQ(0, std::memcmp(whole.atoms().data(), apart.atoms().data(), whole.atoms().values().size() * sizeof(float)));
 }
 
 }  // namespace
