@@ -21,16 +21,17 @@ void gemm(const float* a, std::int64_t lda, const float* b, float* c, std::int64
               alpha, a, static_cast<int>(lda), b, static_cast<int>(n), beta, c, static_cast<int>(n));
 }
 
-// total <- beta total + piece (beta = 1: a plain sum, the same bits as adding the pieces elsewhere).
-void add_scaled(Matrix<float>& total, float beta, const Matrix<float>& piece) {
+void add(Matrix<float>& total, const Matrix<float>& piece) {
   float* t = total.data();
   const float* p = piece.data();
   const auto n = static_cast<std::int64_t>(total.values().size());
-  if (beta == 1.0f) {
-    for (std::int64_t i = 0; i < n; ++i) t[i] += p[i];
-  } else {
-    for (std::int64_t i = 0; i < n; ++i) t[i] = t[i] * beta + p[i];
-  }
+  for (std::int64_t i = 0; i < n; ++i) t[i] += p[i];
+}
+
+void scale(Matrix<float>& m, float beta) {
+  if (beta == 0.0f) std::fill(m.values().begin(), m.values().end(), 0.0f);
+  else
+    for (float& v : m.values()) v *= beta;
 }
 
 class CpuAtomUpdater final : public AtomUpdater {
@@ -39,14 +40,17 @@ class CpuAtomUpdater final : public AtomUpdater {
       : fixed_(fixed), learned_(learned), dim_(dim), a_(learned, fixed + learned), b_(learned, dim) {}
 
   void accumulate(const SparseRows& codes, MatrixView<const float> z, float beta) override {
-    piece_statistics(codes, z, fixed_, learned_, piece_a_, piece_b_);
-    if (beta == 0.0f) {
-      a_ = piece_a_;
-      b_ = piece_b_;
+    if (beta == 1.0f) {  // a later piece of a batch: its own sum, added (as distributed learning adds it)
+      piece_statistics(codes, z, fixed_, learned_, piece_a_, piece_b_);
+      add(a_, piece_a_);
+      add(b_, piece_b_);
       return;
     }
-    add_scaled(a_, beta, piece_a_);
-    add_scaled(b_, beta, piece_b_);
+    // A batch's first piece: the decayed statistics (zeros in batch mode, so the same bits as
+    // the piece's own sum) take the rows directly.
+    scale(a_, beta);
+    scale(b_, beta);
+    add_piece_statistics(codes, z, fixed_, learned_, a_, b_);
   }
 
   float update(MatrixView<float> atoms, int sweeps) override {
@@ -127,6 +131,12 @@ void piece_statistics(const SparseRows& codes, MatrixView<const float> z, std::i
   else std::fill(a.values().begin(), a.values().end(), 0.0f);
   if (b.rows() != learned || b.cols() != dim) b = Matrix<float>(learned, dim);
   else std::fill(b.values().begin(), b.values().end(), 0.0f);
+  add_piece_statistics(codes, z, fixed, learned, a, b);
+}
+
+void add_piece_statistics(const SparseRows& codes, MatrixView<const float> z, std::int64_t fixed, std::int64_t learned,
+                          Matrix<float>& a, Matrix<float>& b) {
+  const std::int64_t dim = z.cols;
   // Column lists of the learned atoms: (row, position in the CSR) in row order.
   std::vector<std::vector<std::int64_t>> uses(static_cast<std::size_t>(learned));
   std::vector<std::int64_t> row_of(codes.data.size());

@@ -106,6 +106,9 @@ class DictionaryLearner {
 // machines) give the same bits.
 void piece_statistics(const SparseRows& codes, MatrixView<const float> z, std::int64_t fixed, std::int64_t learned,
                       Matrix<float>& a, Matrix<float>& b);
+// The same sums added to a and b as they are (shaped learned x (fixed + learned) and learned x d).
+void add_piece_statistics(const SparseRows& codes, MatrixView<const float> z, std::int64_t fixed, std::int64_t learned,
+                          Matrix<float>& a, Matrix<float>& b);
 // Adds the coded rows of a piece (rows of order first_order, first_order + 1, ...) to a tally.
 void tally_rows(const SolveResult& result, MatrixView<const float> atoms, std::int64_t fixed, MatrixView<const float> z,
                 std::int64_t first_order, EpochTally& tally);
