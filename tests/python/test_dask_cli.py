@@ -66,8 +66,9 @@ def test_cluster_run_is_byte_identical_to_one_machine(cli, scheduler, workspace,
     proc = cli("decompose", root / "part*.npy", root / "more.h5", "--dictionary", root / "dict.h5", "-o", out,
                "--scheduler", scheduler, "--chunk", "16")
     assert proc.returncode == 0, proc.stderr
-    assert "186 rows in 4 shards (4 decomposed, 0 already done" in proc.stdout
+    assert "186 rows in 4 shards (4 decomposed, 0 already done" in proc.stdout and "4 on cpu" in proc.stdout
     manifest = json.loads((out / "manifest.json").read_text())
+    assert [s["device"] for s in manifest["shards"]] == ["cpu"] * 4  # where each shard ran
     assert [os.path.basename(s["input"]) for s in manifest["shards"]] == list(ROWS)
     assert [s["rows"] for s in manifest["shards"]] == list(ROWS.values())
     assert manifest["settings"]["chunk"] == 16 and manifest["settings"]["l0"] == 0

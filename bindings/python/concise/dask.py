@@ -350,7 +350,8 @@ def decompose_shards(shards, dictionary, output, *, client=None, scheduler=None,
             done[s["input"]] = s
     entries = []
     for i, (path, identity) in enumerate(zip(paths, identities)):
-        entry = {"input": path, "identity": identity, "codes": codes_name(i, path), "rows": None, "sha256": None}
+        entry = {"input": path, "identity": identity, "codes": codes_name(i, path), "rows": None, "sha256": None,
+                 "device": None}
         old = done.get(path)
         if old is not None and old.get("sha256") is not None:
             if old["identity"] != identity:
@@ -359,7 +360,7 @@ def decompose_shards(shards, dictionary, output, *, client=None, scheduler=None,
                                     "remove that codes file to decompose it again")
             codes = os.path.join(output, old["codes"])
             if os.path.exists(codes) and file_sha256(codes) == old["sha256"]:
-                entry.update(codes=old["codes"], rows=old["rows"], sha256=old["sha256"])
+                entry.update(codes=old["codes"], rows=old["rows"], sha256=old["sha256"], device=old.get("device"))
             elif os.path.exists(codes):
                 raise ManifestError(f"codes file {codes} changed: its sha256 differs from the manifest's; "
                                     "remove it to decompose the shard again")
@@ -417,7 +418,8 @@ def _run_shards(client, todo, entries, paths, blocks, dictionary, output, settin
         for future in as_completed(list(futures)):
             i = futures[future]
             result = future.result()
-            entries[i].update(rows=result["rows"], sha256=result["sha256"])
+            entries[i].update(rows=result["rows"], sha256=result["sha256"],
+                              device=result["device"] or entries[i]["device"])
             totals["rows_this_run"] += result["rows_this_run"]
             totals["resumed"] += int(result["resumed"])
             totals["task_seconds"] += result["seconds"]
