@@ -83,6 +83,7 @@ def main():
     ap.add_argument("--tiny-rows", type=int, default=5_000, help="rows in the overhead runs")
     ap.add_argument("--work", help="folder for the shards and codes (default: a temporary one, removed); "
                                    "shards already there are reused")
+    ap.add_argument("--generate-only", action="store_true", help="make the shard set in --work, measure nothing")
     args = ap.parse_args()
 
     with work_folder(args.work) as folder:
@@ -105,6 +106,8 @@ def main():
             shutil.copy(folder / "dict.h5", big / "dict.h5")  # last: marks the shard set complete
             print(f"generated the shards in {time.perf_counter() - start:.1f} s", flush=True)
         shards = sorted(str(p) for p in big.glob("img_emb_*.npy"))
+        if args.generate_only:
+            return
 
         start = time.perf_counter()
         (folder / "single").mkdir()
@@ -113,7 +116,10 @@ def main():
             summary = concise.decompose_file(s, str(big / "dict.h5"), str(folder / "single" / cd.codes_name(i, s)))
             l0 += summary["mean_l0"] * summary["rows"]
         single = time.perf_counter() - start
-        print(f"mean l0 {l0 / args.rows:.2f} (l1 = {cd.DEFAULTS['l1']})", flush=True)
+        read = sum(os.path.getsize(s) for s in shards) / args.rows
+        written = sum(p.stat().st_size for p in (folder / "single").iterdir()) / args.rows
+        print(f"mean l0 {l0 / args.rows:.2f} (l1 = {cd.DEFAULTS['l1']}); per row {read:.0f} bytes read (float16), "
+              f"{written:.0f} bytes of codes file written", flush=True)
         print(f"{'no Dask, one process':<28} {args.rows / single:10.0f} rows/s  ({single:.1f} s; {load()})", flush=True)
 
         rates = {}
