@@ -157,3 +157,18 @@ def test_without_dask_the_error_says_what_to_install(cli, workspace, tmp_path):
 def test_help_shows_the_scheduler(cli):
     proc = cli("decompose", "--help")
     assert proc.returncode == 0 and "--scheduler ADDRESS" in proc.stdout and "manifest.json" in proc.stdout
+
+
+def test_progress_across_shards_and_the_dashboard_link(scheduler, workspace, tmp_path, capsys):
+    import concise.dask as cd
+    from dask.distributed import Client
+    with Client(scheduler) as client:
+        cd.decompose_shards(str(workspace / "part*.npy"), workspace / "dict.h5", tmp_path / "codes", client=client,
+                            progress=True, verbose=True)
+        link = client.dashboard_link
+    err = capsys.readouterr().err
+    assert f"concise: 3 of 3 shards to decompose; dashboard {link}" in err
+    assert "shards: 100%" in err and "3/3" in err and "rows/s" in err
+    cd.decompose_shards(str(workspace / "part*.npy"), workspace / "dict.h5", tmp_path / "codes", progress=True,
+                        verbose=True)  # nothing to do: no cluster is started, no bar is drawn
+    assert capsys.readouterr().err == ""
