@@ -172,3 +172,32 @@ def test_progress_across_shards_and_the_dashboard_link(scheduler, workspace, tmp
     cd.decompose_shards(str(workspace / "part*.npy"), workspace / "dict.h5", tmp_path / "codes", progress=True,
                         verbose=True)  # nothing to do: no cluster is started, no bar is drawn
     assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_stops_the_run_and_a_rerun_finishes_it(cli, concise_bin, scheduler, workspace, tmp_path):
+    import signal
+    import time
+    import concise.dask as cd
+    rng = np.random.default_rng(9)
+    shards = []
+    for i in range(4):
+        shards.append(tmp_path / f"big{i}.npy")
+        np.save(shards[-1], (rng.normal(size=(20000, D)) + 1.0).astype(np.float32))
+    out = tmp_path / "codes"
+    command = ["decompose", *shards, "--dictionary", workspace / "dict.h5", "-o", out, "--scheduler", scheduler,
+               "--chunk", "500", "--l1", "0.05"]
+    proc = subprocess.Popen([concise_bin, *map(str, command)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "CONCISE_PYTHON": sys.executable})
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(out.glob("*.partial")) and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err and "Traceback" not in err
+    finished = sum(1 for s in json.loads((out / "manifest.json").read_text())["shards"] if s["sha256"])
+    assert finished < 4, "the run ended before Ctrl-C"
+    again = cli(*command)
+    assert again.returncode == 0, again.stderr
+    assert f"80000 rows in 4 shards ({4 - finished} decomposed, {finished} already done" in again.stdout
+    cd.verify(out, inputs=True)

@@ -664,16 +664,25 @@ def learn_dictionary(shards, n_atoms, *, client=None, scheduler=None, init=None,
 
 def _decompose_command(args):
     shards = [x for pattern in args.shards for x in expand_shards(pattern)]
-    m = decompose_shards(shards, args.dictionary, args.output, scheduler=args.scheduler, dataset=args.dataset,
-                         l1=args.l1, l0=args.l0, l0_ratio=args.l0_ratio, tol=args.tol, solver=args.solver,
-                         device=args.device, chunk=args.chunk, max_rounds=args.max_rounds, threads=args.threads,
-                         retries=args.retries, progress=False if args.quiet else None, verbose=False if args.quiet else None)
+    try:
+        m = decompose_shards(shards, args.dictionary, args.output, scheduler=args.scheduler, dataset=args.dataset,
+                             l1=args.l1, l0=args.l0, l0_ratio=args.l0_ratio, tol=args.tol, solver=args.solver,
+                             device=args.device, chunk=args.chunk, max_rounds=args.max_rounds, threads=args.threads,
+                             retries=args.retries, progress=False if args.quiet else None,
+                             verbose=False if args.quiet else None)
+    except KeyboardInterrupt:
+        manifest = os.path.join(args.output, MANIFEST)
+        finished = sum(1 for s in read_manifest(manifest)["shards"] if s["sha256"]) if os.path.exists(manifest) else 0
+        print(f"stopped with {finished} of {len(shards)} shards finished; the others keep what their .partial files "
+              "hold: rerun the same command to resume", file=sys.stderr)
+        return 130
     run = m["_run"]
     devices = ", ".join(f"{n} on {d}" for d, n in sorted(run["devices"].items()))
     rate = f", {run['rows_this_run'] / run['seconds']:.0f} rows/s" if run["seconds"] > 0 else ""
     print(f"{m['rows']} rows in {len(m['shards'])} shards ({run['ran']} decomposed, {run['skipped']} already "
           f"done; {run['rows_this_run']} rows this run in {run['seconds']:.1f} s{rate}"
           + (f"; {devices}" if devices else "") + f"); manifest {os.path.join(args.output, MANIFEST)}")
+    return 0
 
 
 def main(argv=None, prog="python -m concise.dask"):
@@ -708,7 +717,7 @@ def main(argv=None, prog="python -m concise.dask"):
     args = parser.parse_args(argv)
     try:
         if args.command == "decompose":
-            _decompose_command(args)
+            return _decompose_command(args)
         elif args.command == "explain":
             for row, concepts_ in zip(args.rows, explain(args.manifest, args.rows, top=args.top)):
                 print(f"{row}: " + ", ".join(f"{n} {w:.3f}" for n, w in concepts_))
