@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <utility>
 
 #include "concise/core/dictionary.hpp"
 #include "concise/core/error.hpp"
