@@ -3,7 +3,8 @@ the per-shard overhead, side by side in one run.
 
 The dictionary is the LVIS concept set that ships in data/clip-vit-b32 (real CLIP ViT-B/32
 text embeddings); the rows are synthetic image-like embeddings: the shipped image mean plus
-sparse mixtures of concepts and noise. Each worker is one single-threaded process
+sparse mixtures of concepts and noise, stored as float16 .npy shards like clip-retrieval's
+img_emb_*.npy (half the disk of float32). Each worker is one single-threaded process
 (LocalCluster, processes=True); the baseline is concise.decompose_file over the same shards
 one after another in this process with one solver thread (no Dask).
 
@@ -12,8 +13,10 @@ seconds per shard over the large-shard run are what a shard costs (scheduling, t
 dictionary-cached task start, opening and committing a codes file, the sha256).
 """
 import argparse
+import contextlib
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 import time
@@ -41,7 +44,7 @@ def make_shards(folder, dictionary, rows, shard_rows, seed=0):
         x = np.einsum("nk,nkd->nd", weights, atoms[picks]) + 0.3 * rng.normal(size=(n, atoms.shape[1]))
         x = x / np.linalg.norm(x, axis=1, keepdims=True) + mean
         path = folder / f"img_emb_{i:04d}.npy"
-        np.save(path, x.astype(np.float32))
+        np.save(path, x.astype(np.float16))
         paths.append(str(path))
     return paths
 
@@ -57,41 +60,77 @@ def cluster_run(workers, shards, folder, name):
         return manifest["rows"], time.perf_counter() - start, manifest["_run"]["task_seconds"]
 
 
+def load():
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+@contextlib.contextmanager
+def work_folder(path):
+    """The given folder (kept), or a temporary one (removed)."""
+    if path:
+        pathlib.Path(path).mkdir(parents=True, exist_ok=True)
+        yield pathlib.Path(path)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield pathlib.Path(tmp)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=200_000, help="rows in the synthetic shard set (the goal: 2000000)")
     ap.add_argument("--shard-rows", type=int, default=20_000)
     ap.add_argument("--tiny", type=int, default=10, help="rows per shard for the per-shard overhead run")
     ap.add_argument("--tiny-rows", type=int, default=5_000, help="rows in the overhead runs")
+    ap.add_argument("--work", help="folder for the shards and codes (default: a temporary one, removed); "
+                                   "shards already there are reused")
+    ap.add_argument("--generate-only", action="store_true", help="make the shard set in --work, measure nothing")
     args = ap.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = pathlib.Path(tmp)
+    with work_folder(args.work) as folder:
+        for old in ("single", "tiny", "wide"):
+            shutil.rmtree(folder / old, ignore_errors=True)
         text = np.load(DATA / "lvis_concepts.npy").astype(np.float32)
         names = (DATA / "lvis_concepts.txt").read_text().splitlines()
         mean = np.load(DATA / "image_mean.npy").astype(np.float32).ravel()
         concise.Dictionary.build(text, names, image_mean=mean).save(str(folder / "dict.h5"))
-        print(f"dictionary: {len(names)} LVIS concepts x {text.shape[1]}; {args.rows} rows in shards of "
-              f"{args.shard_rows}; {os.cpu_count()} cores", flush=True)
-        (folder / "big").mkdir()
-        shards = make_shards(folder / "big", folder / "dict.h5", args.rows, args.shard_rows)
-        os.link(folder / "dict.h5", folder / "big" / "dict.h5")
+        print(f"dictionary: {len(names)} LVIS concepts x {text.shape[1]}; {args.rows} rows in float16 shards of "
+              f"{args.shard_rows}; {os.cpu_count()} cores; {load()}", flush=True)
+        big = folder / f"big-{args.rows}-{args.shard_rows}"
+        for old in big.glob("out*"):
+            shutil.rmtree(old)
+        if not (big / "dict.h5").exists():
+            start = time.perf_counter()
+            shutil.rmtree(big, ignore_errors=True)
+            big.mkdir()
+            make_shards(big, folder / "dict.h5", args.rows, args.shard_rows)
+            shutil.copy(folder / "dict.h5", big / "dict.h5")  # last: marks the shard set complete
+            print(f"generated the shards in {time.perf_counter() - start:.1f} s", flush=True)
+        shards = sorted(str(p) for p in big.glob("img_emb_*.npy"))
+        if args.generate_only:
+            return
 
         start = time.perf_counter()
         (folder / "single").mkdir()
+        l0 = 0.0
         for i, s in enumerate(shards):
-            concise.decompose_file(s, str(folder / "dict.h5"), str(folder / "single" / cd.codes_name(i, s)))
+            summary = concise.decompose_file(s, str(big / "dict.h5"), str(folder / "single" / cd.codes_name(i, s)))
+            l0 += summary["mean_l0"] * summary["rows"]
         single = time.perf_counter() - start
-        print(f"{'no Dask, one process':<28} {args.rows / single:10.0f} rows/s  ({single:.1f} s)", flush=True)
+        read = sum(os.path.getsize(s) for s in shards) / args.rows
+        written = sum(p.stat().st_size for p in (folder / "single").iterdir()) / args.rows
+        print(f"mean l0 {l0 / args.rows:.2f} (l1 = {cd.DEFAULTS['l1']}); per row {read:.0f} bytes read (float16), "
+              f"{written:.0f} bytes of codes file written", flush=True)
+        print(f"{'no Dask, one process':<28} {args.rows / single:10.0f} rows/s  ({single:.1f} s; {load()})", flush=True)
 
         rates = {}
         for workers in (1, 2):
-            rows, seconds, _ = cluster_run(workers, shards, folder / "big", f"out{workers}")
+            rows, seconds, _ = cluster_run(workers, shards, big, f"out{workers}")
             rates[workers] = rows / seconds
-            print(f"{f'Dask, {workers} worker(s)':<28} {rates[workers]:10.0f} rows/s  ({seconds:.1f} s)", flush=True)
+            print(f"{f'Dask, {workers} worker(s)':<28} {rates[workers]:10.0f} rows/s  ({seconds:.1f} s; {load()})",
+                  flush=True)
             for i, s in enumerate(shards):
                 name = cd.codes_name(i, s)
-                same = (folder / "big" / f"out{workers}" / name).read_bytes() == (folder / "single" / name).read_bytes()
+                same = (big / f"out{workers}" / name).read_bytes() == (folder / "single" / name).read_bytes()
                 if not same:
                     sys.exit(f"{name}: the cluster's codes differ from the single-process run")
         print(f"scaling efficiency 2 workers / (2 x 1 worker): {rates[2] / (2 * rates[1]):.0%}; "
@@ -101,8 +140,8 @@ def main():
         tiny = make_shards(folder / "tiny", folder / "dict.h5", args.tiny_rows, args.tiny, seed=1)
         (folder / "wide").mkdir()
         wide = make_shards(folder / "wide", folder / "dict.h5", args.tiny_rows, args.tiny_rows, seed=1)
-        os.link(folder / "dict.h5", folder / "tiny" / "dict.h5")
-        os.link(folder / "dict.h5", folder / "wide" / "dict.h5")
+        shutil.copy(folder / "dict.h5", folder / "tiny" / "dict.h5")
+        shutil.copy(folder / "dict.h5", folder / "wide" / "dict.h5")
         _, t_tiny, task_tiny = cluster_run(1, tiny, folder / "tiny", "out")
         _, t_wide, _ = cluster_run(1, wide, folder / "wide", "out")
         print(f"per-shard overhead on 1 worker: {(t_tiny - t_wide) / (len(tiny) - 1) * 1e3:.1f} ms against one big shard "

@@ -8,6 +8,7 @@
 #include "concise/core/error.hpp"
 #include "concise/core/output_file.hpp"
 #include "concise/engine/jobs.hpp"
+#include "decompose_on_cluster.hpp"
 #include "encoder_flags.hpp"
 #include "solve_flags.hpp"
 
@@ -42,6 +43,8 @@ void print_summary(const DecomposeSummary& s, const std::string& output) {
 void add_decompose_command(CLI::App& app) {
   struct Args {
     DecomposeJob job;
+    std::vector<std::string> inputs;
+    std::string scheduler;
     std::string dictionary;
     std::string images;
     EncoderFlags encoder;
@@ -49,7 +52,9 @@ void add_decompose_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("decompose", "embeddings -> sparse nonnegative concept codes (CSR, HDF5)");
-  auto* input = cmd->add_option("input", args->job.input, "embeddings: HDF5 file, .npy file, or folder of .npy shards");
+  auto* input = cmd->add_option("input", args->inputs,
+                                "embeddings: HDF5 file, .npy file, or folder of .npy shards (with --scheduler: one or "
+                                "more shards, each a file, clip-retrieval folder or quoted glob)");
   auto* images = cmd->add_option("--images", args->images,
                                  "instead of embeddings: a folder of photos, embedded with --model first "
                                  "(kept as OUTPUT's stem + .embeddings.h5; rows keep the file names)");
@@ -69,11 +74,24 @@ void add_decompose_command(CLI::App& app) {
           "ROWS >= 1"));
   cmd->add_option("--max-chunks", args->job.max_chunks, "stop after N chunks; rerun to resume");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress line");
-  cmd->add_option("-o,--output", args->job.output, "codes file (.h5)")->required();
-  cmd->callback([args] {
+  cmd->add_option("-o,--output", args->job.output,
+                  "codes file (.h5); with --scheduler, a folder: one codes file per shard and manifest.json")
+      ->required();
+  cmd->add_option("--scheduler", args->scheduler,
+                  "run on the Dask cluster at ADDRESS (tcp://HOST:8786) through Python's concise.dask (needs "
+                  "pip install .[dask]): each shard a task, resumable, byte-identical to one machine")
+      ->type_name("ADDRESS");
+  cmd->callback([args, cmd] {
     args->job.progress = !args->quiet;
-    if (args->job.input.empty() == args->images.empty())
+    if (!args->scheduler.empty())
+      decompose_on_cluster(*cmd, {args->scheduler, args->inputs, args->dictionary, args->job, args->quiet});
+    if (args->inputs.size() > 1)
+      throw InputError("decompose got " + std::to_string(args->inputs.size()) +
+                       " inputs: several shards need --scheduler (one codes file each); on one machine give one file "
+                       "or a folder of .npy shards");
+    if (args->inputs.empty() == args->images.empty())
       throw InputError("decompose needs embeddings (INPUT) or --images DIR with --model");
+    if (!args->inputs.empty()) args->job.input = args->inputs.front();
     const std::vector<std::string> inputs{args->job.input, args->dictionary, args->images, args->encoder.model};
     check_output(args->job.output, inputs);
     const std::string embedded_images =

@@ -7,11 +7,21 @@
 
 namespace concise::cli {
 
-// Replaces this process with `python -c BOOT args...` running concise.<module>.main(args).
-// Python is $CONCISE_PYTHON, else a python3 beside this executable (a virtual
-// environment's bin/ after `pip install .`), else python3 on PATH. Python learns this
-// executable's path from $CONCISE_BIN (for the encoders, which live in the CLI).
-[[noreturn]] void run_python_module(const std::string& module, const std::vector<std::string>& args);
+// What a command needs in Python besides the concise package: the module it imports
+// first, its name for people, and what to pip install (exit 1 naming them when missing).
+struct PythonNeeds {
+  std::string module = "matplotlib";
+  std::string package = "matplotlib";
+  std::string install = ".";
+};
+
+// Replaces this process with `python -c BOOT args...` running
+// concise.<module>.main(args, prog=prog). Python is $CONCISE_PYTHON, else a python3 beside
+// this executable (a virtual environment's bin/ after `pip install .`), else python3 on
+// PATH. Python learns this executable's path from $CONCISE_BIN (for the encoders, which
+// live in the CLI).
+[[noreturn]] void run_python_module(const std::string& module, const std::vector<std::string>& args,
+                                    const std::string& prog, const PythonNeeds& needs = {});
 
 // A subcommand that passes every argument (--help included) to concise.<module>.
 void add_python_command(CLI::App& app, const std::string& name, const std::string& description,

@@ -281,7 +281,7 @@ def test_command_line_one_liner(client, workspace, tmp_path):
                            "-o", str(tmp_path / "out"), "--scheduler", client.scheduler.address],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "122 rows in 3 shards (3 decomposed, 0 already done)" in proc.stdout
+    assert "122 rows in 3 shards (3 decomposed, 0 already done; 122 rows this run" in proc.stdout
     assert_identical(tmp_path / "out", reference(root, shards), shards[:3])
     proc = subprocess.run([sys.executable, "-m", "concise.dask", "explain", str(tmp_path / "out"), "0", "--top", "2"],
                           capture_output=True, text=True)

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -94,17 +95,19 @@ def codes_name(index, shard):
 # path, size and modification time, so a worker loads a dictionary once, not once per task.
 _WORKER_DICTIONARIES = {}
 _WORKER_LOADS = [0]
+_WORKER_LOCK = threading.Lock()  # a worker with several threads still loads it once
 
 
 def worker_dictionary(path):
     """The dictionary at path, loaded once per process."""
     st = os.stat(path)
     key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    if key not in _WORKER_DICTIONARIES:
-        _WORKER_DICTIONARIES.clear()  # a changed file replaces its old version
-        _WORKER_DICTIONARIES[key] = concise.Dictionary.load(path)
-        _WORKER_LOADS[0] += 1
-    return _WORKER_DICTIONARIES[key]
+    with _WORKER_LOCK:
+        if key not in _WORKER_DICTIONARIES:
+            _WORKER_DICTIONARIES.clear()  # a changed file replaces its old version
+            _WORKER_DICTIONARIES[key] = concise.Dictionary.load(path)
+            _WORKER_LOADS[0] += 1
+        return _WORKER_DICTIONARIES[key]
 
 
 def worker_loads():
@@ -122,9 +125,7 @@ def _decompose_shard(shard, dictionary_path, codes_path, settings):
             return {"rows": rows, "rows_this_run": 0, "resumed": False, "device": None,
                     "sha256": file_sha256(codes_path), "seconds": time.perf_counter() - start}
         try:
-            summary = concise.decompose_file(shard, dictionary, codes_path, dataset=settings["dataset"],
-                                             l1=settings["l1"], tol=settings["tol"], solver=settings["solver"],
-                                             device=settings["device"], chunk=settings["chunk"])
+            summary = concise.decompose_file(shard, dictionary, codes_path, **_solve_arguments(settings))
             break
         except ValueError as err:
             # A task of an earlier run (whose client died) still writes this shard: wait for
@@ -138,6 +139,16 @@ def _decompose_shard(shard, dictionary_path, codes_path, settings):
             "seconds": time.perf_counter() - start}
 
 
+def _solve_arguments(settings):
+    """decompose_file's keyword arguments from a manifest's settings (l0 = 0: a fixed l1)."""
+    args = {k: settings[k] for k in ("dataset", "tol", "solver", "device", "chunk", "max_rounds", "threads")}
+    if settings["l0"]:
+        args.update(l0=settings["l0"], l0_ratio=settings["l0_ratio"])
+    else:
+        args.update(l1=settings["l1"])
+    return args
+
+
 def _finished_rows(codes_path, fingerprint, settings):
     """The rows of a finished codes file written with these settings, or None."""
     if not os.path.exists(codes_path) or os.path.exists(codes_path + ".partial"):
@@ -146,7 +157,10 @@ def _finished_rows(codes_path, fingerprint, settings):
         import h5py
         with h5py.File(codes_path, "r") as f:
             a = f.attrs
-            same = (int(a["complete"]) == 1 and float(a["l1"]) == settings["l1"] and float(a["tol"]) == settings["tol"]
+            penalty = (int(a["l0"]) == settings["l0"] and float(a["l0_ratio"]) == settings["l0_ratio"]
+                       if settings["l0"] else int(a["l0"]) == 0 and float(a["l1"]) == settings["l1"])
+            same = (int(a["complete"]) == 1 and penalty and float(a["tol"]) == settings["tol"]
+                    and int(a["max_rounds"]) == settings["max_rounds"]
                     and _text(a["dictionary_fingerprint"]) == fingerprint
                     and settings["solver"] in ("auto", _text(a["solver"])))
             return int(a["n_rows"]) if same else None
@@ -252,17 +266,36 @@ class _Progress:
             self._bar.close()
 
 
+class SchedulerError(ConnectionError):
+    """The Dask scheduler could not be reached."""
+
+
 def _client(client, scheduler):
     from dask.distributed import Client
     if client is not None:
         return client, False
-    if scheduler is not None:
+    if scheduler is None:
+        return Client(), True  # a LocalCluster on this machine
+    try:
         return Client(scheduler), True
-    return Client(), True  # a LocalCluster on this machine
+    except Exception as err:  # an unreachable host, a refused port, a malformed address
+        import dask
+        raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler} ({type(err).__name__}: {err}); start "
+                             "one there (dask scheduler) or give its address as tcp://HOST:PORT (waited "
+                             f"{dask.config.get('distributed.comm.timeouts.connect')}, set by "
+                             "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT)") from err
+
+
+# The settings a manifest records; a rerun must give the same ones (device and threads
+# excepted: they change where and how fast, not which codes).
+_SETTING_DEFAULTS = {"dataset": "/embeddings", "l1": DEFAULTS["l1"], "l0": 0, "l0_ratio": DEFAULTS["l0_ratio"],
+                     "tol": DEFAULTS["tol"], "solver": DEFAULTS["solver"], "max_rounds": DEFAULTS["max_rounds"],
+                     "chunk": 0}
 
 
 def decompose_shards(shards, dictionary, output, *, client=None, scheduler=None, dataset="/embeddings",
-                     l1=DEFAULTS["l1"], tol=DEFAULTS["tol"], solver=DEFAULTS["solver"], device="auto", chunk=0,
+                     l1=None, l0=None, l0_ratio=DEFAULTS["l0_ratio"], tol=DEFAULTS["tol"], solver=DEFAULTS["solver"],
+                     device="auto", chunk=0, max_rounds=DEFAULTS["max_rounds"], threads=DEFAULTS["threads"],
                      retries=3, progress=None, verbose=None):
     """Decomposes every shard on the cluster into output/NNNNN-NAME.codes.h5 and writes
     output/manifest.json. Returns the manifest (a dict; see load_csr, explain, verify).
@@ -271,24 +304,31 @@ def decompose_shards(shards, dictionary, output, *, client=None, scheduler=None,
         clip-retrieval folders of img_emb_*.npy), or a 2-d dask.array (each row block a shard,
         saved under output/blocks/ first).
     dictionary: the dictionary file's path (workers load it once each, from a path they can read).
+    l1 or l0 (at most l0 atoms per row), l0_ratio, tol, solver, max_rounds, chunk: as concise.decompose_file.
     client / scheduler: a dask.distributed.Client, or a scheduler address; with neither, a
-        LocalCluster on this machine. device="auto" uses a worker's GPU when it has one.
+        LocalCluster on this machine. device="auto" uses a worker's GPU when it has one;
+        threads: solver threads per task (0: the worker's OMP_NUM_THREADS, 1 under Dask).
     retries: how often the scheduler reruns a shard whose task failed.
+    Nothing is written before the cluster answers (SchedulerError when it does not).
     """
+    if l1 is not None and l0 is not None:
+        raise ValueError("give l1 (a fixed lambda) or l0 (a target number of atoms per row), not both")
     dictionary = os.path.abspath(os.fspath(dictionary))
     if not os.path.exists(dictionary):
         raise FileNotFoundError(f"dictionary {dictionary} does not exist")
     output = os.path.abspath(os.fspath(output))
-    os.makedirs(output, exist_ok=True)
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise FileExistsError(f"output {output} is a file; decompose_shards writes a folder (one codes file per "
+                              f"shard and {MANIFEST})")
     fingerprint = concise.Dictionary.load(dictionary).fingerprint
-    settings = {"dataset": dataset, "l1": float(l1), "tol": float(tol), "solver": solver, "device": device,
-                "chunk": int(chunk)}
+    settings = {"dataset": dataset, "l1": float(DEFAULTS["l1"] if l1 is None else l1), "l0": int(l0 or 0),
+                "l0_ratio": float(l0_ratio), "tol": float(tol), "solver": solver, "max_rounds": int(max_rounds),
+                "chunk": int(chunk), "device": device, "threads": int(threads)}
 
     blocks = None
     if hasattr(shards, "to_delayed") and hasattr(shards, "chunks"):
         array = shards.rechunk({1: -1}) if shards.numblocks[1] != 1 else shards
         blocks = list(array.to_delayed()[:, 0])
-        os.makedirs(os.path.join(output, "blocks"), exist_ok=True)
         paths = [os.path.join(output, "blocks", f"block-{i:05d}.npy") for i in range(len(blocks))]
         identities = [hashlib.sha256(f"{array.name}:{i}".encode()).hexdigest() for i in range(len(blocks))]
     else:
@@ -300,8 +340,8 @@ def decompose_shards(shards, dictionary, output, *, client=None, scheduler=None,
     previous = None
     if os.path.exists(os.path.join(output, MANIFEST)):
         previous = read_manifest(output)
-        settled = {k: previous["settings"].get(k) for k in settings if k != "device"}
-        wanted = {k: v for k, v in settings.items() if k != "device"}
+        settled = {k: previous["settings"].get(k, v) for k, v in _SETTING_DEFAULTS.items()}
+        wanted = {k: settings[k] for k in _SETTING_DEFAULTS}
         if settled != wanted or previous["dictionary"]["fingerprint"] != fingerprint:
             raise ManifestError(f"{os.path.join(output, MANIFEST)} was written with other settings or another dictionary "
                                 f"({settled}, expected {wanted}); use another output folder")
@@ -311,7 +351,8 @@ def decompose_shards(shards, dictionary, output, *, client=None, scheduler=None,
             done[s["input"]] = s
     entries = []
     for i, (path, identity) in enumerate(zip(paths, identities)):
-        entry = {"input": path, "identity": identity, "codes": codes_name(i, path), "rows": None, "sha256": None}
+        entry = {"input": path, "identity": identity, "codes": codes_name(i, path), "rows": None, "sha256": None,
+                 "device": None}
         old = done.get(path)
         if old is not None and old.get("sha256") is not None:
             if old["identity"] != identity:
@@ -320,7 +361,7 @@ def decompose_shards(shards, dictionary, output, *, client=None, scheduler=None,
                                     "remove that codes file to decompose it again")
             codes = os.path.join(output, old["codes"])
             if os.path.exists(codes) and file_sha256(codes) == old["sha256"]:
-                entry.update(codes=old["codes"], rows=old["rows"], sha256=old["sha256"])
+                entry.update(codes=old["codes"], rows=old["rows"], sha256=old["sha256"], device=old.get("device"))
             elif os.path.exists(codes):
                 raise ManifestError(f"codes file {codes} changed: its sha256 differs from the manifest's; "
                                     "remove it to decompose the shard again")
@@ -329,23 +370,26 @@ def decompose_shards(shards, dictionary, output, *, client=None, scheduler=None,
     manifest = {"format": FORMAT, "version": 1, "_folder": output,
                 "dictionary": {"path": dictionary, "fingerprint": fingerprint},
                 "settings": settings, "rows": None, "shards": entries}
-    _write_manifest(output, manifest)
     todo = [i for i, e in enumerate(entries) if e["sha256"] is None]
 
     stats = {"shards": len(entries), "skipped": len(entries) - len(todo), "ran": len(todo), "rows_this_run": 0,
-             "resumed": 0, "seconds": 0.0}
+             "resumed": 0, "seconds": 0.0, "devices": {}}
+    owned = False
     if todo:
-        client, owned = _client(client, scheduler)
-        try:
+        client, owned = _client(client, scheduler)  # before anything is written
+    try:
+        os.makedirs(os.path.join(output, "blocks") if blocks is not None else output, exist_ok=True)
+        _write_manifest(output, manifest)
+        if todo:
             if verbose or (verbose is None and sys.stderr.isatty()):
                 link = getattr(client, "dashboard_link", None)
                 print(f"concise: {len(todo)} of {len(entries)} shards to decompose"
                       + (f"; dashboard {link}" if link else ""), file=sys.stderr)
             stats.update(_run_shards(client, todo, entries, paths, blocks, dictionary, output, settings, retries,
                                      progress, manifest))
-        finally:
-            if owned:
-                client.close()
+    finally:
+        if owned:
+            client.close()
     manifest["rows"] = int(sum(e["rows"] for e in entries))
     _write_manifest(output, manifest)
     manifest["_run"] = stats
@@ -369,16 +413,19 @@ def _run_shards(client, todo, entries, paths, blocks, dictionary, output, settin
                                retries=retries)
         futures[f] = i
     bar = _Progress(len(todo), "shard", progress)
-    totals = {"rows_this_run": 0, "resumed": 0, "seconds": 0.0, "task_seconds": 0.0}
+    totals = {"rows_this_run": 0, "resumed": 0, "seconds": 0.0, "task_seconds": 0.0, "devices": {}}
     start = time.perf_counter()
     try:
         for future in as_completed(list(futures)):
             i = futures[future]
             result = future.result()
-            entries[i].update(rows=result["rows"], sha256=result["sha256"])
+            entries[i].update(rows=result["rows"], sha256=result["sha256"],
+                              device=result["device"] or entries[i]["device"])
             totals["rows_this_run"] += result["rows_this_run"]
             totals["resumed"] += int(result["resumed"])
             totals["task_seconds"] += result["seconds"]
+            if result["device"] is not None:  # the shards each device decomposed (cpu, cuda:0, ...)
+                totals["devices"][result["device"]] = totals["devices"].get(result["device"], 0) + 1
             _write_manifest(output, manifest)  # a finished shard is never redone, even if the client dies next
             bar.advance(f"{totals['rows_this_run'] / max(time.perf_counter() - start, 1e-9):,.0f} rows/s")
     finally:
@@ -611,9 +658,32 @@ def learn_dictionary(shards, n_atoms, *, client=None, scheduler=None, init=None,
 
 # --------------------------------------------------------------------------- command line
 
-def main(argv=None):
+def _decompose_command(args):
+    shards = [x for pattern in args.shards for x in expand_shards(pattern)]
+    try:
+        m = decompose_shards(shards, args.dictionary, args.output, scheduler=args.scheduler, dataset=args.dataset,
+                             l1=args.l1, l0=args.l0, l0_ratio=args.l0_ratio, tol=args.tol, solver=args.solver,
+                             device=args.device, chunk=args.chunk, max_rounds=args.max_rounds, threads=args.threads,
+                             retries=args.retries, progress=False if args.quiet else None,
+                             verbose=False if args.quiet else None)
+    except KeyboardInterrupt:
+        manifest = os.path.join(args.output, MANIFEST)
+        finished = sum(1 for s in read_manifest(manifest)["shards"] if s["sha256"]) if os.path.exists(manifest) else 0
+        print(f"stopped with {finished} of {len(shards)} shards finished; the others keep what their .partial files "
+              "hold: rerun the same command to resume", file=sys.stderr)
+        return 130
+    run = m["_run"]
+    devices = ", ".join(f"{n} on {d}" for d, n in sorted(run["devices"].items()))
+    rate = f", {run['rows_this_run'] / run['seconds']:.0f} rows/s" if run["seconds"] > 0 else ""
+    print(f"{m['rows']} rows in {len(m['shards'])} shards ({run['ran']} decomposed, {run['skipped']} already "
+          f"done; {run['rows_this_run']} rows this run in {run['seconds']:.1f} s{rate}"
+          + (f"; {devices}" if devices else "") + f"); manifest {os.path.join(args.output, MANIFEST)}")
+    return 0
+
+
+def main(argv=None, prog="python -m concise.dask"):
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m concise.dask",
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="concise on a Dask cluster: one codes file per shard and a manifest.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("decompose", help="decompose shards on a cluster")
@@ -622,12 +692,18 @@ def main(argv=None):
     p.add_argument("-o", "--output", required=True, help="folder for the codes files and manifest.json")
     p.add_argument("--scheduler", help="the Dask scheduler's address (default: a local cluster)")
     p.add_argument("--dataset", default="/embeddings")
-    p.add_argument("--l1", type=float, default=DEFAULTS["l1"])
+    penalty = p.add_mutually_exclusive_group()
+    penalty.add_argument("--l1", type=float)
+    penalty.add_argument("--l0", type=int)
+    p.add_argument("--l0-ratio", type=float, default=DEFAULTS["l0_ratio"])
     p.add_argument("--tol", type=float, default=DEFAULTS["tol"])
     p.add_argument("--solver", default=DEFAULTS["solver"])
     p.add_argument("--device", default="auto")
     p.add_argument("--chunk", type=int, default=0)
+    p.add_argument("--max-rounds", type=int, default=DEFAULTS["max_rounds"])
+    p.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="solver threads per task")
     p.add_argument("--retries", type=int, default=3)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no dashboard line")
     e = sub.add_parser("explain", help="a row's top concepts, from a manifest")
     e.add_argument("manifest")
     e.add_argument("rows", nargs="+", type=int)
@@ -637,21 +713,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "decompose":
-            shards = [x for pattern in args.shards for x in expand_shards(pattern)]
-            m = decompose_shards(shards, args.dictionary, args.output, scheduler=args.scheduler, dataset=args.dataset,
-                                 l1=args.l1, tol=args.tol, solver=args.solver, device=args.device, chunk=args.chunk,
-                                 retries=args.retries)
-            run = m["_run"]
-            print(f"{m['rows']} rows in {len(m['shards'])} shards ({run['ran']} decomposed, {run['skipped']} already "
-                  f"done); manifest {os.path.join(args.output, MANIFEST)}")
+            return _decompose_command(args)
         elif args.command == "explain":
             for row, concepts_ in zip(args.rows, explain(args.manifest, args.rows, top=args.top)):
                 print(f"{row}: " + ", ".join(f"{n} {w:.3f}" for n, w in concepts_))
         else:
             verify(args.manifest, inputs=True)
             print(f"{args.manifest}: every codes file and input shard matches")
-    except (ManifestError, FileNotFoundError, ValueError, IndexError) as err:
-        print(f"concise: {err}", file=sys.stderr)
+    except (ManifestError, SchedulerError, OSError, ValueError, IndexError) as err:
+        print(f"concise: error: {err}", file=sys.stderr)
         return 2
     return 0
 
