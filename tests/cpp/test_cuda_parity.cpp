@@ -95,6 +95,7 @@ TEST_F(CudaParity, DevicePointersGiveTheSameAnswer) {
   float* on_device = nullptr;
   ASSERT_EQ(cudaMalloc(&on_device, p.z.values().size() * sizeof(float)), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(on_device, p.z.data(), p.z.values().size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);  // a pageable copy may return before it lands
   decomposer->solve(MatrixView<const float>{on_device, p.z.rows(), p.z.cols()}, from_device);
   cudaFree(on_device);
   EXPECT_EQ(from_device.codes.indptr, from_host.codes.indptr);
@@ -122,7 +123,7 @@ TEST_P(GpuSolverParity, RealLvisImagesMatchTheCpu) {
   expect_parity(dict, z, options.l1, cpu, gpu, options.tol);
 
   const Matrix<float> on_cpu = recompose(gpu.codes, dict.atoms.view(), dict.image_mean);
-  const Matrix<float> on_gpu = cuda::recompose(gpu.codes, dict.atoms.view(), dict.image_mean, 0);
+  const Matrix<float> on_gpu = cuda::open_session(dict.atoms.view(), dict.image_mean, 0)->recompose(gpu.codes, true);
   ASSERT_EQ(on_gpu.rows(), on_cpu.rows());
   for (std::size_t i = 0; i < on_cpu.values().size(); ++i) EXPECT_NEAR(on_gpu.values()[i], on_cpu.values()[i], 1e-5);
 }
@@ -151,10 +152,11 @@ TEST_F(CudaParity, DeviceRowsArePreprocessedAndScoredOnTheGpuLikeOnTheHost) {
   float* on_device = nullptr;
   ASSERT_EQ(cudaMalloc(&on_device, raw.values().size() * sizeof(float)), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(on_device, raw.data(), raw.values().size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);  // a pageable copy may return before it lands
   SolveResult device = poisoned(raw.rows());
   std::vector<float> cosine(raw.values().size(), std::numeric_limits<float>::quiet_NaN());
-  cuda::decompose_device_rows(*decomposer, dict.atoms.view(), mu, {on_device, raw.rows(), raw.cols()}, true, 0, name,
-                              device, cosine);
+  auto session = cuda::open_session(dict.atoms.view(), mu, 0);
+  session->decompose_device_rows(*decomposer, {on_device, raw.rows(), raw.cols()}, true, name, device, cosine, 0);
   std::vector<float> after(raw.values().size());
   ASSERT_EQ(cudaMemcpy(after.data(), on_device, after.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
   EXPECT_EQ(after, raw.values()) << "the input rows must be left as they were";
@@ -167,9 +169,9 @@ TEST_F(CudaParity, DeviceRowsArePreprocessedAndScoredOnTheGpuLikeOnTheHost) {
   }
 
   ASSERT_EQ(cudaMemset(on_device + 7 * raw.cols(), 0, raw.cols() * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);  // cudaMemset may return before the zeros land
   try {
-    cuda::decompose_device_rows(*decomposer, dict.atoms.view(), mu, {on_device, raw.rows(), raw.cols()}, true, 0,
-                                name, device, cosine);
+    session->decompose_device_rows(*decomposer, {on_device, raw.rows(), raw.cols()}, true, name, device, cosine, 0);
     ADD_FAILURE() << "a zero row must be an InputError";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("row 7"), std::string::npos) << e.what();
