@@ -91,8 +91,7 @@ std::vector<int> CudaWorkingSet::select(const std::vector<std::uint8_t>& act, bo
 bool CudaWorkingSet::grow_capacity() {
   if (sets_.capacity >= ws::kMaxCapacity) return false;
   const int next = ws::next_capacity(sets_.capacity);
-  const auto k = static_cast<std::size_t>(next);
-  const std::size_t needed = static_cast<std::size_t>(active_) * (3 * k + k * k + 1) * sizeof(float);
+  const auto needed = static_cast<std::size_t>(active_ * ws::set_bytes(next));
   std::size_t free_bytes = 0, total_bytes = 0;
   CONCISE_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   if (needed > free_bytes / 10 * 8) return false;

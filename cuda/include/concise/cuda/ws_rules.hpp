@@ -109,10 +109,15 @@ CONCISE_HOST_DEVICE inline bool stops(RowStep step) {
   return step == RowStep::StopFull || step == RowStep::StopStalled;
 }
 
-// Device bytes a batch row holds at `capacity`: z, r (d floats each), the correlations
-// g (c floats), the set's atoms, weights and correlations, and its Gram block.
+// Device bytes of one row's set at `capacity` (atoms, weights, correlations, size and
+// Gram block), twice: dropping rows gathers into a spare of the same size.
+CONCISE_HOST_DEVICE inline std::int64_t set_bytes(std::int64_t capacity) {
+  return 2 * (12 * capacity + 4 * capacity * capacity + 4);
+}
+// Device bytes a batch row holds: z and its spare, r (d floats each), the correlations
+// g (c floats), its set at `capacity`, and per-row numbers.
 CONCISE_HOST_DEVICE inline std::int64_t bytes_per_row(std::int64_t c, std::int64_t d, std::int64_t capacity) {
-  return 4 * (c + 2 * d) + 12 * capacity + 4 * capacity * capacity + 64;
+  return 4 * (c + 3 * d) + set_bytes(capacity) + 64;
 }
 
 }  // namespace concise::cuda::ws
