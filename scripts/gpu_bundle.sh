@@ -16,8 +16,12 @@ bundle=.gpu-bundle
 build=build-gpu
 data=data
 
+launchers=()
+if command -v ccache > /dev/null; then
+  launchers=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCONCISE_CUDA=ON -DCONCISE_TORCH=OFF \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DCONCISE_TEST_DATA_DIR="$bundle/data" > "$build.configure.log"
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DCONCISE_TEST_DATA_DIR="$bundle/data" "${launchers[@]}" > "$build.configure.log"
 cmake --build "$build" --target concise_cuda_tests bench_solvers concise concise_cuda_plugin
 
 rm -rf "$bundle"
@@ -78,25 +82,26 @@ export LD_LIBRARY_PATH="$unpacked/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:
 bin=$unpacked/bin
 bench=(--device cuda --benchmark_min_time=0.3 --benchmark_out_format=json)
 
-step device 20 bash -c "nvidia-smi > '$out/device.txt' 2>&1; '$bin/concise' backends 2>&1 | tee '$out/backends.log'"
+step device 15 bash -c "nvidia-smi > '$out/device.txt' 2>&1; rc=\$?; '$bin/concise' backends 2>&1 | tee '$out/backends.log'; exit \$rc"
 # 1. Parity: with CONCISE_REQUIRE_GPU a missing GPU fails instead of skipping; any skip left fails too.
-step parity 150 bash -c "cd '$here/..' && CONCISE_REQUIRE_GPU=1 '$bin/concise_cuda_tests' 2>&1 | tee '$out/parity.log'; \
+step parity 120 bash -c "cd '$here/..' && CONCISE_REQUIRE_GPU=1 '$bin/concise_cuda_tests' 2>&1 | tee '$out/parity.log'; \
   rc=\${PIPESTATUS[0]}; if grep -q '\[  SKIPPED \]' '$out/parity.log'; then echo '!!! parity tests SKIPPED'; exit 3; fi; exit \$rc"
 # 2. The floor and the working set at c = 10k, d = 512, lambda = 0.25, over batch sizes.
-step ws_10k 100 "$bin/bench_solvers" "${bench[@]}" --solvers ws --concepts 10000 --dims 512 --rows 65536 --l1 0.25 \
+step ws_10k 90 "$bin/bench_solvers" "${bench[@]}" --solvers ws --concepts 10000 --dims 512 --rows 65536 --l1 0.25 \
   --gpu-batch 4096,16384,65536 --benchmark_out="$out/ws_10k.json"
 # 3. SpLiCE's Cholesky ADMM on the same sizes (torch; its own CUDA libraries, not the bundle's).
-step splice_admm 80 env -u LD_LIBRARY_PATH PYTHONUNBUFFERED=1 python3 "$here/splice_admm_baseline.py" --device cuda \
+step splice_admm 60 env -u LD_LIBRARY_PATH PYTHONUNBUFFERED=1 python3 "$here/splice_admm_baseline.py" --device cuda \
   --concepts 10000 --dim 512 --rows 4096 --l1 0.25 > "$out/splice_admm.log" 2>&1
 cat "$out/splice_admm.log"
 # 4. A small lambda (many atoms per row); target sparsity (l0) is refused on the GPU by design.
-step ws_small_lambda 60 "$bin/bench_solvers" "${bench[@]}" --solvers ws --concepts 10000 --dims 512 --rows 16384 \
+step ws_small_lambda 45 "$bin/bench_solvers" "${bench[@]}" --solvers ws --concepts 10000 --dims 512 --rows 16384 \
   --l1 0.02 --benchmark_out="$out/ws_small_lambda.json"
 # 5. Large dictionaries: no c x c matrix, so c = 200k fits.
-step ws_large 120 "$bin/bench_solvers" "${bench[@]}" --solvers ws --concepts 50000,200000 --dims 768 --rows 16384 \
+step ws_large 100 "$bin/bench_solvers" "${bench[@]}" --solvers ws --concepts 50000,200000 --dims 768 --rows 16384 \
   --l1 0.25 --benchmark_out="$out/ws_large.json"
+sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 # 6. compute-sanitizer memcheck on the working set's own tests (memcheck runs on the H100, not on the H200).
-step memcheck 90 bash -c "cd '$here/..' && CONCISE_REQUIRE_GPU=1 compute-sanitizer --tool memcheck --error-exitcode 9 \
+step memcheck 80 bash -c "cd '$here/..' && CONCISE_REQUIRE_GPU=1 '$sanitizer' --tool memcheck --error-exitcode 9 \
   '$bin/concise_cuda_tests' --gtest_filter='*TiedCorrelations*:*DevicePointers*:EverySolver/GpuSolverParity.SmallBatches*/2' \
   > '$out/memcheck.log' 2>&1; rc=\$?; tail -5 '$out/memcheck.log'; exit \$rc"
 env -u LD_LIBRARY_PATH python3 "$here/gpu_summary.py" "$out" > "$out/summary.md" 2>&1

@@ -25,7 +25,13 @@ def benchmarks(out):
         if not text:
             rows.append((name, None))
             continue
-        for b in json.loads(text).get("benchmarks", []):
+        try:
+            found = json.loads(text).get("benchmarks", [])
+        except json.JSONDecodeError:  # the step was cut short
+            found = []
+        if not found:
+            rows.append((name, None))
+        for b in found:
             rows.append((name, b))
     return rows
 
@@ -37,7 +43,7 @@ def verdict(log, ok_pattern, what):
         return f"{what}: SKIPPED (counts as a failure)"
     if re.search(ok_pattern, log):
         return f"{what}: passed"
-    failed = re.findall(r"\[  FAILED  \] (\S+)", log)
+    failed = re.findall(r"\[  FAILED  \] ([A-Za-z][\w/.]*)", log)
     return f"{what}: FAILED" + (f" ({', '.join(sorted(set(failed))[:8])})" if failed else "")
 
 
