@@ -102,7 +102,7 @@ class Solver {
   // After a sticky CUDA fault the GPU context is unusable: this object says so on
   // every later call rather than failing somewhere deeper.
   template <class Call>
-  auto guarded(Call call) {
+  auto guarded(Call call) -> decltype(call()) {
     {
       std::lock_guard<std::mutex> lock(lost_mutex_);
       if (!lost_.empty())
