@@ -76,7 +76,8 @@ def main(out):
             floors[size] = rate
         floor = floors.get(size)
         x_floor = f"{rate / floor:.2f}" if floor and not name.startswith("floor") else ""
-        x_admm = f"{rate / admm_rate:.1f}" if admm_rate and "c=10000/d=512" in name and not name.startswith("floor") else ""
+        same_problem = step == "ws_10k" and not name.startswith("floor")  # SpLiCE's ADMM ran at lambda 0.25 too
+        x_admm = f"{rate / admm_rate:.1f}" if admm_rate and same_problem else ""
         print(f"| {step} | {name} | {rate:,.0f} | {x_floor} | {x_admm} | {b.get('mean_l0', 0):.1f} | "
               f"{b.get('mean_iters', 0):.2f} |")
     print()
