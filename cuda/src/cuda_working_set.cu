@@ -19,8 +19,6 @@ namespace concise::cuda {
 
 namespace {
 
-constexpr int kMaxSweeps = 1000;
-
 // One row's code, gathered from its set when the row leaves.
 struct RowCode {
   std::vector<std::int32_t> atoms;
@@ -240,8 +238,7 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
     sweep_tol_.resize(tol_.size());
     upload_now(sweep_tol_.data(), tol_.data(), tol_.size(), stream);
     ws::grow_gram(atoms_.data(), z_.data(), sets_.view(), status_.data(), active_, d_, stream.get());
-    ws::solve_sets(sets_.view(), active_, static_cast<float>(options_.l1), sweep_tol_.data(), kMaxSweeps,
-                   stream.get());
+    ws::solve_sets(sets_.view(), active_, static_cast<float>(options_.l1), sweep_tol_.data(), stream.get());
   }
 
   // CSR straight from the sets.

@@ -243,8 +243,7 @@ __global__ void grow_gram_kernel(const float* __restrict__ atoms, const float* _
   }
 }
 
-__global__ void solve_sets_kernel(Sets sets, std::int64_t rows, float l1, const float* __restrict__ tol,
-                                  int max_sweeps) {
+__global__ void solve_sets_kernel(Sets sets, std::int64_t rows, float l1, const float* __restrict__ tol) {
   extern __shared__ float shared[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kSolveWarps + warp;
@@ -260,7 +259,8 @@ __global__ void solve_sets_kernel(Sets sets, std::int64_t rows, float l1, const 
   }
   __syncwarp();
   const float stop = tol[row];
-  for (int sweep = 0; sweep < max_sweeps; ++sweep) {
+  const int sweeps = max_sweeps(stop);
+  for (int sweep = 0; sweep < sweeps; ++sweep) {
     // G w afresh each sweep, so float rounding cannot pile up.
     for (int i = lane; i < s; i += 32) grad[i] = 0.0f;
     __syncwarp();
@@ -337,12 +337,12 @@ void grow_gram(const float* atoms, const float* z, Sets sets, const int* status,
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 
-void solve_sets(Sets sets, std::int64_t rows, float l1, const float* tol, int max_sweeps, cudaStream_t stream) {
+void solve_sets(Sets sets, std::int64_t rows, float l1, const float* tol, cudaStream_t stream) {
   if (rows == 0) return;
   const int shared_bytes = kSolveWarps * 3 * sets.capacity * static_cast<int>(sizeof(float));
   CONCISE_CUDA_CHECK(cudaFuncSetAttribute(solve_sets_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes));
   const auto grid = static_cast<unsigned>((rows + kSolveWarps - 1) / kSolveWarps);
-  solve_sets_kernel<<<grid, 32 * kSolveWarps, shared_bytes, stream>>>(sets, rows, l1, tol, max_sweeps);
+  solve_sets_kernel<<<grid, 32 * kSolveWarps, shared_bytes, stream>>>(sets, rows, l1, tol);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 

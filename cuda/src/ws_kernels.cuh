@@ -44,8 +44,8 @@ void grow_gram(const float* atoms, const float* z, Sets sets, const int* status,
                cudaStream_t stream);
 
 // One warp per row: coordinate descent on min w^T G_S w - 2 b_S^T w + l1 sum(w), w >= 0,
-// warm-started, until ws::sweep_settled at tol[row] (or max_sweeps).
-void solve_sets(Sets sets, std::int64_t rows, float l1, const float* tol, int max_sweeps, cudaStream_t stream);
+// warm-started, until ws::sweep_settled at tol[row] (or ws::max_sweeps(tol[row])).
+void solve_sets(Sets sets, std::int64_t rows, float l1, const float* tol, cudaStream_t stream);
 
 // The same rows at a larger capacity (to.capacity > from.capacity).
 void restride(Sets from, Sets to, std::int64_t rows, cudaStream_t stream);

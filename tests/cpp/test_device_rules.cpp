@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "concise/cuda/ws_rules.hpp"
+#include "concise/solvers/decomposer.hpp"
+#include "concise/solvers/duality_gap.hpp"
+#include "problems.hpp"
 
 namespace concise::cuda::ws {
 namespace {
@@ -170,6 +173,192 @@ TEST(DeviceRules, SelectionTakesTheBestRankedCandidatesTiesIncluded) {
       EXPECT_EQ(static_cast<int>(kernel.size()), std::min<int>(wanted, static_cast<int>(sorted.size())));
     }
   }
+}
+
+// The GPU working set's pass loop for one row, sequentially, with the same rules and
+// the same float32 arithmetic where the kernels use it: set_residuals (float64), the
+// correlation pass, certify_rows, select_atoms (prune, then select_like_the_kernel),
+// the capacity step, grow_gram and the warp's coordinate descent. A reference of the
+// kernels' algorithm: if it did not certify, neither would the GPU.
+struct EmulatedRow {
+  std::vector<float> w;  // dense, c
+  Certificate cert;
+  bool at_limit = false;
+  int passes = 0;
+  int largest_set = 0;
+};
+
+float float_dot(const float* a, const float* b, std::int64_t d) {
+  float s = 0.0f;
+  for (std::int64_t i = 0; i < d; ++i) s += a[i] * b[i];
+  return s;
+}
+
+EmulatedRow emulate_gpu_row(MatrixView<const float> atoms, const float* z, double l1, double tol, int max_rounds) {
+  const std::int64_t c = atoms.rows, d = atoms.cols;
+  int capacity = kInitialCapacity;
+  float sweep_tol = kFirstSweepTol;
+  std::vector<int> set;
+  std::vector<float> w, b, gram;  // gram: set.size() x set.size()
+  EmulatedRow out;
+  for (int pass = 0;; ++pass) {
+    std::vector<double> r64(z, z + d);
+    GapTerms t;
+    for (std::size_t j = 0; j < set.size(); ++j)
+      for (std::int64_t i = 0; i < d; ++i) r64[static_cast<std::size_t>(i)] -= static_cast<double>(w[j]) * atoms.row(set[j])[i];
+    std::vector<float> r(static_cast<std::size_t>(d));
+    for (std::int64_t i = 0; i < d; ++i) {
+      const double ri = r64[static_cast<std::size_t>(i)];
+      r[static_cast<std::size_t>(i)] = static_cast<float>(ri);
+      t.rr += ri * ri;
+      t.rz += ri * z[i];
+    }
+    for (float x : w) t.sum_w += x;
+    std::vector<float> g(static_cast<std::size_t>(c));
+    float largest = -FLT_MAX;
+    for (std::int64_t k = 0; k < c; ++k) {
+      g[static_cast<std::size_t>(k)] = float_dot(atoms.row(k), r.data(), d);
+      largest = std::max(largest, g[static_cast<std::size_t>(k)]);
+    }
+    t.max_g = -DBL_MAX;
+    for (std::int64_t k = 0; k < c; ++k) {
+      if (g[static_cast<std::size_t>(k)] < largest - rules::certified_max_margin(largest)) continue;
+      double s = 0;
+      for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(atoms.row(k)[i]) * r[static_cast<std::size_t>(i)];
+      t.max_g = std::max(t.max_g, s);
+    }
+    out.cert = rules::certify(t, l1);
+    out.passes = pass;
+    const auto finish = [&](bool at_limit) {
+      out.w.assign(static_cast<std::size_t>(c), 0.0f);
+      for (std::size_t j = 0; j < set.size(); ++j) out.w[static_cast<std::size_t>(set[j])] = w[j];
+      out.at_limit = at_limit;
+      return out;
+    };
+    if (out.cert.converged(tol)) return finish(false);
+    if (pass >= max_rounds) return finish(true);
+    // select_atoms: prune, then the candidates.
+    std::vector<int> keep;
+    for (std::size_t j = 0; j < set.size(); ++j)
+      if (w[j] > 0.0f) keep.push_back(static_cast<int>(j));
+    const std::size_t old_size = set.size();
+    std::vector<float> pruned_gram(keep.size() * keep.size());
+    for (std::size_t i = 0; i < keep.size(); ++i)
+      for (std::size_t j = 0; j < keep.size(); ++j)
+        pruned_gram[i * keep.size() + j] = gram[static_cast<std::size_t>(keep[i]) * old_size + static_cast<std::size_t>(keep[j])];
+    std::vector<int> kept_set;
+    std::vector<float> kept_w, kept_b;
+    for (int j : keep) {
+      kept_set.push_back(set[static_cast<std::size_t>(j)]);
+      kept_w.push_back(w[static_cast<std::size_t>(j)]);
+      kept_b.push_back(b[static_cast<std::size_t>(j)]);
+    }
+    set.swap(kept_set);
+    w.swap(kept_w);
+    b.swap(kept_b);
+    gram.swap(pruned_gram);
+    for (int a : set) g[static_cast<std::size_t>(a)] = -FLT_MAX;
+    const float top = *std::max_element(g.begin(), g.end());
+    const bool violated = top > static_cast<float>(rules::violation_threshold(l1));
+    const auto lowest = static_cast<float>(candidate_threshold(l1, pass == 0));
+    const auto size = static_cast<int>(set.size());
+    int wanted = violated ? atoms_to_add(size, capacity, pass == 0) : 0;
+    std::vector<int> chosen = wanted > 0 ? select_like_the_kernel(g, lowest, wanted) : std::vector<int>{};
+    RowStep step = next_step(violated, static_cast<int>(chosen.size()), capacity, sweep_tol);
+    if (step == RowStep::NeedCapacity) {
+      capacity = next_capacity(capacity);
+      wanted = atoms_to_add(size, capacity, false);
+      chosen = select_like_the_kernel(g, lowest, wanted);
+      step = RowStep::Grow;
+    }
+    if (step == RowStep::Tighten) sweep_tol = tighter_sweep_tol(sweep_tol);
+    if (stops(step)) return finish(true);
+    // grow_gram: the new atoms' correlations with z and their Gram rows.
+    const std::size_t n = set.size() + chosen.size();
+    std::vector<float> grown(n * n);
+    for (std::size_t i = 0; i < set.size(); ++i)
+      for (std::size_t j = 0; j < set.size(); ++j) grown[i * n + j] = gram[i * set.size() + j];
+    for (int a : chosen) {
+      set.push_back(a);
+      w.push_back(0.0f);
+      b.push_back(float_dot(atoms.row(a), z, d));
+    }
+    for (std::size_t p = old_size > 0 ? n - chosen.size() : 0; p < n; ++p)
+      for (std::size_t q = 0; q <= p; ++q)
+        grown[p * n + q] = grown[q * n + p] = float_dot(atoms.row(set[p]), atoms.row(set[q]), d);
+    gram.swap(grown);
+    out.largest_set = std::max(out.largest_set, static_cast<int>(n));
+    // solve_sets: coordinate descent, G w afresh each sweep.
+    for (int sweep = 0; sweep < max_sweeps(sweep_tol); ++sweep) {
+      std::vector<float> grad(n, 0.0f);
+      for (std::size_t j = 0; j < n; ++j)
+        if (w[j] != 0.0f)
+          for (std::size_t i = 0; i < n; ++i) grad[i] += gram[j * n + i] * w[j];
+      float largest_step = 0.0f, largest_weight = 0.0f;
+      for (std::size_t j = 0; j < n; ++j) {
+        const float next = coordinate_step(w[j], grad[j], b[j], gram[j * n + j], static_cast<float>(l1));
+        const float delta = next - w[j];
+        if (delta != 0.0f)
+          for (std::size_t i = 0; i < n; ++i) grad[i] += gram[j * n + i] * delta;
+        w[j] = next;
+        largest_step = std::max(largest_step, std::abs(delta));
+        largest_weight = std::max(largest_weight, next);
+      }
+      if (sweep_settled(largest_step, largest_weight, sweep_tol)) break;
+    }
+  }
+}
+
+// The kernels' algorithm certifies the rows the CPU fast path certifies, at the same
+// objective within the two gaps, and its gap is the float64 gap of its own weights.
+TEST(DeviceRules, TheGpuPassLoopCertifiesLikeTheCpuFastPath) {
+  const auto p = concise::testing::random_problem(1500, 96, 30, 21);
+  for (double l1 : {0.2, 0.03}) {
+    SCOPED_TRACE("l1 " + std::to_string(l1));
+    SolveOptions options;
+    options.l1 = l1;
+    options.tol = 1e-4;
+    SolveResult cpu;
+    make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), cpu);
+    for (std::int64_t row = 0; row < p.z.rows(); ++row) {
+      SCOPED_TRACE("row " + std::to_string(row));
+      const EmulatedRow gpu = emulate_gpu_row(p.dict.atoms.view(), p.z.row(row), l1, options.tol, options.max_rounds);
+      EXPECT_FALSE(gpu.at_limit) << "gap " << gpu.cert.gap << " objective " << gpu.cert.objective << " after "
+                                 << gpu.passes << " passes";
+      const Certificate exact = certify_row(p.dict.atoms.view(), p.z.row(row), gpu.w.data(), l1);
+      EXPECT_NEAR(gpu.cert.gap, exact.gap, 1e-5 * exact.objective);
+      EXPECT_LE(exact.gap, options.tol * exact.objective * (1 + 1e-3));
+      const auto i = static_cast<std::size_t>(row);
+      EXPECT_LE(std::abs(exact.objective - static_cast<double>(cpu.objective[i])),
+                std::max(exact.gap, static_cast<double>(cpu.gap[i])) * 1.01 + 1e-6 * exact.objective);
+      EXPECT_LE(gpu.passes, 6);
+    }
+  }
+}
+
+// A row whose optimum holds more atoms than the first capacity takes a capacity step
+// and still certifies. (At much smaller lambda, float32 coordinate descent on such a
+// set stalls above tol 1e-4: the row then stops at limit with its honest gap.)
+TEST(DeviceRules, ARowLargerThanOneCapacityStepCertifies) {
+  auto p = concise::testing::random_problem(3000, 256, 1, 23);
+  std::mt19937 random(2);
+  std::uniform_int_distribution<std::int64_t> atom(0, p.dict.size() - 1);
+  float* row = p.z.row(0);
+  std::fill(row, row + p.z.cols(), 0.0f);
+  for (int j = 0; j < 2 * kInitialCapacity; ++j) {
+    const float* a = p.dict.atoms.row(atom(random));
+    for (std::int64_t i = 0; i < p.z.cols(); ++i) row[i] += 0.5f * a[i];
+  }
+  float norm = 0;
+  for (std::int64_t i = 0; i < p.z.cols(); ++i) norm += row[i] * row[i];
+  for (std::int64_t i = 0; i < p.z.cols(); ++i) row[i] /= std::sqrt(norm);
+  const double l1 = 0.01;
+  const EmulatedRow gpu = emulate_gpu_row(p.dict.atoms.view(), row, l1, 1e-4, 40);
+  EXPECT_GT(gpu.largest_set, kInitialCapacity);
+  const Certificate exact = certify_row(p.dict.atoms.view(), row, gpu.w.data(), l1);
+  EXPECT_NEAR(gpu.cert.gap, exact.gap, 1e-5 * exact.objective);
+  EXPECT_FALSE(gpu.at_limit) << "gap " << exact.gap << " objective " << exact.objective << " after " << gpu.passes
+                             << " passes";
 }
 
 // No c x c matrix: c = 200k at d = 768 leaves room for large batches on an 80 GB card.

@@ -86,6 +86,11 @@ CONCISE_HOST_DEVICE inline float tighter_sweep_tol(float tol) {
   return next > kFinestSweepTol ? next : kFinestSweepTol;
 }
 CONCISE_HOST_DEVICE inline bool at_finest_sweep_tol(float tol) { return tol <= kFinestSweepTol; }
+// Sweeps per solve. Large, correlated sets converge slowly: at the finest tolerance a
+// set gets a longer budget before its row is judged stalled.
+constexpr int kSweeps = 1000;
+constexpr int kFinestSweeps = 20000;
+CONCISE_HOST_DEVICE inline int max_sweeps(float tol) { return at_finest_sweep_tol(tol) ? kFinestSweeps : kSweeps; }
 
 // What a row that is not certified does after its violators were looked for. Every
 // row progresses (grows, or solves its set tighter) or stops with its honest gap.
