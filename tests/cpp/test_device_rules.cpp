@@ -315,9 +315,8 @@ TEST(DeviceRules, TheGpuPassLoopCertifiesLikeTheCpuFastPath) {
   const auto p = concise::testing::random_problem(1500, 96, 30, 21);
   for (double l1 : {0.2, 0.03}) {
     SCOPED_TRACE("l1 " + std::to_string(l1));
-    SolveOptions options;
+    SolveOptions options;  // tol 1e-4
     options.l1 = l1;
-    options.tol = 1e-4;
     SolveResult cpu;
     make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), cpu);
     for (std::int64_t row = 0; row < p.z.rows(); ++row) {
