@@ -36,14 +36,9 @@ std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const
   throw InputError("solver " + in_quotes(to_string(options.solver)) + " has no CUDA kernels");
 }
 
-Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu, int device) {
-  return Session(atoms, mu, device).recompose(codes, true);
-}
-
-void decompose_device_rows(Decomposer& decomposer, MatrixView<const float> atoms, const std::vector<float>& mu,
-                           MatrixView<const float> rows, bool preprocess, int device, const RowNamer& name_row,
-                           SolveResult& result, std::vector<float>& cosine) {
-  Session(atoms, mu, device).decompose_device_rows(decomposer, rows, preprocess, name_row, result, cosine);
+std::unique_ptr<DeviceSession> open_session(MatrixView<const float> atoms, const std::vector<float>& image_mean,
+                                            int device) {
+  return std::make_unique<Session>(atoms, image_mean, device);
 }
 
 }  // namespace concise::cuda

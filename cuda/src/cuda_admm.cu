@@ -25,6 +25,10 @@ class CudaAdmm final : public CudaBatchSolver {
     keep_rows(u_, spare_, c_, remaining);
     keep_rows(b_, spare_, c_, remaining);
   }
+  std::int64_t bytes_per_row() const override {
+    // w, g, w_final, spare, u, b, q per concept; z, r, y per dimension.
+    return c_ * 7 * 4 + d_ * 3 * 4 + 64;
+  }
   // P = C (rho/2 I + C^T C)^-1 for the current rho.
   void factor(double rho);
 
@@ -59,19 +63,21 @@ void CudaAdmm::factor(double rho) {
   int work_size = 0;
   CONCISE_CUDA_CHECK(cusolverDnSpotrf_bufferSize(ctx_.solver.get(), CUBLAS_FILL_MODE_LOWER, d, k_.data(), d, &work_size));
   auto* work = reinterpret_cast<float*>(ctx_.scratch_of(sizeof(float) * static_cast<std::size_t>(std::max(work_size, 1))));
-  info_.resize(1);
+  info_.resize(2);  // potrf's, then potrs's: each checked
   CONCISE_CUDA_CHECK(cusolverDnSpotrf(ctx_.solver.get(), CUBLAS_FILL_MODE_LOWER, d, k_.data(), d, work, work_size,
                                       info_.data()));
   // K X = C^T (d x c, the atoms buffer) gives X = K^-1 C^T, which row-major is P = C K^-1.
   p_.resize(atoms_.size());
   CONCISE_CUDA_CHECK(cudaMemcpyAsync(p_.data(), atoms_.data(), atoms_.bytes(), cudaMemcpyDeviceToDevice, stream));
   CONCISE_CUDA_CHECK(cusolverDnSpotrs(ctx_.solver.get(), CUBLAS_FILL_MODE_LOWER, d, c, k_.data(), d, p_.data(), d,
-                                      info_.data()));
-  int info = 0;
-  CONCISE_CUDA_CHECK(cudaMemcpyAsync(&info, info_.data(), sizeof(int), cudaMemcpyDeviceToHost, stream));
-  ctx_.compute.synchronize();
-  if (info != 0)
-    throw Error("ADMM on the GPU: the Cholesky factorization of rho/2 I + C^T C failed (info " + std::to_string(info) +
+                                      info_.data() + 1));
+  int info[2] = {0, 0};
+  download_now(info, info_.data(), 2, ctx_.compute);
+  if (info[0] != 0)
+    throw Error("ADMM on the GPU: the Cholesky factorization of rho/2 I + C^T C failed (potrf info " +
+                std::to_string(info[0]) + ", rho " + std::to_string(rho) + ")");
+  if (info[1] != 0)
+    throw Error("ADMM on the GPU: the solve with the Cholesky factor failed (potrs info " + std::to_string(info[1]) +
                 ", rho " + std::to_string(rho) + ")");
 }
 
@@ -126,8 +132,7 @@ void CudaAdmm::solve_batch(const float* z, std::int64_t n, std::int64_t first, S
     if (dual_norm > 10.0 * primal_norm) scale = 0.5;
     if (scale != 1.0 && active_ > 0) {
       rho *= scale;
-      const auto inverse_scale = static_cast<float>(1.0 / scale);
-      CONCISE_CUDA_CHECK(cublasSscal(ctx_.blas.get(), static_cast<int>(active_ * c_), &inverse_scale, u_.data(), 1));
+      kernels::scale(u_.data(), active_ * c_, static_cast<float>(1.0 / scale), stream);
       factor(rho);
     }
   }

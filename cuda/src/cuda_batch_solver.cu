@@ -20,7 +20,20 @@ CudaBatchSolver::CudaBatchSolver(MatrixView<const float> atoms, const SolveOptio
                                  std::string solver_name)
     : Decomposer(options), ctx_(device), c_(atoms.rows), d_(atoms.cols), solver_name_(std::move(solver_name)) {
   atoms_.resize(atoms.size());
-  CONCISE_CUDA_CHECK(cudaMemcpy(atoms_.data(), atoms.data, atoms_.bytes(), cudaMemcpyHostToDevice));
+  upload_now(atoms_.data(), atoms.data, atoms_.size(), ctx_.compute);
+}
+
+std::int64_t CudaBatchSolver::batch_rows() {
+  if (batch_ > 0) return batch_;
+  constexpr std::int64_t kDefaultBatchRows = 16384;
+  std::size_t free_bytes = 0, total_bytes = 0;
+  CONCISE_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  // Staging takes two input buffers of d floats per row besides the solver's own.
+  const std::int64_t per_row = bytes_per_row() + 2 * d_ * static_cast<std::int64_t>(sizeof(float));
+  const auto fit = std::max<std::int64_t>(1, static_cast<std::int64_t>(free_bytes / 10 * 6) / per_row);
+  const std::int64_t wanted = options_.gpu_batch_rows > 0 ? options_.gpu_batch_rows : kDefaultBatchRows;
+  batch_ = std::min(wanted, fit);
+  return batch_;
 }
 
 void CudaBatchSolver::stage(int slot, const float* rows, std::int64_t count) {
@@ -79,15 +92,23 @@ void CudaBatchSolver::solve(MatrixView<const float> z, SolveResult& result) {
   }
 }
 
+void CudaBatchSolver::start_rows(const float* z, std::int64_t n) {
+  const auto nd = static_cast<std::size_t>(n * d_);
+  z_.resize(nd);
+  CONCISE_CUDA_CHECK(cudaMemcpyAsync(z_.data(), z, nd * sizeof(float), cudaMemcpyDeviceToDevice, ctx_.compute.get()));
+  row_ids_.resize(static_cast<std::size_t>(n));
+  std::iota(row_ids_.begin(), row_ids_.end(), 0);
+  active_ = n;
+}
+
 void CudaBatchSolver::start_batch(const float* z, std::int64_t n) {
   cudaStream_t stream = ctx_.compute.get();
   const auto nc = static_cast<std::size_t>(n * c_), nd = static_cast<std::size_t>(n * d_);
   w_.resize(nc);
   g_.resize(nc);
   w_final_.resize(nc);
-  z_.resize(nd);
   r_.resize(nd);
-  CONCISE_CUDA_CHECK(cudaMemcpyAsync(z_.data(), z, nd * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  start_rows(z, n);
   // The iterate starts at 0; scratch that every step overwrites starts as NaN, so a
   // read of anything not written shows up in the results.
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -95,9 +116,6 @@ void CudaBatchSolver::start_batch(const float* z, std::int64_t n) {
   kernels::fill(w_final_.data(), static_cast<std::int64_t>(nc), 0.0f, stream);
   kernels::fill(g_.data(), static_cast<std::int64_t>(nc), nan, stream);
   kernels::fill(r_.data(), static_cast<std::int64_t>(nd), nan, stream);
-  row_ids_.resize(static_cast<std::size_t>(n));
-  std::iota(row_ids_.begin(), row_ids_.end(), 0);
-  active_ = n;
 }
 
 void CudaBatchSolver::residual_and_correlation(const float* w, std::int64_t rows, bool w_is_zero) {
@@ -161,14 +179,23 @@ std::vector<std::uint8_t> CudaBatchSolver::certify_rows(int iteration, bool last
 }
 
 void CudaBatchSolver::drop_rows(const std::vector<std::uint8_t>& keep) {
+  if (!select_kept(keep) || active_ == 0) return;
+  const std::int64_t remaining = active_;
+  keep_rows(w_, spare_, c_, remaining);
+  keep_rows(z_, spare_, d_, remaining);
+  keep_solver_rows(remaining);
+  ctx_.compute.synchronize();  // `keep` is read by an async copy
+}
+
+bool CudaBatchSolver::select_kept(const std::vector<std::uint8_t>& keep) {
   const auto remaining = static_cast<std::int64_t>(std::count(keep.begin(), keep.end(), 1));
-  if (remaining == active_) return;
+  if (remaining == active_) return false;
   std::vector<std::int64_t> remaining_ids;
   for (std::size_t i = 0; i < keep.size(); ++i)
     if (keep[i]) remaining_ids.push_back(row_ids_[i]);
   row_ids_.swap(remaining_ids);
   active_ = remaining;
-  if (remaining == 0) return;
+  if (remaining == 0) return true;
   cudaStream_t stream = ctx_.compute.get();
   const auto rows = static_cast<int>(keep.size());
   flags_.resize(keep.size());
@@ -181,10 +208,8 @@ void CudaBatchSolver::drop_rows(const std::vector<std::uint8_t>& keep) {
                                                 selected_.data(), rows, stream));
   CONCISE_CUDA_CHECK(cub::DeviceSelect::Flagged(ctx_.scratch_of(bytes), bytes, positions, flags_.data(), kept_.data(),
                                                 selected_.data(), rows, stream));
-  keep_rows(w_, spare_, c_, remaining);
-  keep_rows(z_, spare_, d_, remaining);
-  keep_solver_rows(remaining);
   ctx_.compute.synchronize();  // `keep` is read by an async copy
+  return true;
 }
 
 void CudaBatchSolver::finish_batch(std::int64_t n, SolveResult& result) {

@@ -28,6 +28,8 @@ class CudaBatchSolver : public Decomposer {
 
   // Sizes the shared per-row buffers for n rows, copies z in, sets w = 0, row ids 0..n-1.
   void start_batch(const float* z, std::int64_t n);
+  // Only z and the row ids (solvers without a dense iterate).
+  void start_rows(const float* z, std::int64_t n);
   // r = z - w C and g = C r for the first `rows` active rows (w_is_zero: r = z, one GEMM).
   void residual_and_correlation(const float* w, std::int64_t rows, bool w_is_zero = false);
   // Certifies w_ of every active row (w_is_zero: w_ is still the starting 0). Rows that converged, or every row when `last`,
@@ -37,8 +39,14 @@ class CudaBatchSolver : public Decomposer {
                                          std::vector<Certificate>& certificates, bool w_is_zero = false);
   // Drops the rows whose flag is 0 from every per-row buffer, the solver's included.
   void drop_rows(const std::vector<std::uint8_t>& keep);
+  // The bookkeeping of drop_rows: row ids, active_, and kept_ (the staying rows'
+  // positions, for keep_rows) once the compute stream gets there. False when every row stays.
+  bool select_kept(const std::vector<std::uint8_t>& keep);
   // Appends the batch's codes to result (CSR).
   void finish_batch(std::int64_t n, SolveResult& result);
+
+  // Device bytes one row of a batch holds (the batch size comes from the GPU's free memory).
+  virtual std::int64_t bytes_per_row() const = 0;
 
   template <class Buffer>
   void keep_rows(Buffer& state, Buffer& spare, std::int64_t width, std::int64_t remaining) {
@@ -56,10 +64,9 @@ class CudaBatchSolver : public Decomposer {
   DeviceBuffer<int> kept_;
 
  private:
-  std::int64_t batch_rows() const {
-    if (options_.gpu_batch_rows > 0) return options_.gpu_batch_rows;
-    return std::clamp<std::int64_t>((std::int64_t{1} << 29) / c_, 256, 16384);
-  }
+  // gpu_batch_rows, or 16384, as far as 60% of the GPU's free memory holds them; fixed at the first solve.
+  std::int64_t batch_rows();
+  std::int64_t batch_ = 0;
   void stage(int slot, const float* rows, std::int64_t count);
 
   std::string solver_name_;

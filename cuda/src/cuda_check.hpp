@@ -10,6 +10,9 @@
 
 namespace concise::cuda {
 
+// Whether status leaves the context unusable (every later call fails too).
+bool is_sticky(cudaError_t status);
+// Throws concise::Error; after a sticky fault the message carries kContextLost (concise/cuda/plugin.hpp).
 [[noreturn]] void throw_cuda_error(const char* call, const std::string& detail, const char* file, int line);
 
 inline void check(cudaError_t status, const char* call, const char* file, int line) {

@@ -22,6 +22,11 @@ class CudaFista final : public CudaBatchSolver {
     keep_rows(t_, t_spare_, 1, remaining);
   }
 
+  std::int64_t bytes_per_row() const override {
+    // w, g, w_final, spare, w_next, y (floats) and the screening mask per concept; z, r per dimension.
+    return c_ * (6 * 4 + 1) + d_ * 2 * 4 + 64;
+  }
+
   double step_;
   DeviceBuffer<float> atom_norms_, w_next_, y_;
   DeviceBuffer<std::uint8_t> screened_, screened_spare_;
@@ -34,7 +39,7 @@ CudaFista::CudaFista(MatrixView<const float> atoms, const SolveOptions& options,
   for (std::int64_t k = 0; k < c_; ++k)
     norms[static_cast<std::size_t>(k)] = static_cast<float>(std::sqrt(dot(atoms.row(k), atoms.row(k), d_)));
   atom_norms_.resize(norms.size());
-  CONCISE_CUDA_CHECK(cudaMemcpy(atom_norms_.data(), norms.data(), atom_norms_.bytes(), cudaMemcpyHostToDevice));
+  upload_now(atom_norms_.data(), norms.data(), norms.size(), ctx_.compute);
 }
 
 void CudaFista::solve_batch(const float* z, std::int64_t n, std::int64_t first, SolveResult& result) {

@@ -10,7 +10,8 @@
 namespace concise::cuda {
 
 void Session::decompose_device_rows(Decomposer& decomposer, MatrixView<const float> rows, bool preprocess,
-                                    const RowNamer& name_row, SolveResult& result, std::vector<float>& cosine) {
+                                    const RowNamer& name_row, SolveResult& result, std::vector<float>& cosine,
+                                    std::uintptr_t caller_stream) {
   const std::int64_t n = rows.rows, d = rows.cols;
   const int device = ctx_.device();
   if (d != dim_)
@@ -25,6 +26,13 @@ void Session::decompose_device_rows(Decomposer& decomposer, MatrixView<const flo
                      std::to_string(device) + "; move them or pick device='cuda:" + std::to_string(where.device) + "'");
   DeviceScope on(device);
   cudaStream_t stream = ctx_.compute.get();
+  {
+    // The rows may still be in flight on the caller's stream (torch's current one):
+    // the host waits for them, since the decomposer reads them on streams of its own.
+    Event written;
+    written.record(reinterpret_cast<cudaStream_t>(caller_stream));
+    CONCISE_CUDA_CHECK(cudaEventSynchronize(written.get()));
+  }
   DeviceBuffer<float> centered;
   MatrixView<const float> z = rows;
   const float* mu = image_mean_.size() > 0 ? image_mean_.data() : nullptr;

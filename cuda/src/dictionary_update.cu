@@ -156,16 +156,16 @@ class CudaDictionaryUpdater final : public DictionaryUpdater {
     DeviceScope scope(scope_device());
     a = Matrix<float>(learned_, fixed_ + learned_);
     b = Matrix<float>(learned_, dim_);
-    CONCISE_CUDA_CHECK(cudaMemcpy(a.data(), a_.data(), a_.bytes(), cudaMemcpyDeviceToHost));
-    CONCISE_CUDA_CHECK(cudaMemcpy(b.data(), b_.data(), b_.bytes(), cudaMemcpyDeviceToHost));
+    download_now(a.data(), a_.data(), a_.size(), stream_);
+    download_now(b.data(), b_.data(), b_.size(), stream_);
   }
 
   void write_statistics(const Matrix<float>& a, const Matrix<float>& b) override {
     DeviceScope scope(scope_device());
     if (a.values().size() != a_.size() || b.values().size() != b_.size())
       throw Error("statistics of another shape cannot be loaded into the GPU dictionary update");
-    CONCISE_CUDA_CHECK(cudaMemcpy(a_.data(), a.data(), a_.bytes(), cudaMemcpyHostToDevice));
-    CONCISE_CUDA_CHECK(cudaMemcpy(b_.data(), b.data(), b_.bytes(), cudaMemcpyHostToDevice));
+    upload_now(a_.data(), a.data(), a_.size(), stream_);
+    upload_now(b_.data(), b.data(), b_.size(), stream_);
   }
 
  private:

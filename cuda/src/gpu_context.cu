@@ -1,10 +1,35 @@
 #include "concise/core/error.hpp"
+#include "concise/cuda/plugin.hpp"
 #include "gpu_context.hpp"
 
 namespace concise::cuda {
 
+bool is_sticky(cudaError_t status) {
+  switch (status) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorAssert:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorContextIsDestroyed:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void throw_cuda_error(const char* call, const std::string& detail, const char* file, int line) {
-  throw Error(std::string("CUDA error: ") + call + " failed: " + detail + " (" + file + ":" + std::to_string(line) + ")");
+  std::string message = std::string("CUDA error: ") + call + " failed: " + detail + " (" + file + ":" +
+                        std::to_string(line) + ")";
+  // A library call's failure can hide a sticky fault of an earlier kernel; the runtime still reports that one.
+  if (is_sticky(cudaPeekAtLastError()))
+    message += "; " + std::string(kContextLost) + " (restart the process to use the GPU again)";
+  throw Error(message);
 }
 
 DeviceScope::DeviceScope(int device) {

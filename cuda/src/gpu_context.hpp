@@ -45,6 +45,22 @@ class Event {
   cudaEvent_t event_ = nullptr;
 };
 
+// Host to device (pageable memory too), ordered on `stream` and complete on return:
+// a plain cudaMemcpy runs on the legacy stream, which the non-blocking streams do not wait for.
+template <class T>
+void upload_now(T* device, const T* host, std::size_t count, const Stream& stream) {
+  if (count == 0) return;
+  CONCISE_CUDA_CHECK(cudaMemcpyAsync(device, host, count * sizeof(T), cudaMemcpyHostToDevice, stream.get()));
+  stream.synchronize();
+}
+// Device to host after everything queued on `stream`, complete on return.
+template <class T>
+void download_now(T* host, const T* device, std::size_t count, const Stream& stream) {
+  if (count == 0) return;
+  CONCISE_CUDA_CHECK(cudaMemcpyAsync(host, device, count * sizeof(T), cudaMemcpyDeviceToHost, stream.get()));
+  stream.synchronize();
+}
+
 class BlasHandle {
  public:
   explicit BlasHandle(cudaStream_t stream);

@@ -7,6 +7,7 @@
 #include "cuda_check.hpp"
 #include "concise/solvers/rules.hpp"
 #include "kernels.cuh"
+#include "row_max.cuh"
 
 namespace concise::cuda::kernels {
 
@@ -14,12 +15,6 @@ namespace {
 
 constexpr int kThreads = 256;
 using DoubleReduce = cub::BlockReduce<double, kThreads>;
-using FloatReduce = cub::BlockReduce<float, kThreads>;
-
-struct MaxOp {
-  __device__ float operator()(float a, float b) const { return a > b ? a : b; }
-  __device__ double operator()(double a, double b) const { return a > b ? a : b; }
-};
 
 unsigned blocks_for(std::int64_t rows) { return static_cast<unsigned>(rows); }
 
@@ -61,45 +56,25 @@ __global__ void gap_terms_kernel(const float* __restrict__ z, const float* __res
                                  const float* __restrict__ g, const float* __restrict__ atoms, std::int64_t c,
                                  std::int64_t d, double* terms) {
   __shared__ typename DoubleReduce::TempStorage double_storage;
-  __shared__ typename FloatReduce::TempStorage float_storage;
-  __shared__ float max_shared;
+  __shared__ RowMaxStorage<kThreads> max_storage;
   const std::int64_t row = blockIdx.x;
   const float* z_row = z + row * d;
   const float* r_row = r + row * d;
   const float* w_row = w + row * c;
   const float* g_row = g + row * c;
   double rr = 0, rz = 0, sum_w = 0;
-  float largest = -FLT_MAX;
   for (std::int64_t i = threadIdx.x; i < d; i += kThreads) {
     rr += static_cast<double>(r_row[i]) * r_row[i];
     rz += static_cast<double>(r_row[i]) * z_row[i];
   }
-  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) {
-    sum_w += w_row[k];
-    largest = fmaxf(largest, g_row[k]);
-  }
+  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) sum_w += w_row[k];
   rr = DoubleReduce(double_storage).Sum(rr);
   __syncthreads();
   rz = DoubleReduce(double_storage).Sum(rz);
   __syncthreads();
   sum_w = DoubleReduce(double_storage).Sum(sum_w);
   __syncthreads();
-  largest = FloatReduce(float_storage).Reduce(largest, MaxOp());
-  if (threadIdx.x == 0) max_shared = largest;
-  __syncthreads();
-  // The FP32 GEMM found the candidates; float64 dot products settle the maximum.
-  const float m = max_shared;
-  const float margin = rules::certified_max_margin(m);
-  double best = -DBL_MAX;
-  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) {
-    if (g_row[k] < m - margin) continue;
-    const float* atom = atoms + k * d;
-    double s = 0;
-    for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(atom[i]) * r_row[i];
-    best = s > best ? s : best;
-  }
-  __syncthreads();
-  best = DoubleReduce(double_storage).Reduce(best, MaxOp());
+  const double best = certified_row_max<kThreads>(g_row, r_row, atoms, c, d, max_storage);
   if (threadIdx.x == 0) {
     double* out = terms + row * kGapTerms;
     out[0] = rr;
@@ -139,6 +114,12 @@ __global__ void scatter_rows_kernel(const float* __restrict__ src, const int* __
   const float* from = src + row * width;
   float* to = dst + static_cast<std::int64_t>(index[row]) * width;
   for (std::int64_t k = threadIdx.x; k < width; k += kThreads) to[k] = from[k];
+}
+
+__global__ void scale_kernel(float* x, std::int64_t n, float value) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    x[i] *= value;
 }
 
 template <class T>
@@ -335,6 +316,13 @@ void scatter_rows(const float* src, const int* index, float* dst, std::int64_t r
 
 void fill(float* x, std::int64_t n, float value, cudaStream_t stream) { launch_fill(x, n, value, stream); }
 void fill(double* x, std::int64_t n, double value, cudaStream_t stream) { launch_fill(x, n, value, stream); }
+
+void scale(float* x, std::int64_t n, float value, cudaStream_t stream) {
+  if (n == 0) return;
+  const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((n + kThreads - 1) / kThreads, 65535));
+  scale_kernel<<<blocks, kThreads, 0, stream>>>(x, n, value);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
 
 void count_positive(const float* w, std::int64_t rows, std::int64_t c, std::int64_t* counts, cudaStream_t stream) {
   if (rows == 0) return;

@@ -50,6 +50,8 @@ void scatter_rows(const float* src, const int* index, float* dst, std::int64_t r
                   cudaStream_t stream);
 
 void fill(float* x, std::int64_t n, float value, cudaStream_t stream);
+// x[i] *= value for n elements (64-bit counts: rows x concepts passes 2^31).
+void scale(float* x, std::int64_t n, float value, cudaStream_t stream);
 void fill(double* x, std::int64_t n, double value, cudaStream_t stream);
 
 // CSR of the positive entries of w (rows x c): counts[i] = nnz of row i, then

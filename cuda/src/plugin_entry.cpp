@@ -22,8 +22,7 @@ const PluginTable& table() {
       [](std::string& why) { return device_count(why); },
       &describe_device,
       &make_decomposer,
-      [](MatrixView<const float> atoms, const std::vector<float>& image_mean,
-         int device) -> std::unique_ptr<DeviceSession> { return std::make_unique<Session>(atoms, image_mean, device); },
+      &open_session,
       &make_dictionary_updater,
   };
   return table;

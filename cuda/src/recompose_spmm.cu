@@ -94,7 +94,7 @@ Matrix<float> Session::recompose(const SparseRows& codes, bool add_image_mean) {
   DeviceBuffer<float> d_out;
   recompose_on_device(codes, add_image_mean, d_out);
   DeviceScope on(ctx_.device());
-  CONCISE_CUDA_CHECK(cudaMemcpy(out.data(), d_out.data(), out.values().size() * sizeof(float), cudaMemcpyDeviceToHost));
+  download_now(out.data(), d_out.data(), out.values().size(), ctx_.compute);
   return out;
 }
 

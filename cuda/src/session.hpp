@@ -12,7 +12,8 @@ class Session final : public DeviceSession {
 
   Matrix<float> recompose(const SparseRows& codes, bool add_image_mean) override;
   void decompose_device_rows(Decomposer& decomposer, MatrixView<const float> rows, bool preprocess,
-                             const RowNamer& name_row, SolveResult& result, std::vector<float>& cosine) override;
+                             const RowNamer& name_row, SolveResult& result, std::vector<float>& cosine,
+                             std::uintptr_t caller_stream) override;
 
   // SpLiCE's recompose into device memory (n x d) on the compute stream; synchronizes.
   void recompose_on_device(const SparseRows& codes, bool add_image_mean, DeviceBuffer<float>& out);

@@ -1,8 +1,11 @@
 #include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
 
 #include <cfloat>
 
+#include "concise/cuda/ws_rules.hpp"
 #include "cuda_check.hpp"
+#include "row_max.cuh"
 #include "ws_kernels.cuh"
 
 namespace concise::cuda::ws {
@@ -10,16 +13,71 @@ namespace concise::cuda::ws {
 namespace {
 
 constexpr int kThreads = 128;
+constexpr int kGramWarps = 8;   // grow_gram: warps per row
+constexpr int kSolveWarps = 4;  // solve_sets: rows per block, one warp each
 using IntReduce = cub::BlockReduce<int, kThreads>;
 using FloatReduce = cub::BlockReduce<float, kThreads>;
+using DoubleReduce = cub::BlockReduce<double, kThreads>;
+using IntScan = cub::BlockScan<int, kThreads>;
 
-struct MaxOp {
-  __device__ float operator()(float a, float b) const { return a > b ? a : b; }
-};
+__device__ std::int64_t gram_offset(std::int64_t row, int capacity) {
+  return row * static_cast<std::int64_t>(capacity) * capacity;
+}
 
-__device__ int count_above(const float* g, std::int64_t c, float t, IntReduce::TempStorage& storage, int* shared) {
+__global__ void set_residuals_kernel(const float* __restrict__ z, const float* __restrict__ atoms, Sets sets,
+                                     std::int64_t d, float* __restrict__ r, double* __restrict__ terms) {
+  __shared__ typename DoubleReduce::TempStorage storage;
+  const std::int64_t row = blockIdx.x;
+  const int k = sets.capacity, s = sets.size[row];
+  const int* members = sets.atoms + row * k;
+  const float* weights = sets.weights + row * k;
+  const float* z_row = z + row * d;
+  float* r_row = r + row * d;
+  double rr = 0, rz = 0, sum_w = 0;
+  for (std::int64_t y = threadIdx.x; y < d; y += kThreads) {
+    double residual = z_row[y];
+    for (int j = 0; j < s; ++j) {
+      const float w = weights[j];
+      if (w != 0.0f) residual -= static_cast<double>(w) * atoms[static_cast<std::int64_t>(members[j]) * d + y];
+    }
+    r_row[y] = static_cast<float>(residual);
+    rr += residual * residual;
+    rz += residual * z_row[y];
+  }
+  for (int j = threadIdx.x; j < s; j += kThreads) sum_w += weights[j];
+  rr = DoubleReduce(storage).Sum(rr);
+  __syncthreads();
+  rz = DoubleReduce(storage).Sum(rz);
+  __syncthreads();
+  sum_w = DoubleReduce(storage).Sum(sum_w);
+  if (threadIdx.x == 0) {
+    terms[3 * row] = rr;
+    terms[3 * row + 1] = rz;
+    terms[3 * row + 2] = sum_w;
+  }
+}
+
+__global__ void certify_rows_kernel(const float* __restrict__ g, const float* __restrict__ r,
+                                    const float* __restrict__ atoms, const double* __restrict__ terms, std::int64_t c,
+                                    std::int64_t d, double l1, double tol, double* certificates,
+                                    std::uint8_t* converged) {
+  __shared__ RowMaxStorage<kThreads> storage;
+  const std::int64_t row = blockIdx.x;
+  const double max_g = certified_row_max<kThreads>(g + row * c, r + row * d, atoms, c, d, storage);
+  if (threadIdx.x == 0) {
+    const GapTerms t{terms[3 * row], terms[3 * row + 1], terms[3 * row + 2], max_g};
+    const Certificate cert = rules::certify(t, l1);
+    certificates[2 * row] = cert.objective;
+    certificates[2 * row + 1] = cert.gap;
+    converged[row] = cert.converged(tol) ? 1 : 0;
+  }
+}
+
+// Atoms of the row whose key exceeds t (the same count on every thread).
+__device__ int count_keys_above(const float* g_row, std::int64_t c, std::uint32_t t, IntReduce::TempStorage& storage,
+                                int* shared) {
   int n = 0;
-  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) n += g[k] > t;
+  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) n += order_key(g_row[k]) > t;
   n = IntReduce(storage).Sum(n);
   if (threadIdx.x == 0) *shared = n;
   __syncthreads();
@@ -28,163 +86,269 @@ __device__ int count_above(const float* g, std::int64_t c, float t, IntReduce::T
   return total;
 }
 
-__global__ void extend_sets_kernel(float* g, const float* __restrict__ gram, std::int64_t c, float half_l1, float near,
-                                   int growth, int* set, float* set_b, float* set_w, int* set_size, int* added) {
-  __shared__ typename IntReduce::TempStorage int_storage;
-  __shared__ typename FloatReduce::TempStorage float_storage;
-  __shared__ int members[kMaxSet];
-  __shared__ float weights[kMaxSet];
-  __shared__ float correlations[kMaxSet];
-  __shared__ int size_shared, count_shared, slot_shared;
-  __shared__ float max_shared;
-  const std::int64_t row = blockIdx.x;
-  float* g_row = g + row * c;
-  int* set_row = set + row * kMaxSet;
-  float* b_row = set_b + row * kMaxSet;
-  float* w_row = set_w + row * kMaxSet;
-
-  if (threadIdx.x == 0) {  // keep the atoms with weight; the set is small
+// Drops the set's atoms of weight 0: entries and Gram rows/columns move down in order.
+// Every kept entry moves to a position at or before its own, so reading a whole row
+// into shared memory before writing it keeps the unread ones intact.
+__device__ int prune_set(Sets sets, std::int64_t row, int* keep, int* int_buffer, float* float_buffer,
+                         float* other_buffer, int* shared) {
+  const int k = sets.capacity;
+  int* members = sets.atoms + row * k;
+  float* weights = sets.weights + row * k;
+  float* b = sets.b + row * k;
+  float* gram = sets.gram + gram_offset(row, k);
+  const int s = sets.size[row];
+  if (threadIdx.x == 0) {
     int kept = 0;
-    for (int j = 0; j < set_size[row]; ++j) {
-      if (w_row[j] > 0.0f) {
-        members[kept] = set_row[j];
-        weights[kept] = w_row[j];
-        correlations[kept] = b_row[j];
-        ++kept;
-      }
-    }
-    size_shared = kept;
-    slot_shared = 0;
+    for (int j = 0; j < s; ++j)
+      if (weights[j] > 0.0f) keep[kept++] = j;
+    *shared = kept;
   }
   __syncthreads();
-  const int size = size_shared;
-  for (int j = threadIdx.x; j < size; j += kThreads) g_row[members[j]] = -FLT_MAX;  // members are not candidates
+  const int kept = *shared;
+  __syncthreads();
+  if (kept == s) return s;
+  for (int i = threadIdx.x; i < kept; i += kThreads) {
+    int_buffer[i] = members[keep[i]];
+    float_buffer[i] = weights[keep[i]];
+    other_buffer[i] = b[keep[i]];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < kept; i += kThreads) {
+    members[i] = int_buffer[i];
+    weights[i] = float_buffer[i];
+    b[i] = other_buffer[i];
+  }
+  __syncthreads();
+  for (int i = 0; i < kept; ++i) {
+    const std::int64_t from = static_cast<std::int64_t>(keep[i]) * k;
+    for (int j = threadIdx.x; j < kept; j += kThreads) float_buffer[j] = gram[from + keep[j]];
+    __syncthreads();
+    for (int j = threadIdx.x; j < kept; j += kThreads) gram[static_cast<std::int64_t>(i) * k + j] = float_buffer[j];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) sets.size[row] = kept;
+  return kept;
+}
+
+__global__ void select_atoms_kernel(float* g, Sets sets, std::int64_t c, double l1, bool first_pass,
+                                    const std::uint8_t* act, int* status) {
+  __shared__ typename IntReduce::TempStorage int_storage;
+  __shared__ typename FloatReduce::TempStorage float_storage;
+  __shared__ typename IntScan::TempStorage scan_storage;
+  __shared__ int keep[kMaxCapacity], int_buffer[kMaxCapacity];
+  __shared__ float float_buffer[kMaxCapacity], other_buffer[kMaxCapacity];
+  __shared__ int int_shared;
+  __shared__ float max_shared;
+  const std::int64_t row = blockIdx.x;
+  if (act != nullptr && act[row] == 0) return;
+  const int k = sets.capacity;
+  int* members = sets.atoms + row * k;
+  float* weights = sets.weights + row * k;
+  float* b = sets.b + row * k;
+  float* g_row = g + row * c;
+
+  const int size = prune_set(sets, row, keep, int_buffer, float_buffer, other_buffer, &int_shared);
+  for (int j = threadIdx.x; j < size; j += kThreads) g_row[members[j]] = -FLT_MAX;  // members are no candidates
   __syncthreads();
 
+  const auto threshold = static_cast<float>(rules::violation_threshold(l1));
+  const auto lowest = static_cast<float>(candidate_threshold(l1, first_pass));
   float top = -FLT_MAX;
-  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) top = fmaxf(top, g_row[k]);
-  top = FloatReduce(float_storage).Reduce(top, MaxOp());
+  for (std::int64_t j = threadIdx.x; j < c; j += kThreads) top = fmaxf(top, g_row[j]);
+  top = FloatReduce(float_storage).Reduce(top, MaxOf());
   if (threadIdx.x == 0) max_shared = top;
   __syncthreads();
   top = max_shared;
-  const int room = min(growth, kMaxSet - size);
-  const float floor = near * half_l1;
-  int take = 0;
-  float threshold = floor;
-  if (top > half_l1 && room > 0) {
-    take = count_above(g_row, c, floor, int_storage, &count_shared);
-    if (take > room) {  // bisect for the value above which at most `room` atoms lie
-      float lo = floor, hi = top;
-      for (int step = 0; step < 30 && hi - lo > 1e-7f * fmaxf(1.0f, hi); ++step) {
-        const float mid = 0.5f * (lo + hi);
-        if (count_above(g_row, c, mid, int_storage, &count_shared) > room) lo = mid;
-        else hi = mid;
+  const bool violated = top > threshold;
+  const int wanted = violated ? atoms_to_add(size, k, first_pass) : 0;
+  int added = 0;
+  if (wanted > 0) {
+    const std::uint32_t lowest_key = order_key(lowest);
+    const int candidates = count_keys_above(g_row, c, lowest_key, int_storage, &int_shared);
+    // The smallest key t with at most `wanted` atoms above it; atoms at t are ties.
+    std::uint32_t t = lowest_key;
+    if (candidates > wanted) {
+      std::uint32_t lo = lowest_key, hi = order_key(top);
+      while (hi - lo > 1) {
+        const std::uint32_t mid = lo + (hi - lo) / 2;
+        if (count_keys_above(g_row, c, mid, int_storage, &int_shared) <= wanted) hi = mid;
+        else lo = mid;
       }
-      threshold = hi;
+      t = hi;
     }
-  }
-  if (take > 0) {
-    for (std::int64_t k = threadIdx.x; k < c; k += kThreads) {
-      if (g_row[k] > threshold) {
-        const int slot = atomicAdd(&slot_shared, 1);
-        if (slot < room) {
-          // b_k = g_k + (G w_S)_k, the correlation with z, from g = C (z - C_S^T w_S).
-          float b = g_row[k];
-          for (int j = 0; j < size; ++j) b += gram[k * c + members[j]] * weights[j];
-          members[size + slot] = static_cast<int>(k);
-          weights[size + slot] = 0.0f;
-          correlations[size + slot] = b;
-        }
+    const int sure = count_keys_above(g_row, c, t, int_storage, &int_shared);
+    const int ties_wanted = candidates > wanted ? wanted - sure : 0;
+    // In index order (block scans), so the set never depends on thread timing.
+    int sure_before = 0, ties_before = 0;
+    for (std::int64_t base = 0; base < c; base += kThreads) {
+      const std::int64_t j = base + threadIdx.x;
+      const std::uint32_t key = j < c ? order_key(g_row[j]) : 0u;
+      const int is_sure = j < c && key > t ? 1 : 0;
+      const int is_tie = j < c && ties_wanted > 0 && key == t ? 1 : 0;
+      int sure_at = 0, sure_total = 0, tie_at = 0, tie_total = 0;
+      IntScan(scan_storage).ExclusiveSum(is_sure, sure_at, sure_total);
+      __syncthreads();
+      IntScan(scan_storage).ExclusiveSum(is_tie, tie_at, tie_total);
+      __syncthreads();
+      int slot = -1;
+      if (is_sure) slot = size + sure_before + sure_at;
+      if (is_tie && ties_before + tie_at < ties_wanted) slot = size + sure + ties_before + tie_at;
+      if (slot >= 0) {
+        members[slot] = static_cast<int>(j);
+        weights[slot] = 0.0f;
+        b[slot] = 0.0f;  // grow_gram sets it
       }
+      sure_before += sure_total;
+      ties_before += tie_total;
     }
-  }
-  __syncthreads();
-  const int new_atoms = take > 0 ? min(slot_shared, room) : 0;
-  for (int j = threadIdx.x; j < size + new_atoms; j += kThreads) {
-    set_row[j] = members[j];
-    w_row[j] = weights[j];
-    b_row[j] = correlations[j];
+    added = sure + min(ties_wanted, ties_before);
   }
   if (threadIdx.x == 0) {
-    set_size[row] = size + new_atoms;
-    added[row] = new_atoms;
+    sets.size[row] = size + added;
+    status[2 * row] = added;
+    status[2 * row + 1] = violated ? 1 : 0;
   }
 }
 
-__global__ void solve_sets_kernel(const float* __restrict__ gram, std::int64_t c, float l1, const int* set,
-                                  const float* set_b, float* set_w, const int* set_size, const float* tol,
-                                  int max_sweeps) {
-  __shared__ float block[kMaxSet * kMaxSet];
-  __shared__ float w[kMaxSet], b[kMaxSet], grad[kMaxSet];
-  __shared__ float delta_shared, moved_shared;
+__device__ float warp_dot(const float* a, const float* b, std::int64_t d) {
+  const int lane = threadIdx.x % 32;
+  float s = 0.0f;
+  for (std::int64_t i = lane; i < d; i += 32) s += a[i] * b[i];
+  for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+  return s;  // in lane 0
+}
+
+__global__ void grow_gram_kernel(const float* __restrict__ atoms, const float* __restrict__ z, Sets sets,
+                                 const int* __restrict__ status, std::int64_t d) {
   const std::int64_t row = blockIdx.x;
-  const int s = set_size[row];
-  const int* members = set + row * kMaxSet;
-  for (int e = threadIdx.x; e < s * s; e += kThreads)
-    block[e] = gram[static_cast<std::int64_t>(members[e / s]) * c + members[e % s]];
-  for (int j = threadIdx.x; j < s; j += kThreads) {
-    w[j] = set_w[row * kMaxSet + j];
-    b[j] = set_b[row * kMaxSet + j];
-  }
-  __syncthreads();
-  const float stop = tol[row];
-  for (int sweep = 0; sweep < max_sweeps; ++sweep) {
-    // The gradient G w is recomputed each sweep, so float rounding cannot pile up.
-    for (int i = threadIdx.x; i < s; i += kThreads) {
-      float sum = 0.0f;
-      for (int j = 0; j < s; ++j) sum += block[i * s + j] * w[j];
-      grad[i] = sum;
+  const int added = status[2 * row];
+  if (added == 0) return;
+  const int k = sets.capacity, s = sets.size[row], old = s - added;
+  const int* members = sets.atoms + row * k;
+  float* gram = sets.gram + gram_offset(row, k);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int p = old; p < s; ++p) {
+    const float* atom_p = atoms + static_cast<std::int64_t>(members[p]) * d;
+    if (warp == p % kGramWarps) {
+      const float b = warp_dot(atom_p, z + row * d, d);
+      if (lane == 0) sets.b[row * k + p] = b;
     }
-    if (threadIdx.x == 0) moved_shared = 0.0f;
-    __syncthreads();
-    for (int j = 0; j < s; ++j) {
-      if (threadIdx.x == 0) {
-        const float diagonal = fmaxf(block[j * s + j], 1e-12f);
-        const float next = fmaxf(0.0f, w[j] - (2.0f * grad[j] - 2.0f * b[j] + l1) / (2.0f * diagonal));
-        delta_shared = next - w[j];
-        w[j] = next;
-        moved_shared = fmaxf(moved_shared, fabsf(delta_shared));
+    for (int q = warp; q <= p; q += kGramWarps) {
+      const float v = warp_dot(atom_p, atoms + static_cast<std::int64_t>(members[q]) * d, d);
+      if (lane == 0) {
+        gram[static_cast<std::int64_t>(p) * k + q] = v;
+        gram[static_cast<std::int64_t>(q) * k + p] = v;
       }
-      __syncthreads();
-      const float delta = delta_shared;
-      if (delta != 0.0f)
-        for (int i = threadIdx.x; i < s; i += kThreads) grad[i] += block[i * s + j] * delta;
-      __syncthreads();
     }
-    if (moved_shared <= stop) break;
-    __syncthreads();
   }
-  for (int j = threadIdx.x; j < s; j += kThreads) set_w[row * kMaxSet + j] = w[j];
 }
 
-__global__ void scatter_sets_kernel(const int* set, const float* set_w, const int* set_size, float* w, std::int64_t c) {
+__global__ void solve_sets_kernel(Sets sets, std::int64_t rows, float l1, const float* __restrict__ tol) {
+  extern __shared__ float shared[];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kSolveWarps + warp;
+  if (row >= rows) return;  // no block-wide barrier below: whole warps leave
+  const int k = sets.capacity, s = sets.size[row];
+  float* w = shared + static_cast<std::int64_t>(warp) * 3 * k;
+  float* grad = w + k;
+  float* b = grad + k;
+  const float* gram = sets.gram + gram_offset(row, k);
+  for (int j = lane; j < s; j += 32) {
+    w[j] = sets.weights[row * k + j];
+    b[j] = sets.b[row * k + j];
+  }
+  __syncwarp();
+  const float stop = tol[row];
+  const int sweeps = max_sweeps(stop);
+  for (int sweep = 0; sweep < sweeps; ++sweep) {
+    // G w afresh each sweep, so float rounding cannot pile up.
+    for (int i = lane; i < s; i += 32) grad[i] = 0.0f;
+    __syncwarp();
+    for (int j = 0; j < s; ++j) {
+      const float wj = w[j];
+      if (wj != 0.0f)
+        for (int i = lane; i < s; i += 32) grad[i] += gram[static_cast<std::int64_t>(j) * k + i] * wj;
+    }
+    __syncwarp();
+    float largest_step = 0.0f, largest_weight = 0.0f;
+    for (int j = 0; j < s; ++j) {
+      const float wj = w[j];
+      const float next = coordinate_step(wj, grad[j], b[j], gram[static_cast<std::int64_t>(j) * k + j], l1);
+      const float delta = next - wj;
+      __syncwarp();  // every lane has read grad[j] and w[j]
+      if (delta != 0.0f)
+        for (int i = lane; i < s; i += 32) grad[i] += gram[static_cast<std::int64_t>(j) * k + i] * delta;
+      if (lane == 0) w[j] = next;
+      largest_step = fmaxf(largest_step, fabsf(delta));
+      largest_weight = fmaxf(largest_weight, next);
+      __syncwarp();
+    }
+    if (sweep_settled(largest_step, largest_weight, stop)) break;
+  }
+  for (int j = lane; j < s; j += 32) sets.weights[row * k + j] = w[j];
+}
+
+__global__ void restride_kernel(Sets from, Sets to) {
   const std::int64_t row = blockIdx.x;
-  for (int j = threadIdx.x; j < set_size[row]; j += kThreads) w[row * c + set[row * kMaxSet + j]] = set_w[row * kMaxSet + j];
+  const int s = from.size[row], kf = from.capacity, kt = to.capacity;
+  if (threadIdx.x == 0) to.size[row] = s;
+  for (int j = threadIdx.x; j < s; j += kThreads) {
+    to.atoms[row * kt + j] = from.atoms[row * kf + j];
+    to.weights[row * kt + j] = from.weights[row * kf + j];
+    to.b[row * kt + j] = from.b[row * kf + j];
+  }
+  const float* g_from = from.gram + gram_offset(row, kf);
+  float* g_to = to.gram + gram_offset(row, kt);
+  for (int e = threadIdx.x; e < s * s; e += kThreads)
+    g_to[static_cast<std::int64_t>(e / s) * kt + e % s] = g_from[static_cast<std::int64_t>(e / s) * kf + e % s];
 }
 
 unsigned blocks(std::int64_t rows) { return static_cast<unsigned>(rows); }
 
 }  // namespace
 
-void extend_sets(float* g, const float* gram, std::int64_t rows, std::int64_t c, float half_l1, float near, int growth,
-                 int* set, float* set_b, float* set_w, int* set_size, int* added, cudaStream_t stream) {
+void set_residuals(const float* z, const float* atoms, Sets sets, std::int64_t rows, std::int64_t d, float* r,
+                   double* terms, cudaStream_t stream) {
   if (rows == 0) return;
-  extend_sets_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, gram, c, half_l1, near, growth, set, set_b, set_w,
-                                                            set_size, added);
+  set_residuals_kernel<<<blocks(rows), kThreads, 0, stream>>>(z, atoms, sets, d, r, terms);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 
-void solve_sets(const float* gram, std::int64_t rows, std::int64_t c, float l1, const int* set, const float* set_b,
-                float* set_w, const int* set_size, const float* tol, int max_sweeps, cudaStream_t stream) {
+void certify_rows(const float* g, const float* r, const float* atoms, const double* terms, std::int64_t rows,
+                  std::int64_t c, std::int64_t d, double l1, double tol, double* certificates,
+                  std::uint8_t* converged, cudaStream_t stream) {
   if (rows == 0) return;
-  solve_sets_kernel<<<blocks(rows), kThreads, 0, stream>>>(gram, c, l1, set, set_b, set_w, set_size, tol, max_sweeps);
+  certify_rows_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, r, atoms, terms, c, d, l1, tol, certificates,
+                                                             converged);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 
-void scatter_sets(const int* set, const float* set_w, const int* set_size, float* w, std::int64_t rows, std::int64_t c,
-                  cudaStream_t stream) {
+void select_atoms(float* g, Sets sets, std::int64_t rows, std::int64_t c, double l1, bool first_pass,
+                  const std::uint8_t* act, int* status, cudaStream_t stream) {
   if (rows == 0) return;
-  scatter_sets_kernel<<<blocks(rows), kThreads, 0, stream>>>(set, set_w, set_size, w, c);
+  select_atoms_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, sets, c, l1, first_pass, act, status);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void grow_gram(const float* atoms, const float* z, Sets sets, const int* status, std::int64_t rows, std::int64_t d,
+               cudaStream_t stream) {
+  if (rows == 0) return;
+  grow_gram_kernel<<<blocks(rows), 32 * kGramWarps, 0, stream>>>(atoms, z, sets, status, d);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void solve_sets(Sets sets, std::int64_t rows, float l1, const float* tol, cudaStream_t stream) {
+  if (rows == 0) return;
+  const int shared_bytes = kSolveWarps * 3 * sets.capacity * static_cast<int>(sizeof(float));
+  CONCISE_CUDA_CHECK(cudaFuncSetAttribute(solve_sets_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes));
+  const auto grid = static_cast<unsigned>((rows + kSolveWarps - 1) / kSolveWarps);
+  solve_sets_kernel<<<grid, 32 * kSolveWarps, shared_bytes, stream>>>(sets, rows, l1, tol);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void restride(Sets from, Sets to, std::int64_t rows, cudaStream_t stream) {
+  if (rows == 0) return;
+  restride_kernel<<<blocks(rows), kThreads, 0, stream>>>(from, to);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,31 +1,53 @@
 #pragma once
-// Kernels of the GPU working-set solver: per row, a small set S of atoms (at most
-// kMaxSet) with its weights w_S and correlations b_S = C_S z; the set grows by the
-// atoms that violate optimality most, and the lasso restricted to S is solved by
-// coordinate descent on its Gram block (gathered from the full c x c Gram matrix).
+// Kernels of the GPU working set. Per row: a set of at most `capacity` atoms (set),
+// their weights (set_w) and correlations with z (set_b = C_S z), and the set's Gram
+// block (capacity x capacity, row-major), grown from the atoms as they enter. The
+// per-row decisions come from concise/cuda/ws_rules.hpp and concise/solvers/rules.hpp.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
 namespace concise::cuda::ws {
 
-constexpr int kMaxSet = 96;
+// The rows' buffers at one capacity (all row-major, `rows` rows).
+struct Sets {
+  int* atoms;        // rows x capacity
+  float* weights;    // rows x capacity
+  float* b;          // rows x capacity
+  float* gram;       // rows x capacity x capacity
+  int* size;         // rows
+  int capacity;
+};
 
-// One block per row. Drops atoms whose weight is 0 from S, then adds up to `growth`
-// atoms k not in S with the largest g_k above near * l1/2 (g = C r for the current
-// w; rows with no g_k above l1/2 add none). b_k = g_k + (G w_S)_k for each new atom.
-// added[row] = atoms added. g is overwritten where it was read.
-void extend_sets(float* g, const float* gram, std::int64_t rows, std::int64_t c, float half_l1, float near,
-                 int growth, int* set, float* set_b, float* set_w, int* set_size, int* added, cudaStream_t stream);
+// r = z - C_S^T w_S per row, summed in float64 and stored in float32 for the GEMM;
+// terms (3 doubles per row) get ||r||^2, <r, z> and sum(w) from the float64 residual.
+void set_residuals(const float* z, const float* atoms, Sets sets, std::int64_t rows, std::int64_t d, float* r,
+                   double* terms, cudaStream_t stream);
 
-// One block per row: coordinate descent on min w^T G_S w - 2 b_S^T w + l1 sum(w),
-// w >= 0, warm-started from set_w, until no weight moves by more than tol[row] in a
-// sweep (or max_sweeps).
-void solve_sets(const float* gram, std::int64_t rows, std::int64_t c, float l1, const int* set, const float* set_b,
-                float* set_w, const int* set_size, const float* tol, int max_sweeps, cudaStream_t stream);
+// Per row, from g = C r: the certified max_k g_k (float64), the certificate
+// (rules::certify) and whether it meets tol. certificates: objective and gap per row.
+void certify_rows(const float* g, const float* r, const float* atoms, const double* terms, std::int64_t rows,
+                  std::int64_t c, std::int64_t d, double l1, double tol, double* certificates,
+                  std::uint8_t* converged, cudaStream_t stream);
 
-// w (rows x c) = 0 except w[row][set[row][j]] = set_w[row][j].
-void scatter_sets(const int* set, const float* set_w, const int* set_size, float* w, std::int64_t rows, std::int64_t c,
-                  cudaStream_t stream);
+// Per row with act[row] != 0 (all rows when act is null): drops the atoms of weight 0
+// (with their Gram rows and columns), then adds the best-ranked candidates
+// (ws::candidate_threshold, ws::ranks_before; deterministic) as far as
+// ws::atoms_to_add allows, weight 0. status[2 row] = atoms added, status[2 row + 1] =
+// 1 when some atom outside the set violates (C r)_k <= lambda/2. g is overwritten.
+void select_atoms(float* g, Sets sets, std::int64_t rows, std::int64_t c, double l1, bool first_pass,
+                  const std::uint8_t* act, int* status, cudaStream_t stream);
+
+// For the atoms each row just added (status[2 row] of them, last in its set): their
+// correlations b = <C_k, z> and their rows and columns of the Gram block.
+void grow_gram(const float* atoms, const float* z, Sets sets, const int* status, std::int64_t rows, std::int64_t d,
+               cudaStream_t stream);
+
+// One warp per row: coordinate descent on min w^T G_S w - 2 b_S^T w + l1 sum(w), w >= 0,
+// warm-started, until ws::sweep_settled at tol[row] (or ws::max_sweeps(tol[row])).
+void solve_sets(Sets sets, std::int64_t rows, float l1, const float* tol, cudaStream_t stream);
+
+// The same rows at a larger capacity (to.capacity > from.capacity).
+void restride(Sets from, Sets to, std::int64_t rows, cudaStream_t stream);
 
 }  // namespace concise::cuda::ws

@@ -120,11 +120,12 @@ Matrix<float> Resources::recompose(const Dictionary& dict, const SparseRows& cod
 
 void Resources::decompose_device_rows(Decomposer& decomposer, const Dictionary& dict, MatrixView<const float> rows,
                                       bool preprocess, const RowNamer& name_row, SolveResult& result,
-                                      std::vector<float>& cosine) {
+                                      std::vector<float>& cosine, std::uintptr_t caller_stream) {
   auto* gpu = dynamic_cast<PluginDecomposer*>(&decomposer);
   if (!on_cuda() || gpu == nullptr)
     throw InputError("the rows are on a GPU but this decomposer runs on the CPU; pick device='cuda'");
-  cuda_->session_for(dict, device_.index).decompose_device_rows(gpu->inner(), rows, preprocess, name_row, result, cosine);
+  cuda_->session_for(dict, device_.index).decompose_device_rows(gpu->inner(), rows, preprocess, name_row, result, cosine,
+                                                                      caller_stream);
 }
 
 std::string resolved_solver(const Decomposer& decomposer) {

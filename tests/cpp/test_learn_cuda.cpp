@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -16,7 +17,10 @@ namespace concise::learn {
 namespace {
 
 TEST(Learn, GpuDictionaryUpdateMatchesTheCpu) {
-  if (cuda::device_count() == 0) GTEST_SKIP() << "no GPU: the CUDA dictionary update is not compared here";
+  if (cuda::device_count() == 0) {
+    if (std::getenv("CONCISE_REQUIRE_GPU") != nullptr) FAIL() << "CONCISE_REQUIRE_GPU is set but no GPU is usable";
+    GTEST_SKIP() << "no GPU: the CUDA dictionary update is not compared here";
+  }
   const std::int64_t fixed = 40, k = 70, d = 64, n = 300;
   const Planted p = planted(fixed + k, d, n, 0.05f, 6);
   std::mt19937 rng(6);
@@ -48,7 +52,10 @@ TEST(Learn, GpuDictionaryUpdateMatchesTheCpu) {
 }
 
 TEST(Learn, GpuLearningRecoversPlantedAtoms) {
-  if (cuda::device_count() == 0) GTEST_SKIP() << "no GPU: learning on the GPU is not checked here";
+  if (cuda::device_count() == 0) {
+    if (std::getenv("CONCISE_REQUIRE_GPU") != nullptr) FAIL() << "CONCISE_REQUIRE_GPU is set but no GPU is usable";
+    GTEST_SKIP() << "no GPU: learning on the GPU is not checked here";
+  }
   const Planted p = planted(24, 48, 2400, 0.01f, 1);
   LearnOptions options;
   options.atoms = 24;

@@ -93,7 +93,10 @@ class Decomposer:
         """
         if self._solver.on_cuda and _arrays.is_cuda_tensor(embeddings):
             rows = _arrays.cuda_rows(embeddings)
-            indptr, indices, data, stats = self._solver.solve_cuda(rows, preprocess, chunk)
+            # The rows (and the conversion above) may still be in flight on torch's current
+            # stream: the solve waits for that stream before it reads them.
+            stream = _arrays._torch().cuda.current_stream(rows.device).cuda_stream
+            indptr, indices, data, stats = self._solver.solve_cuda(rows, preprocess, chunk, stream)
         else:
             rows = _arrays.host_rows(embeddings)
             indptr, indices, data, stats = self._solver.solve(rows, preprocess, chunk)

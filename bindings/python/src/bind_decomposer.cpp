@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 
 #include "arrays.hpp"
 #include "bindings.hpp"
 #include "concise/core/dictionary.hpp"
 #include "concise/core/error.hpp"
 #include "concise/core/preprocess.hpp"
+#include "concise/cuda/plugin.hpp"
 #include "concise/engine/backends.hpp"
 #include "concise/engine/decompose_rows.hpp"
 #include "concise/engine/device.hpp"
@@ -82,11 +84,43 @@ class Solver {
 
   // SpLiCE's recompose_image on this decomposer's device (atoms stay on the GPU between calls).
   nb::ndarray<nb::numpy, float> recompose(IndexArray indptr, ColumnArray indices, WeightArray data, bool add_image_mean) {
-    return recompose_codes(resources_, dict_, indptr, indices, data, add_image_mean);
+    return guarded([&] { return recompose_codes(resources_, dict_, indptr, indices, data, add_image_mean); });
   }
 
   // The rows are read where they are; only a chunk-sized scratch holds preprocessed rows.
   nb::tuple solve(HostRows rows, bool preprocess, std::int64_t chunk) {
+    return guarded([&] { return solve_host(rows, preprocess, chunk); });
+  }
+
+  // Rows in GPU memory (a CUDA tensor), read in place by the GPU decomposer once
+  // `stream` (the cudaStream_t that wrote them, 0: the legacy default stream) has done so.
+  nb::tuple solve_cuda(CudaRows rows, bool preprocess, std::int64_t chunk, std::uintptr_t stream) {
+    return guarded([&] { return solve_device(rows, preprocess, chunk, stream); });
+  }
+
+ private:
+  // After a sticky CUDA fault the GPU context is unusable: this object says so on
+  // every later call rather than failing somewhere deeper.
+  template <class Call>
+  auto guarded(Call call) -> decltype(call()) {
+    {
+      std::lock_guard<std::mutex> lock(lost_mutex_);
+      if (!lost_.empty())
+        throw Error("this Decomposer can no longer be used: its GPU failed earlier (" + lost_ +
+                    "); create a new one in a new process");
+    }
+    try {
+      return call();
+    } catch (const std::exception& e) {
+      if (cuda::reports_lost_context(e.what())) {
+        std::lock_guard<std::mutex> lock(lost_mutex_);
+        lost_ = e.what();
+      }
+      throw;
+    }
+  }
+
+  nb::tuple solve_host(HostRows rows, bool preprocess, std::int64_t chunk) {
     return solve_chunks(static_cast<std::int64_t>(rows.shape(0)), static_cast<std::int64_t>(rows.shape(1)), chunk,
                         [&](std::int64_t first, std::int64_t count, SolveResult& result, CodeStats& stats) {
                           const RowsInput input{{rows.data() + first * dict_.dim(), count, dict_.dim()}, preprocess,
@@ -95,8 +129,7 @@ class Solver {
                         });
   }
 
-  // Rows in GPU memory (a CUDA tensor), read in place by the GPU decomposer.
-  nb::tuple solve_cuda(CudaRows rows, bool preprocess, std::int64_t chunk) {
+  nb::tuple solve_device(CudaRows rows, bool preprocess, std::int64_t chunk, std::uintptr_t stream) {
     if (!resources_.on_cuda())
       throw InputError("the rows are on a GPU but this decomposer runs on the CPU; pick device='cuda'");
     if (rows.device_id() != resources_.device().index)
@@ -108,13 +141,12 @@ class Solver {
                           resources_.decompose_device_rows(
                               *decomposer_, dict_, {rows.data() + first * dict_.dim(), count, dict_.dim()},
                               preprocess, [first](std::int64_t r) { return "input row " + std::to_string(first + r); },
-                              result, cosine);
+                              result, cosine, stream);
                           collect_stats(result, dict_.atoms.view(), decomposer_->options().l1, std::move(cosine),
                                         stats);
                         });
   }
 
- private:
   // Runs solve_chunk over chunks of the n rows with the GIL released, checking for
   // Ctrl-C between chunks, and gathers the CSR parts and stats.
   template <class SolveChunk>
@@ -168,6 +200,8 @@ class Solver {
   const Dictionary& dict_;
   Resources resources_;
   std::unique_ptr<Decomposer> decomposer_;
+  std::mutex lost_mutex_;
+  std::string lost_;  // the error that lost the GPU context; empty while it works
 };
 
 }  // namespace
@@ -189,8 +223,9 @@ void bind_decomposer(nb::module_& m) {
       .def("solve", &Solver::solve, nb::arg("rows").noconvert(), nb::arg("preprocess") = true, nb::arg("chunk") = 0,
            "rows: n x d float32, C-contiguous, on the CPU. Returns (indptr, indices, data, stats).")
       .def("solve_cuda", &Solver::solve_cuda, nb::arg("rows").noconvert(), nb::arg("preprocess") = true,
-           nb::arg("chunk") = 0,
-           "rows: n x d float32, C-contiguous, in GPU memory on the decomposer's device (read in place).")
+           nb::arg("chunk") = 0, nb::arg("stream") = 0,
+           "rows: n x d float32, C-contiguous, in GPU memory on the decomposer's device (read in place) once "
+           "`stream` (a cudaStream_t as an int, e.g. torch.cuda.current_stream().cuda_stream) has written them.")
       .def_prop_ro("on_cuda", [](const Solver& s) { return s.on_cuda(); });
   m.def("buffer_address", [](HostRows rows) { return reinterpret_cast<std::uintptr_t>(rows.data()); },
         nb::arg("rows").noconvert(), "Where the solver would read these rows (tests use it to prove there is no copy).");

@@ -8,6 +8,7 @@
 
 #include "concise/core/preprocess.hpp"
 #include "concise/core/sparse.hpp"
+#include "concise/cuda/plugin.hpp"
 #include "concise/solvers/decomposer.hpp"
 
 namespace concise::cuda {
@@ -24,13 +25,9 @@ std::string describe_device(int device);
 // solve() takes rows in host memory (copied through pinned buffers, the next batch
 // while this one solves) or in device memory (read in place).
 std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const SolveOptions& options, int device);
-// SpLiCE's recompose on the GPU (cuSPARSE SpMM): normalize(normalize(W C) + mu) per row.
-Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu, int device);
-
-// Rows already in GPU memory (n x d, e.g. a CUDA tensor's), read in place: see
-// DeviceSession::decompose_device_rows (concise/cuda/plugin.hpp).
-void decompose_device_rows(Decomposer& decomposer, MatrixView<const float> atoms, const std::vector<float>& mu,
-                           MatrixView<const float> rows, bool preprocess, int device, const RowNamer& name_row,
-                           SolveResult& result, std::vector<float>& cosine);
+// One GPU context with the atoms and image mean uploaded once: recompose and
+// decompose device rows (concise/cuda/plugin.hpp), call after call.
+std::unique_ptr<DeviceSession> open_session(MatrixView<const float> atoms, const std::vector<float>& image_mean,
+                                            int device);
 
 }  // namespace concise::cuda

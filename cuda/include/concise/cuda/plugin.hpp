@@ -2,6 +2,7 @@
 // The table the CUDA backend plugin (libconcise_cuda.so) hands the engine. Plain
 // C++: the engine includes it without CUDA. Only the engine loads the plugin
 // (concise/engine/resources.hpp); nothing else calls this table.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,9 +27,20 @@ class DeviceSession {
   // when `preprocess` is set (a zero or non-finite row is an InputError named by
   // name_row), solved by `decomposer` (one from make_decomposer on this GPU), and
   // each row's cosine between its recomposition and the normalized input.
+  // caller_stream (a cudaStream_t, 0 for the legacy default stream) is the stream that
+  // wrote the rows, e.g. torch.cuda.current_stream(): the work waits for it.
   virtual void decompose_device_rows(Decomposer& decomposer, MatrixView<const float> rows, bool preprocess,
-                                     const RowNamer& name_row, SolveResult& result, std::vector<float>& cosine) = 0;
+                                     const RowNamer& name_row, SolveResult& result, std::vector<float>& cosine,
+                                     std::uintptr_t caller_stream) = 0;
 };
+
+// The words every error after a sticky CUDA fault (an illegal address, a failed
+// launch...) carries: the GPU context is unusable until the process ends, and an
+// object that saw them refuses further work.
+inline constexpr const char* kContextLost = "the GPU context is lost";
+inline bool reports_lost_context(const std::string& message) {
+  return message.find(kContextLost) != std::string::npos;
+}
 
 struct PluginTable {
   PluginHeader header;

@@ -2,6 +2,7 @@
 // The one door to a backend (RAFT-style resources): the device, parsed and resolved
 // once; on a GPU, the CUDA plugin, its context and the dictionary's atoms, loaded
 // once and reused by every chunk a job solves or recomposes.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,10 +44,11 @@ class Resources {
   Matrix<float> recompose(const Dictionary& dict, const SparseRows& codes, bool add_image_mean = true);
 
   // Rows already in this GPU's memory (n x d), read in place, solved by `decomposer`
-  // (one of this object's); cosine gets each row's SpLiCE cosine.
+  // (one of this object's); cosine gets each row's SpLiCE cosine. caller_stream is the
+  // cudaStream_t that wrote the rows (0: the legacy default stream); the solve waits for it.
   void decompose_device_rows(Decomposer& decomposer, const Dictionary& dict, MatrixView<const float> rows,
                              bool preprocess, const RowNamer& name_row, SolveResult& result,
-                             std::vector<float>& cosine);
+                             std::vector<float>& cosine, std::uintptr_t caller_stream = 0);
 
  private:
   struct Cuda;

@@ -1,0 +1,128 @@
+#pragma once
+// The GPU working set's per-row decisions, written once for the host and the device:
+// the kernels call them, and the CPU unit tests (tests/cpp/test_device_rules.cpp) run
+// them in CI. Thresholds, margins and the certificate themselves come from
+// concise/solvers/rules.hpp, shared with the CPU fast path.
+#include <cstdint>
+#include <cstring>
+
+#include "concise/solvers/host_device.hpp"
+#include "concise/solvers/rules.hpp"
+
+namespace concise::cuda::ws {
+
+// A row's set holds at most the batch's capacity of atoms, with its Gram block
+// (capacity x capacity) grown from the atoms as they enter; no c x c matrix exists.
+// The capacity doubles when a row that still has violators fills its set.
+constexpr int kInitialCapacity = 128;
+constexpr int kMaxCapacity = 1024;
+// As the CPU fast path: the first set takes the 64 best violators; later the set at
+// least doubles (at least 64 atoms) while violators remain.
+constexpr int kInitialAtoms = 64;
+constexpr int kGrowth = 64;
+
+CONCISE_HOST_DEVICE inline int next_capacity(int capacity) {
+  const int doubled = 2 * capacity;
+  return doubled < kMaxCapacity ? doubled : kMaxCapacity;
+}
+
+// How many atoms a row with `size` atoms (after pruning) asks for.
+CONCISE_HOST_DEVICE inline int atoms_wanted(int size, bool first_pass) {
+  if (first_pass) return kInitialAtoms;
+  return size > kGrowth ? size : kGrowth;
+}
+
+// The atoms a row adds: what it wants, as far as its capacity has room.
+CONCISE_HOST_DEVICE inline int atoms_to_add(int size, int capacity, bool first_pass) {
+  const int room = capacity > size ? capacity - size : 0;
+  const int wanted = atoms_wanted(size, first_pass);
+  return wanted < room ? wanted : room;
+}
+
+// Candidates for the set: above the violation threshold lambda/2 on the first pass
+// (as the CPU), above the near-violation threshold afterwards. Only a violator above
+// lambda/2 makes the row grow at all.
+CONCISE_HOST_DEVICE inline double candidate_threshold(double l1, bool first_pass) {
+  return first_pass ? rules::violation_threshold(l1) : rules::near_violation_threshold(l1);
+}
+
+// A key whose unsigned order is the order of the floats (negative ones included), so
+// that the k-th largest correlation is found by bisection on integers: exact, and
+// tied correlations (duplicate atoms) are resolved, never skipped.
+CONCISE_HOST_DEVICE inline std::uint32_t order_key(float x) {
+#if defined(__CUDA_ARCH__)
+  const std::uint32_t bits = __float_as_uint(x);
+#else
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &x, sizeof bits);
+#endif
+  return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+}
+
+// Which of two candidates enters first: the larger correlation, and on a tie the lower
+// atom index, so the chosen set never depends on thread timing.
+CONCISE_HOST_DEVICE inline bool ranks_before(float g_a, std::int32_t a, float g_b, std::int32_t b) {
+  return g_a > g_b || (g_a == g_b && a < b);
+}
+
+// Coordinate descent on the set's problem  min w^T G w - 2 b^T w + l1 sum(w), w >= 0:
+// the minimizer in w_j with the others fixed, given gram_w = (G w)_j.
+CONCISE_HOST_DEVICE inline float coordinate_step(float w, float gram_w, float b, float diagonal, float l1) {
+  const float d = diagonal > 1e-12f ? diagonal : 1e-12f;
+  const float next = w - (gram_w - b + 0.5f * l1) / d;
+  return next > 0.0f ? next : 0.0f;
+}
+
+// Sweeps stop when no weight moved by more than tol times the largest weight. The
+// tolerance starts loose and tightens while the set stays the same, down to what
+// float32 resolves (24 bits: 6e-8 relative; 1e-6 leaves room for the sums' rounding).
+constexpr float kFirstSweepTol = 1e-4f;
+constexpr float kFinestSweepTol = 1e-6f;
+CONCISE_HOST_DEVICE inline bool sweep_settled(float largest_step, float largest_weight, float tol) {
+  return largest_step <= tol * largest_weight;
+}
+CONCISE_HOST_DEVICE inline float tighter_sweep_tol(float tol) {
+  const float next = 0.01f * tol;
+  return next > kFinestSweepTol ? next : kFinestSweepTol;
+}
+CONCISE_HOST_DEVICE inline bool at_finest_sweep_tol(float tol) { return tol <= kFinestSweepTol; }
+// Sweeps per solve. Large, correlated sets converge slowly: at the finest tolerance a
+// set gets a longer budget before its row is judged stalled.
+constexpr int kSweeps = 1000;
+constexpr int kFinestSweeps = 20000;
+CONCISE_HOST_DEVICE inline int max_sweeps(float tol) { return at_finest_sweep_tol(tol) ? kFinestSweeps : kSweeps; }
+
+// What a row that is not certified does after its violators were looked for. Every
+// row progresses (grows, or solves its set tighter) or stops with its honest gap.
+enum class RowStep : std::uint8_t {
+  Grow,          // atoms were added: solve the larger set
+  NeedCapacity,  // violators remain but the set is full: the batch's capacity must grow
+  Tighten,       // no violator: the set is right, solve it to a tighter tolerance
+  StopFull,      // violators remain, the set is full at the largest capacity: stop, at limit
+  StopStalled,   // no violator at the finest tolerance, yet not certified: stop, at limit
+};
+
+CONCISE_HOST_DEVICE inline RowStep next_step(bool violated, int added, int capacity, float sweep_tol) {
+  if (violated) {
+    if (added > 0) return RowStep::Grow;
+    return capacity < kMaxCapacity ? RowStep::NeedCapacity : RowStep::StopFull;
+  }
+  return at_finest_sweep_tol(sweep_tol) ? RowStep::StopStalled : RowStep::Tighten;
+}
+
+CONCISE_HOST_DEVICE inline bool stops(RowStep step) {
+  return step == RowStep::StopFull || step == RowStep::StopStalled;
+}
+
+// Device bytes of one row's set at `capacity` (atoms, weights, correlations, size and
+// Gram block), twice: dropping rows gathers into a spare of the same size.
+CONCISE_HOST_DEVICE inline std::int64_t set_bytes(std::int64_t capacity) {
+  return 2 * (12 * capacity + 4 * capacity * capacity + 4);
+}
+// Device bytes a batch row holds: z and its spare, r (d floats each), the correlations
+// g (c floats), its set at `capacity`, and per-row numbers.
+CONCISE_HOST_DEVICE inline std::int64_t bytes_per_row(std::int64_t c, std::int64_t d, std::int64_t capacity) {
+  return 4 * (c + 3 * d) + set_bytes(capacity) + 64;
+}
+
+}  // namespace concise::cuda::ws
