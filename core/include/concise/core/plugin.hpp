@@ -12,7 +12,7 @@
 namespace concise {
 
 // Bumped whenever a plugin table, or a type passed through one, changes.
-inline constexpr std::uint32_t kPluginAbiVersion = 1;
+inline constexpr std::uint32_t kPluginAbiVersion = 2;  // 2: DeviceSession::decompose_device_rows takes the caller's stream
 
 struct PluginHeader {
   std::uint32_t abi_version;
