@@ -1,6 +1,7 @@
 #include "concise/core/codes_file.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -68,6 +69,69 @@ std::string mismatch(const CodesRunInfo& found, const CodesRunInfo& wanted) {
   return "";
 }
 
+
+// Copies the committed rows of an interrupted run's file into `to`, a fresh file, and
+// checks them on the way. Returns their nonzeros; throws Error when they do not read
+// back whole (a run killed mid-write can tear what it had not committed yet).
+std::int64_t copy_committed_rows(const detail::H5File& from, const detail::H5File& to, std::int64_t rows,
+                                 std::int64_t concepts) {
+  constexpr std::int64_t kBlock = 1 << 20;
+  const auto damaged = [&](const std::string& what) { return Error("dataset " + in_quotes(what) + " is inconsistent"); };
+  std::vector<std::int64_t> indptr;
+  std::int64_t nnz = 0;
+  for (std::int64_t first = 0; first <= rows; first += kBlock) {
+    const std::int64_t n = std::min(kBlock, rows + 1 - first);
+    indptr.resize(static_cast<std::size_t>(n));
+    detail::read_slice(from, "/codes/indptr", H5T_NATIVE_INT64, first, n, indptr.data());
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t value = indptr[static_cast<std::size_t>(i)];
+      if ((first + i == 0 && value != 0) || value < nnz) throw damaged("/codes/indptr");
+      nnz = value;
+    }
+    if (first > 0) detail::write_at(to, "/codes/indptr", H5T_NATIVE_INT64, first, n, indptr.data());
+    else if (n > 1) detail::write_at(to, "/codes/indptr", H5T_NATIVE_INT64, 1, n - 1, indptr.data() + 1);
+  }
+  detail::H5Id data = detail::open_dataset(from, "/codes/data");
+  const auto stored = detail::dataset_shape(from, "/codes/data", data.get());
+  if (stored.size() != 1 || static_cast<std::uint64_t>(nnz) > stored[0]) throw damaged("/codes/data");
+  detail::resize_1d(to, "/codes/data", nnz);
+  detail::resize_1d(to, "/codes/indices", nnz);
+  std::vector<float> values;
+  std::vector<std::int32_t> indices;
+  for (std::int64_t first = 0; first < nnz; first += kBlock) {
+    const std::int64_t n = std::min(kBlock, nnz - first);
+    values.resize(static_cast<std::size_t>(n));
+    indices.resize(static_cast<std::size_t>(n));
+    detail::read_slice(from, "/codes/data", H5T_NATIVE_FLOAT, first, n, values.data());
+    detail::read_slice(from, "/codes/indices", H5T_NATIVE_INT32, first, n, indices.data());
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (!(values[static_cast<std::size_t>(i)] >= 0.0f) || !std::isfinite(values[static_cast<std::size_t>(i)]))
+        throw damaged("/codes/data");
+      const std::int32_t index = indices[static_cast<std::size_t>(i)];
+      if (index < 0 || index >= concepts) throw damaged("/codes/indices");
+    }
+    detail::write_at(to, "/codes/data", H5T_NATIVE_FLOAT, first, n, values.data());
+    detail::write_at(to, "/codes/indices", H5T_NATIVE_INT32, first, n, indices.data());
+  }
+  const struct {
+    const char* name;
+    hid_t type;
+    std::size_t bytes;
+  } stats[] = {{"/stats/l0", H5T_NATIVE_INT32, 4},         {"/stats/cosine", H5T_NATIVE_FLOAT, 4},
+               {"/stats/centered_cosine", H5T_NATIVE_FLOAT, 4}, {"/stats/gap", H5T_NATIVE_FLOAT, 4},
+               {"/stats/objective", H5T_NATIVE_FLOAT, 4},  {"/stats/iterations", H5T_NATIVE_INT32, 4},
+               {"/stats/l1", H5T_NATIVE_FLOAT, 4},         {"/stats/at_limit", H5T_NATIVE_UINT8, 1}};
+  std::vector<unsigned char> buffer;
+  for (const auto& column : stats) {
+    for (std::int64_t first = 0; first < rows; first += kBlock) {
+      const std::int64_t n = std::min(kBlock, rows - first);
+      buffer.resize(static_cast<std::size_t>(n) * column.bytes);
+      detail::read_slice(from, column.name, column.type, first, n, buffer.data());
+      detail::write_at(to, column.name, column.type, first, n, buffer.data());
+    }
+  }
+  return nnz;
+}
 }  // namespace
 
 struct CodesWriter::State {
@@ -92,7 +156,7 @@ CodesWriter::CodesWriter(const std::string& path, const CodesRunInfo& info, cons
   if (s.lock->existed() && fs::file_size(s.partial) > 0) {
     std::optional<detail::H5File> old;
     try {
-      old = detail::open_h5(s.partial, true);
+      old = detail::open_h5(s.partial, false);
     } catch (const Error&) {
       std::fprintf(stderr, "concise: %s is unreadable (interrupted mid-write); starting over\n", s.partial.c_str());
     }
@@ -113,17 +177,30 @@ CodesWriter::CodesWriter(const std::string& path, const CodesRunInfo& info, cons
                           std::to_string(s.rows_done) + ") does not fit its rows; delete it to start over");
       };
       if (s.rows_done < 0 || s.rows_done > info.rows) throw corrupt();
-      if (s.rows_done > 0) {
-        detail::read_slice(*old, "/codes/indptr", H5T_NATIVE_INT64, s.rows_done, 1, &s.nnz);
-        detail::H5Id data = detail::open_dataset(*old, "/codes/data");
-        const auto stored = detail::dataset_shape(*old, "/codes/data", data.get());
-        if (s.nnz < 0 || stored.size() != 1 || static_cast<std::uint64_t>(s.nnz) > stored[0]) throw corrupt();
-        detail::resize_1d(*old, "/codes/data", s.nnz);
-        detail::resize_1d(*old, "/codes/indices", s.nnz);
+      // The old file is only read: extending it in place could trip over metadata torn by the kill.
+      const std::string fresh = s.partial + ".resume";
+      try {
+        auto fresh_lock = std::make_unique<PartialLock>(fresh);
+        start_file(fresh, concepts);
+        s.nnz = copy_committed_rows(*old, s.file, s.rows_done, info.concepts);
+        detail::set_attr(s.file, s.file.id.get(), "rows_done", s.rows_done);
+        detail::flush_h5(s.file);
+        old.reset();
+        std::error_code ec;
+        fs::rename(fresh, s.partial, ec);
+        if (ec) throw Error("file " + in_quotes(fresh) + ": cannot be renamed (" + ec.message() + ")");
+        s.file.path = s.partial;
+        s.lock = std::move(fresh_lock);
+        s.resumed = true;
+        return;
+      } catch (const Error& e) {
+        std::fprintf(stderr, "concise: %s is damaged (%s); starting over\n", s.partial.c_str(), e.what());
+        s.file.id.reset();
+        std::error_code ec;
+        fs::remove(fresh, ec);
+        s.rows_done = 0;
+        s.nnz = 0;
       }
-      s.file = std::move(*old);
-      s.resumed = true;
-      return;
     }
   }
   try {
@@ -136,10 +213,12 @@ CodesWriter::CodesWriter(const std::string& path, const CodesRunInfo& info, cons
   }
 }
 
-void CodesWriter::start(const std::vector<std::string>& concepts) {
+void CodesWriter::start(const std::vector<std::string>& concepts) { start_file(state_->partial, concepts); }
+
+void CodesWriter::start_file(const std::string& file_path, const std::vector<std::string>& concepts) {
   State& s = *state_;
   const CodesRunInfo& info = s.info;
-  s.file = detail::create_h5(s.partial);
+  s.file = detail::create_h5(file_path);
   const auto& f = s.file;
   {
     detail::H5Id group = detail::open_or_create_group(f, "/codes");

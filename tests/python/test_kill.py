@@ -105,3 +105,51 @@ def test_embed_killed_at_random_points_resumes_to_identical_bytes(tmp_path, conc
     argv = [concise_bin, "embed", "--model", str(TINY_CLIP), "--images", str(images), "--batch", "2", "--quiet"]
     mid_run = check_kills(argv, tmp_path / "embeddings.h5", count, seed=13)
     assert mid_run >= 3, f"only {mid_run} of {2 * ROUNDS} kills landed mid-run: use more images"
+
+
+def committed_partial_from(final, partial, rows_done, damage=None):
+    """A .partial that an interrupted run could have left: the finished file, marked
+    incomplete with only rows_done rows committed; damage(file) may then spoil it."""
+    partial.write_bytes(final.read_bytes())
+    with h5py.File(partial, "r+") as f:
+        f.attrs["rows_done"] = np.int64(rows_done)
+        f.attrs["complete"] = np.int64(0)
+        if damage:
+            damage(f)
+
+
+def test_resume_rewrites_the_committed_rows_and_starts_over_when_they_do_not_read_back(tmp_path, run):
+    rng = np.random.default_rng(5)
+    concepts, dim, rows = 60, 16, 300
+    np.save(tmp_path / "text.npy", (2.0 + rng.normal(size=(concepts, dim))).astype(np.float32))
+    (tmp_path / "names.txt").write_text("".join(f"c{k}\n" for k in range(concepts)))
+    run("dictionary", "build", "--embeddings", tmp_path / "text.npy", "--names", tmp_path / "names.txt",
+        "-o", tmp_path / "d.h5")
+    np.save(tmp_path / "e.npy", (1.0 + rng.normal(size=(rows, dim))).astype(np.float32))
+    args = ["decompose", tmp_path / "e.npy", "--dictionary", tmp_path / "d.h5", "--chunk", "50", "--quiet"]
+    reference = tmp_path / "reference.h5"
+    run(*args, "-o", reference)
+    out = tmp_path / "codes.h5"
+    partial = tmp_path / "codes.h5.partial"
+
+    # A committed prefix in a file whose layout this run did not write itself: resume
+    # reads those rows and writes them into a fresh file, never extending the old one.
+    committed_partial_from(reference, partial, 150)
+    proc = run(*args, "-o", out)
+    assert "damaged" not in proc.stderr, proc.stderr
+    assert out.read_bytes() == reference.read_bytes()
+    assert not partial.exists() and not (tmp_path / "codes.h5.partial.resume").exists()
+
+    def spoil(dataset, index, value):
+        def damage(f):
+            f[dataset][index] = value
+        return damage
+
+    for dataset, index, value in [("/codes/indptr", 40, -7), ("/codes/indices", 3, concepts + 5),
+                                  ("/codes/data", 2, np.nan)]:
+        out.unlink()
+        committed_partial_from(reference, partial, 150, spoil(dataset, index, value))
+        proc = run(*args, "-o", out)
+        assert f"{partial} is damaged (dataset '{dataset}' is inconsistent); starting over" in proc.stderr, proc.stderr
+        assert out.read_bytes() == reference.read_bytes(), dataset
+        assert not partial.exists()

@@ -76,6 +76,7 @@ class CodesWriter {
 
  private:
   void start(const std::vector<std::string>& concepts);  // a fresh .partial
+  void start_file(const std::string& file_path, const std::vector<std::string>& concepts);
   struct State;
   std::unique_ptr<State> state_;
 };
