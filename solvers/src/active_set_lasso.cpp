@@ -27,7 +27,7 @@ void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::s
     double* block = factor_.data() + static_cast<std::ptrdiff_t>(n) * stride_;
     for (std::size_t t = 0; t < count; ++t) {
       double* row = block + static_cast<std::ptrdiff_t>(t) * stride_;
-      const double* g = p.gram + atoms[t] * p.k;
+      const double* g = p.gram + atoms[t] * p.stride();
       for (std::size_t j = 0; j < n; ++j) row[j] = g[passive_[j]];
       for (std::size_t u = 0; u <= t; ++u) row[n + u] = g[atoms[u]];
     }
@@ -38,7 +38,7 @@ void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::s
     std::size_t good = info == 0 ? count : static_cast<std::size_t>(info - 1);
     for (std::size_t t = 0; t < good; ++t) {
       const double pivot = block[static_cast<std::ptrdiff_t>(t) * stride_ + static_cast<std::ptrdiff_t>(n + t)];
-      if (!(pivot * pivot > kDependentPivot * p.gram[atoms[t] * p.k + atoms[t]])) good = t;
+      if (!(pivot * pivot > kDependentPivot * p.gram[atoms[t] * p.stride() + atoms[t]])) good = t;
     }
     passive_.insert(passive_.end(), atoms, atoms + good);
     if (good == count) return;
@@ -80,11 +80,19 @@ void ActiveSetLasso::solve_passive(std::vector<double>& x) const {
   solve_lower_transposed(factor_.data(), x.data(), static_cast<std::int64_t>(n), stride_);
 }
 
-int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
+void ActiveSetLasso::reserve(std::int64_t k) {
+  if (k <= stride_) return;
+  const std::int64_t stride = std::max(k, stride_ + stride_ / 2);
+  std::vector<double> factor(static_cast<std::size_t>(stride * stride));
+  for (std::size_t i = 0; i < passive_.size(); ++i)
+    std::copy_n(factor_.data() + static_cast<std::ptrdiff_t>(i) * stride_, i + 1,
+                factor.data() + static_cast<std::ptrdiff_t>(i) * stride);
+  factor_.swap(factor);
+  stride_ = stride;
+}
+
+void ActiveSetLasso::start(const GramLasso& p) {
   const std::int64_t k = p.k;
-  stride_ = k;
-  factor_.resize(static_cast<std::size_t>(k * k));
-  passive_.clear();
   q_.resize(static_cast<std::size_t>(k));
   gradient_.resize(static_cast<std::size_t>(k));
   blocked_.assign(static_cast<std::size_t>(k), 0);
@@ -93,7 +101,14 @@ int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
     q_[static_cast<std::size_t>(i)] = p.b[i] - 0.5 * p.l1;
     scale = std::max(scale, std::abs(q_[static_cast<std::size_t>(i)]));
   }
-  const double tolerance = kViolationTolerance * std::max(scale, 1e-30);
+  tolerance_ = kViolationTolerance * std::max(scale, 1e-30);
+}
+
+int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
+  const std::int64_t k = p.k;
+  passive_.clear();
+  reserve(k);
+  start(p);
   entering_.clear();
   for (std::int64_t i = 0; i < k; ++i)
     if (w[i] > 0) entering_.push_back(i);
@@ -101,7 +116,27 @@ int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
   enter(p, entering_.data(), entering_.size());
   for (std::int64_t i : entering_)
     if (blocked_[static_cast<std::size_t>(i)]) w[i] = 0;
+  return iterate(p, w, max_steps);
+}
 
+int ActiveSetLasso::resume(const GramLasso& p, double* w, int max_steps) {
+  reserve(p.k);
+  start(p);
+  // Only passive atoms carry weight, and those need w > 0: one whose weight was
+  // rounded to zero leaves.
+  for (std::size_t i = passive_.size(); i-- > 0;)
+    if (w[passive_[i]] > 0) blocked_[static_cast<std::size_t>(passive_[i])] = 1;
+    else remove(i);
+  for (std::int64_t i = 0; i < p.k; ++i) {
+    if (!blocked_[static_cast<std::size_t>(i)]) w[i] = 0;
+    blocked_[static_cast<std::size_t>(i)] = 0;
+  }
+  return iterate(p, w, max_steps);
+}
+
+int ActiveSetLasso::iterate(const GramLasso& p, double* w, int max_steps) {
+  const std::int64_t k = p.k;
+  const double tolerance = tolerance_;
   int steps = 0;
   while (true) {
     // Inner loop: move toward the passive set's unconstrained optimum, dropping the
@@ -140,7 +175,7 @@ int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
     for (std::int64_t i = 0; i < k; ++i) gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)];
     for (std::int64_t j : passive_) {
       const double wj = w[j];
-      const double* column = p.gram + j * k;  // symmetric: row j is column j
+      const double* column = p.gram + j * p.stride();  // symmetric: row j is column j
       for (std::int64_t i = 0; i < k; ++i) gradient_[static_cast<std::size_t>(i)] -= wj * column[i];
     }
     double most = tolerance;

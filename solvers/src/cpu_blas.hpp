@@ -10,6 +10,8 @@ void gemm_abt(const float* a, const float* b, float* c, std::int64_t m, std::int
 // C (m x n) = alpha * A (m x k) * B (k x n) + beta * C
 void gemm_ab(const float* a, const float* b, float* c, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
              float beta);
+// y (m) = A (m x n) x
+void gemv_ax(const float* a, const float* x, float* y, std::int64_t m, std::int64_t n);
 // C (n x n) = A A^T for A (n x k), both triangles filled
 void gram_aat(const float* a, float* c, std::int64_t n, std::int64_t k);
 // C (n x n) = A^T A for A (m x n)
