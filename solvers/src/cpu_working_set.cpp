@@ -122,18 +122,10 @@ void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) co
     }
     return;
   }
-  // New rows of the Gram block by one small GEMM (single-threaded inside the
-  // solver's parallel loop).
-  const std::int64_t d = atoms_.cols, added_k = new_k - old_k;
-  std::vector<float> gathered(static_cast<std::size_t>(new_k * d)), block(static_cast<std::size_t>(added_k * new_k));
-  for (std::int64_t i = 0; i < new_k; ++i)
-    std::copy_n(atoms_.row(set.atoms[static_cast<std::size_t>(i)]), d, gathered.begin() + i * d);
-  if (old_k == 0)
-    gram_aat(gathered.data(), block.data(), new_k, d);
-  else
-    gemm_abt(gathered.data() + old_k * d, gathered.data(), block.data(), added_k, new_k, d, 1.0f, 0.0f);
-  for (std::int64_t i = old_k; i < new_k; ++i)
-    for (std::int64_t j = 0; j <= i; ++j) put(i, j, block[static_cast<std::size_t>((i - old_k) * new_k + j)]);
+  for (std::int64_t i = old_k; i < new_k; ++i) {
+    const float* a = atoms_.row(set.atoms[static_cast<std::size_t>(i)]);
+    for (std::int64_t j = 0; j <= i; ++j) put(i, j, gram_dot(a, atoms_.row(set.atoms[static_cast<std::size_t>(j)]), atoms_.cols));
+  }
 }
 
 void CpuWorkingSet::prune(RowSet& set) const {

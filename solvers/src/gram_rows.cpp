@@ -3,9 +3,20 @@
 #include <algorithm>
 #include <thread>
 
-#include "cpu_blas.hpp"
 
 namespace concise::cpu {
+
+float gram_dot(const float* a, const float* b, std::int64_t d) {
+  constexpr int kLanes = 16;  // independent partial sums: the loop vectorizes without reordering a sum
+  float partial[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= d; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) partial[l] += a[i + l] * b[i + l];
+  for (int l = 0; i < d; ++i, ++l) partial[l] += a[i] * b[i];
+  for (int width = kLanes / 2; width > 0; width /= 2)
+    for (int l = 0; l < width; ++l) partial[l] += partial[l + width];
+  return partial[0];
+}
 
 GramRows::GramRows(MatrixView<const float> atoms, std::int64_t budget_floats)
     : atoms_(atoms),
@@ -37,19 +48,11 @@ bool GramRows::fetch(const std::int32_t* ids, std::size_t count) {
       state_[static_cast<std::size_t>(mine[i])].store(kPending, std::memory_order_relaxed);
     }
   }
-  // One GEMM per block the new rows fall in: rows = gathered atoms x C^T.
   const std::int64_t c = atoms_.rows, d = atoms_.cols;
-  std::vector<float> gathered;
-  for (std::size_t begin = 0; begin < mine.size();) {
-    const std::int64_t slot = first + static_cast<std::int64_t>(begin);
-    const auto end = std::min(mine.size(), begin + static_cast<std::size_t>(kBlockRows - slot % kBlockRows));
-    const auto m = static_cast<std::int64_t>(end - begin);
-    gathered.resize(static_cast<std::size_t>(m * d));
-    for (std::int64_t i = 0; i < m; ++i)
-      std::copy_n(atoms_.row(mine[begin + static_cast<std::size_t>(i)]), d, gathered.begin() + i * d);
-    gemm_abt(gathered.data(), atoms_.data, blocks_[static_cast<std::size_t>(slot / kBlockRows)].get() + (slot % kBlockRows) * c,
-             m, c, d, 1.0f, 0.0f);
-    begin = end;
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    float* row = slot_row(first + static_cast<std::int64_t>(i));
+    const float* a = atoms_.row(mine[i]);
+    for (std::int64_t b = 0; b < c; ++b) row[b] = gram_dot(a, atoms_.row(b), d);
   }
   for (auto a : mine) state_[static_cast<std::size_t>(a)].store(kReady, std::memory_order_release);
   for (auto a : theirs)

@@ -15,6 +15,12 @@
 
 namespace concise::cpu {
 
+// <a, b> in float with a fixed order of summation, whatever computes it: a set's
+// Gram block is then the same bit for bit whether its rows came from the cache or
+// not, so a row's code does not depend on the rows solved before it (a resumed run
+// writes the same file as an uninterrupted one). Symmetric: gram_dot(a, b) == gram_dot(b, a).
+float gram_dot(const float* a, const float* b, std::int64_t d);
+
 class GramRows {
  public:
   // Rows are kept up to budget_floats floats in all (at least one row).
@@ -29,14 +35,14 @@ class GramRows {
   // not fit in the budget.
   bool fetch(const std::int32_t* ids, std::size_t count);
   // G's row of a fetched atom: row(a)[b] = <C_a, C_b>.
-  const float* row(std::int32_t atom) const {
-    const auto slot = slot_[static_cast<std::size_t>(atom)];
-    return blocks_[static_cast<std::size_t>(slot / kBlockRows)].get() + (slot % kBlockRows) * atoms_.rows;
-  }
+  const float* row(std::int32_t atom) const { return slot_row(slot_[static_cast<std::size_t>(atom)]); }
 
  private:
   static constexpr std::int64_t kBlockRows = 64;  // rows are allocated in blocks, as they are needed
   static constexpr std::uint8_t kAbsent = 0, kPending = 1, kReady = 2;
+  float* slot_row(std::int64_t slot) const {
+    return blocks_[static_cast<std::size_t>(slot / kBlockRows)].get() + (slot % kBlockRows) * atoms_.rows;
+  }
 
   MatrixView<const float> atoms_;
   std::int64_t capacity_;
