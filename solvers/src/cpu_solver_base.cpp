@@ -87,6 +87,22 @@ void CpuSolverBase::store_dense(RowProblem& p, std::int64_t row, const float* w,
   }
 }
 
+void CpuSolverBase::correlate(RowProblem& p, std::int64_t first, std::int64_t count) {
+  gemm_abt(p.z.row(first), atoms_.data, b_.data() + first * atoms_.rows, count, atoms_.rows, atoms_.cols, 1.0f, 0.0f);
+}
+
+bool CpuSolverBase::solve_needed(RowProblem& p, std::int64_t row, float max_correlation) const {
+  // Target sparsity starts every row at lambda_max, where w = 0 is optimal.
+  if (options_.l0 > 0 ? max_correlation > 0 : !rules::zero_is_optimal(max_correlation, options_.l1)) return true;
+  // lambda/2 >= max_k (C z)_k: w = 0 is optimal
+  GapTerms t = residual_terms(p.z.row(row), p.z.row(row), atoms_.cols);
+  t.max_g = max_correlation;
+  const double l1 = options_.l0 > 0 ? 0.0 : options_.l1;
+  record(p, row, certify(t, l1), 0);
+  p.result->l1[static_cast<std::size_t>(row)] = static_cast<float>(l1);
+  return false;
+}
+
 void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
   const std::int64_t n = z.rows, c = atoms_.rows, d = atoms_.cols;
   if (z.cols != d)
@@ -100,30 +116,29 @@ void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
   result.at_limit.assign(static_cast<std::size_t>(n), 0);
 
   b_.resize(static_cast<std::size_t>(n * c));
-  gemm_abt(z.data, atoms_.data, b_.data(), n, c, d, 1.0f, 0.0f);
   codes_.resize(static_cast<std::size_t>(n));
-  row_max_.resize(static_cast<std::size_t>(n));
   RowProblem problem{z, {b_.data(), n, c}, {}, &codes_, &result};
-#pragma omp parallel for schedule(static)
-  for (std::int64_t r = 0; r < n; ++r) {
-    row_max_[static_cast<std::size_t>(r)] = max_of(problem.b.row(r), c);
-    codes_[static_cast<std::size_t>(r)].atoms.clear();
-    codes_[static_cast<std::size_t>(r)].weights.clear();
-  }
-  for (std::int64_t r = 0; r < n; ++r) {
-    const float m = row_max_[static_cast<std::size_t>(r)];
-    // Target sparsity starts every row at lambda_max, where w = 0 is optimal.
-    if (options_.l0 > 0 ? m > 0 : !rules::zero_is_optimal(m, options_.l1)) {
-      problem.rows.push_back(r);
-    } else {  // lambda/2 >= max_k (C z)_k: w = 0 is optimal
-      GapTerms t = residual_terms(z.row(r), z.row(r), d);
-      t.max_g = m;
-      const double l1 = options_.l0 > 0 ? 0.0 : options_.l1;
-      record(problem, r, certify(t, l1), 0);
-      result.l1[static_cast<std::size_t>(r)] = static_cast<float>(l1);
+  if (correlates_in_blocks()) {
+    problem.rows.resize(static_cast<std::size_t>(n));
+    for (std::int64_t r = 0; r < n; ++r) {
+      problem.rows[static_cast<std::size_t>(r)] = r;
+      codes_[static_cast<std::size_t>(r)].atoms.clear();
+      codes_[static_cast<std::size_t>(r)].weights.clear();
     }
+    if (n > 0) solve_rows(problem);
+  } else {
+    gemm_abt(z.data, atoms_.data, b_.data(), n, c, d, 1.0f, 0.0f);
+    row_max_.resize(static_cast<std::size_t>(n));
+#pragma omp parallel for schedule(static)
+    for (std::int64_t r = 0; r < n; ++r) {
+      row_max_[static_cast<std::size_t>(r)] = max_of(problem.b.row(r), c);
+      codes_[static_cast<std::size_t>(r)].atoms.clear();
+      codes_[static_cast<std::size_t>(r)].weights.clear();
+    }
+    for (std::int64_t r = 0; r < n; ++r)
+      if (solve_needed(problem, r, row_max_[static_cast<std::size_t>(r)])) problem.rows.push_back(r);
+    if (!problem.rows.empty()) solve_rows(problem);
   }
-  if (!problem.rows.empty()) solve_rows(problem);
 
   result.codes.clear(c);
   for (const RowCode& code : codes_) result.codes.append_row(code.atoms.data(), code.weights.data(), code.atoms.size());

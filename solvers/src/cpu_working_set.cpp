@@ -26,7 +26,7 @@ namespace {
 constexpr std::int64_t kInitialSet = 64;
 constexpr std::int64_t kGrowth = 64;
 constexpr std::int64_t kBlockRows = 256;
-constexpr std::int64_t kMinBlockRows = 64;  // fewer rows make the passes' GEMMs bandwidth-bound
+constexpr std::int64_t kMinBlockRows = 16;
 constexpr int kStepsPerAtom = 8;  // active-set steps allowed per set atom and solve
 // l0: a row's passes over all its grid points stop at this many times max_rounds.
 constexpr int kGridPassesPerRound = 4;
@@ -61,6 +61,7 @@ class CpuWorkingSet final : public CpuSolverBase {
 
  protected:
   void solve_rows(RowProblem& p) override;
+  bool correlates_in_blocks() const override { return true; }
 
  private:
   void solve_block(RowProblem& p, const std::int64_t* rows, std::int64_t count);
@@ -252,12 +253,15 @@ void CpuWorkingSet::solve_set(RowSet& set, const float* b_row, ActiveSetLasso& s
 }
 
 void CpuWorkingSet::solve_rows(RowProblem& p) {
-  // Each thread solves whole blocks of rows, passes included (single-threaded BLAS):
-  // no barrier between the steps of a round, which on a busy machine cost more
-  // than the work. About four blocks per thread balance rows that need more rounds.
+  // One parallel loop for the whole call: each thread takes whole blocks of rows,
+  // first pass and rounds included (single-threaded BLAS), as they come. A thread
+  // the machine's load holds back takes fewer blocks instead of stalling the others
+  // at a barrier; about eight blocks per thread balance the rows that need more rounds.
   const auto n = static_cast<std::int64_t>(p.rows.size());
   const std::int64_t threads = omp_get_max_threads();
-  const std::int64_t block = std::clamp<std::int64_t>((n + 4 * threads - 1) / (4 * threads), kMinBlockRows, kBlockRows);
+  const std::int64_t block =
+      threads == 1 ? std::min(n, kBlockRows)
+                   : std::clamp<std::int64_t>((n + 8 * threads - 1) / (8 * threads), kMinBlockRows, kBlockRows);
   const std::int64_t blocks = (n + block - 1) / block;
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::int64_t b = 0; b < blocks; ++b)
@@ -268,26 +272,25 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
   const std::int64_t c = atoms_.rows, d = atoms_.cols;
   const bool target = options_.l0 > 0;
   std::vector<RowSet> sets(static_cast<std::size_t>(n_rows));
-
   std::vector<std::uint8_t> member(static_cast<std::size_t>(c), 0);
   ActiveSetLasso solver;
-  {
-    for (std::int64_t i = 0; i < n_rows; ++i) {
-      RowSet& set = sets[static_cast<std::size_t>(i)];
-      const float* b = p.b.row(rows[i]);
-      set.max_correlation = max_of(b, c);
-      set.grid = target ? 1 : 0;
-      // Target sparsity starts from the 2K best-correlated atoms, so that the set's
-      // own walk down the grid stops near K atoms rather than on the set's size.
-      if (target)
-        add_violators(set, b, std::max<std::int64_t>(kInitialSet, 2 * options_.l0), 0.0, false, member);
-      else
-        add_violators(set, b, kInitialSet, options_.l1, false, member);
-    }
+  std::vector<std::int64_t> active;
+  correlate(p, rows[0], n_rows);  // the block's rows are consecutive
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    RowSet& set = sets[static_cast<std::size_t>(i)];
+    const float* b = p.b.row(rows[i]);
+    set.max_correlation = max_of(b, c);
+    if (!solve_needed(p, rows[i], static_cast<float>(set.max_correlation))) continue;
+    active.push_back(i);
+    set.grid = target ? 1 : 0;
+    // Target sparsity starts from the 2K best-correlated atoms, so that the set's
+    // own walk down the grid stops near K atoms rather than on the set's size.
+    if (target)
+      add_violators(set, b, std::max<std::int64_t>(kInitialSet, 2 * options_.l0), 0.0, false, member);
+    else
+      add_violators(set, b, kInitialSet, options_.l1, false, member);
   }
 
-  std::vector<std::int64_t> active(static_cast<std::size_t>(n_rows));
-  std::iota(active.begin(), active.end(), 0);
   std::vector<float> r, g;
   std::vector<GapTerms> terms;
   std::vector<double> r64;
