@@ -2,6 +2,15 @@
 // Thin, typed wrappers over CBLAS/LAPACK (OpenBLAS) for row-major float matrices.
 #include <cstdint>
 
+// Hot loops the compiler vectorizes for the CPU they run on: GCC builds one copy per
+// instruction set and picks one when the program loads. The copies sum in the same
+// order (no contraction into FMAs in ISO C++), so they give the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CONCISE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CONCISE_VECTOR_CLONES
+#endif
+
 namespace concise::cpu {
 
 // C (m x n) = alpha * A (m x k) * B (n x k)^T + beta * C

@@ -38,28 +38,45 @@ float max_of(const float* x, std::int64_t n) {
 }
 
 namespace {
+// A float64 dot product in a fixed order (independent partial sums, so it vectorizes).
 template <class Residual>
-double certified_max_of(const float* g, std::int64_t count, const Residual* r, const float* atoms, std::int64_t d) {
+double dot64_of(const float* a, const Residual* r, std::int64_t d) {
+  constexpr int kLanes = 8;
+  double partial[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= d; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) partial[l] += static_cast<double>(a[i + l]) * static_cast<double>(r[i + l]);
+  for (int l = 0; i < d; ++i, ++l) partial[l] += static_cast<double>(a[i]) * static_cast<double>(r[i]);
+  double s = 0;
+  for (double x : partial) s += x;
+  return s;
+}
+
+CONCISE_VECTOR_CLONES double dot64(const float* a, const double* r, std::int64_t d) { return dot64_of(a, r, d); }
+double dot64(const float* a, const float* r, std::int64_t d) { return dot64_of(a, r, d); }
+
+template <class Residual>
+double certified_max_of(const float* g, std::int64_t count, const Residual* r, const float* atoms, std::int64_t d,
+                        float margin) {
   const float m = max_of(g, count);
-  const float margin = rules::certified_max_margin(m);
   double best = -std::numeric_limits<double>::infinity();
-  for (std::int64_t k = 0; k < count; ++k) {
-    if (g[k] < m - margin) continue;
-    const float* a = atoms + k * d;
-    double s = 0;
-    for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(a[i]) * static_cast<double>(r[i]);
-    best = std::max(best, s);
-  }
+  for (std::int64_t k = 0; k < count; ++k)
+    if (g[k] >= m - margin) best = std::max(best, dot64(atoms + k * d, r, d));
   return best;
 }
 }  // namespace
 
 double certified_max(const float* g, std::int64_t count, const float* r, const float* atoms, std::int64_t d) {
-  return certified_max_of(g, count, r, atoms, d);
+  return certified_max_of(g, count, r, atoms, d, rules::certified_max_margin(max_of(g, count)));
 }
 
 double certified_max(const float* g, std::int64_t count, const double* r, const float* atoms, std::int64_t d) {
-  return certified_max_of(g, count, r, atoms, d);
+  return certified_max_of(g, count, r, atoms, d, rules::certified_max_margin(max_of(g, count)));
+}
+
+double certified_max(const float* g, std::int64_t count, const double* r, const float* atoms, std::int64_t d,
+                     float margin) {
+  return certified_max_of(g, count, r, atoms, d, margin);
 }
 
 void residuals(const float* z, const float* w, const float* atoms, float* r, std::int64_t rows, std::int64_t c,

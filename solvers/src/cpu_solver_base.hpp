@@ -65,6 +65,10 @@ double certified_max(const float* g, std::int64_t count, const float* r, const f
 // The same with the residual in float64, for solvers that have it: at small lambda
 // max_k g_k is small and the float32 rounding of r would move the certificate.
 double certified_max(const float* g, std::int64_t count, const double* r, const float* atoms, std::int64_t d);
+// The same with the candidates' margin given: every atom with g_k >= max g - margin
+// is re-checked in float64 (margin: at least twice the largest error of any g_k).
+double certified_max(const float* g, std::int64_t count, const double* r, const float* atoms, std::int64_t d,
+                     float margin);
 // r = z - W C for the given rows of W (rows x c) and atoms C (c x d).
 void residuals(const float* z, const float* w, const float* atoms, float* r, std::int64_t rows, std::int64_t c,
                std::int64_t d);

@@ -9,6 +9,7 @@
 // certifies the last grid point with at most K atoms and then the next one, which
 // must have more than K.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include <omp.h>
@@ -56,7 +57,8 @@ struct RowSet {
 class CpuWorkingSet final : public CpuSolverBase {
  public:
   CpuWorkingSet(MatrixView<const float> atoms, const SolveOptions& options)
-      : CpuSolverBase(atoms, options), gram_rows_(atoms, kGramRowsBudget) {}
+      : CpuSolverBase(atoms, options), gram_rows_(atoms, kGramRowsBudget),
+        max_atom_norm_(atom_norms_.empty() ? 0.0 : *std::max_element(atom_norms_.begin(), atom_norms_.end()) * (1 + 1e-6)) {}
   std::string name() const override { return "cpu/ws"; }
 
  protected:
@@ -83,17 +85,28 @@ class CpuWorkingSet final : public CpuSolverBase {
   void prune(RowSet& set) const;
 
   mutable GramRows gram_rows_;  // shared by the threads, kept from call to call
+  double max_atom_norm_;        // an upper bound
   // Rounds the set's weights to float (as they are stored) and returns the
   // certificate's ||r||^2, <r, z> and sum(w), with r = z - C_S^T w in float64.
   GapTerms residual_of(RowSet& set, const float* z, double* r64) const;
   void store(RowProblem& p, std::int64_t row, const RowSet& set, const Certificate& cert, double l1,
              bool at_limit) const;
+  // A round's pass from the cached Gram rows, g = b - G_S w (c x |S| work instead of
+  // c x d), when the whole Gram matrix fits the cache (so that the choice depends on
+  // the row alone) and the support is small. Returns the certified maximum's margin
+  // (rules::gram_pass_error), or -1 when the row takes the GEMM instead.
+  float gram_pass(const RowSet& set, const float* b, const float* z, float* g) const;
   // Finishes an l1 row whose set is large: each round's pass is one matrix-vector
   // product, and the set only grows, so the solver's factor carries over from round
   // to round (no refactoring; zero atoms stay in the set).
   void solve_alone(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver,
                    std::vector<std::uint8_t>& member) const;
 };
+
+// y -= a x (float64 y, float x).
+CONCISE_VECTOR_CLONES void subtract_scaled(double* y, double a, const float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] -= a * x[i];
+}
 
 std::int64_t support(const std::vector<double>& w) {
   return std::count_if(w.begin(), w.end(), [](double x) { return static_cast<float>(x) > 0; });
@@ -183,7 +196,7 @@ GapTerms CpuWorkingSet::residual_of(RowSet& set, const float* z, double* r64) co
     t.sum_w += wx;
     if (wx == 0) continue;
     const float* a = atoms_.row(set.atoms[x]);
-    for (std::int64_t y = 0; y < d; ++y) r64[y] -= wx * a[y];
+    subtract_scaled(r64, wx, a, d);
   }
   for (std::int64_t y = 0; y < d; ++y) {
     t.rr += r64[y] * r64[y];
@@ -202,6 +215,31 @@ void CpuWorkingSet::store(RowProblem& p, std::int64_t row, const RowSet& set, co
   record(p, row, cert, set.passes);
   p.result->l1[static_cast<std::size_t>(row)] = static_cast<float>(l1);
   p.result->at_limit[static_cast<std::size_t>(row)] = at_limit ? 1 : 0;
+}
+
+float CpuWorkingSet::gram_pass(const RowSet& set, const float* b, const float* z, float* g) const {
+  const std::int64_t c = atoms_.rows, d = atoms_.cols;
+  if (gram_rows_.capacity() < c) return -1;
+  std::vector<std::int32_t> support;
+  for (std::size_t x = 0; x < set.atoms.size(); ++x)
+    if (set.w[x] > 0) support.push_back(set.atoms[x]);
+  if (support.empty() || 8 * static_cast<std::int64_t>(support.size()) > d || !gram_rows_.fetch(support.data(), support.size()))
+    return -1;
+  thread_local std::vector<double> sum;
+  sum.assign(b, b + c);
+  double weighted_norms = 0;
+  for (std::size_t x = 0; x < set.atoms.size(); ++x) {
+    const double wx = set.w[x];
+    if (!(wx > 0)) continue;
+    weighted_norms += wx * atom_norms_[static_cast<std::size_t>(set.atoms[x])];
+    const float* row = gram_rows_.row(set.atoms[x]);
+    subtract_scaled(sum.data(), wx, row, c);
+  }
+  for (std::int64_t k = 0; k < c; ++k) g[k] = static_cast<float>(sum[static_cast<std::size_t>(k)]);
+  double zz = 0;
+  for (std::int64_t y = 0; y < d; ++y) zz += static_cast<double>(z[y]) * z[y];
+  return static_cast<float>(2.0 * rules::gram_pass_error(d, max_atom_norm_, std::sqrt(zz) * (1 + 1e-6),
+                                                         weighted_norms * (1 + 1e-6)));
 }
 
 void CpuWorkingSet::solve_alone(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver,
@@ -294,23 +332,38 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
   std::vector<float> r, g;
   std::vector<GapTerms> terms;
   std::vector<double> r64;
+  std::vector<float> margin, gemm_out;
+  std::vector<std::int64_t> gemm_row;
   while (!active.empty()) {
     const auto na = static_cast<std::int64_t>(active.size());
+    gemm_row.resize(static_cast<std::size_t>(na));
     r.resize(static_cast<std::size_t>(na * d));
     g.resize(static_cast<std::size_t>(na * c));
     terms.resize(static_cast<std::size_t>(na));
     r64.resize(static_cast<std::size_t>(na * d));
-    {
-      for (std::int64_t j = 0; j < na; ++j) {
-        RowSet& set = sets[static_cast<std::size_t>(active[static_cast<std::size_t>(j)])];
-        const std::int64_t row = rows[active[static_cast<std::size_t>(j)]];
-        solve_set(set, p.b.row(row), solver);
-        double* r64_row = r64.data() + j * d;
-        terms[static_cast<std::size_t>(j)] = residual_of(set, p.z.row(row), r64_row);
-        std::copy(r64_row, r64_row + d, r.begin() + j * d);  // the GEMM only needs it in float32
+    margin.assign(static_cast<std::size_t>(na), -1.0f);  // -1: a GEMM row (the usual margin)
+    std::int64_t by_gemm = 0;
+    for (std::int64_t j = 0; j < na; ++j) {
+      RowSet& set = sets[static_cast<std::size_t>(active[static_cast<std::size_t>(j)])];
+      const std::int64_t row = rows[active[static_cast<std::size_t>(j)]];
+      solve_set(set, p.b.row(row), solver);
+      double* r64_row = r64.data() + j * d;
+      terms[static_cast<std::size_t>(j)] = residual_of(set, p.z.row(row), r64_row);
+      const float bound = gram_pass(set, p.b.row(row), p.z.row(row), g.data() + j * c);
+      if (bound >= 0) {
+        margin[static_cast<std::size_t>(j)] = bound;
+        continue;
       }
+      // The GEMM's rows come first; they move to their place after it.
+      std::copy(r64_row, r64_row + d, r.begin() + by_gemm * d);  // the GEMM only needs it in float32
+      gemm_row[static_cast<std::size_t>(by_gemm++)] = j;
     }
-    gemm_abt(r.data(), atoms_.data, g.data(), na, c, d, 1.0f, 0.0f);
+    if (by_gemm > 0) {
+      gemm_out.resize(static_cast<std::size_t>(by_gemm * c));
+      gemm_abt(r.data(), atoms_.data, gemm_out.data(), by_gemm, c, d, 1.0f, 0.0f);
+      for (std::int64_t i = 0; i < by_gemm; ++i)
+        std::copy_n(gemm_out.begin() + i * c, c, g.begin() + gemm_row[static_cast<std::size_t>(i)] * c);
+    }
 
     std::vector<std::uint8_t> done(static_cast<std::size_t>(na), 0);
     {
@@ -321,7 +374,9 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
         const double l1 = lambda(set, set.grid);
         GapTerms t = terms[static_cast<std::size_t>(j)];
         const float* gj = g.data() + j * c;
-        t.max_g = certified_max(gj, c, r64.data() + j * d, atoms_.data, d);
+        const float row_margin = margin[static_cast<std::size_t>(j)];
+        t.max_g = row_margin >= 0 ? certified_max(gj, c, r64.data() + j * d, atoms_.data, d, row_margin)
+                                  : certified_max(gj, c, r64.data() + j * d, atoms_.data, d);
         const Certificate cert = certify(t, l1);
         ++set.rounds;
         ++set.passes;

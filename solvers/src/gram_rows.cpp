@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <thread>
 
+#include "cpu_blas.hpp"
+
 
 namespace concise::cpu {
 
-float gram_dot(const float* a, const float* b, std::int64_t d) {
+CONCISE_VECTOR_CLONES float gram_dot(const float* a, const float* b, std::int64_t d) {
   constexpr int kLanes = 16;  // independent partial sums: the loop vectorizes without reordering a sum
   float partial[kLanes] = {};
   std::int64_t i = 0;
