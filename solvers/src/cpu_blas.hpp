@@ -3,8 +3,9 @@
 #include <cstdint>
 
 // Hot loops the compiler vectorizes for the CPU they run on: GCC builds one copy per
-// instruction set and picks one when the program loads. The copies sum in the same
-// order (no contraction into FMAs in ISO C++), so they give the same bits.
+// instruction set and picks one when the program loads (the same one every run on a
+// given CPU, so results repeat bit for bit there; the rounding bounds of rules.hpp
+// hold for every copy).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define CONCISE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else

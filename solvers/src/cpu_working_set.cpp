@@ -95,7 +95,7 @@ class CpuWorkingSet final : public CpuSolverBase {
   // c x d), when the whole Gram matrix fits the cache (so that the choice depends on
   // the row alone) and the support is small. Returns the certified maximum's margin
   // (rules::gram_pass_error), or -1 when the row takes the GEMM instead.
-  float gram_pass(const RowSet& set, const float* b, const float* z, float* g) const;
+  float gram_pass(const RowSet& set, const float* b, const float* z, float* g, std::int64_t max_support) const;
   // Finishes an l1 row whose set is large: each round's pass is one matrix-vector
   // product, and the set only grows, so the solver's factor carries over from round
   // to round (no refactoring; zero atoms stay in the set).
@@ -217,13 +217,14 @@ void CpuWorkingSet::store(RowProblem& p, std::int64_t row, const RowSet& set, co
   p.result->at_limit[static_cast<std::size_t>(row)] = at_limit ? 1 : 0;
 }
 
-float CpuWorkingSet::gram_pass(const RowSet& set, const float* b, const float* z, float* g) const {
+float CpuWorkingSet::gram_pass(const RowSet& set, const float* b, const float* z, float* g,
+                               std::int64_t max_support) const {
   const std::int64_t c = atoms_.rows, d = atoms_.cols;
   if (gram_rows_.capacity() < c) return -1;
   std::vector<std::int32_t> support;
   for (std::size_t x = 0; x < set.atoms.size(); ++x)
     if (set.w[x] > 0) support.push_back(set.atoms[x]);
-  if (support.empty() || 8 * static_cast<std::int64_t>(support.size()) > d || !gram_rows_.fetch(support.data(), support.size()))
+  if (support.empty() || static_cast<std::int64_t>(support.size()) > max_support || !gram_rows_.fetch(support.data(), support.size()))
     return -1;
   thread_local std::vector<double> sum;
   sum.assign(b, b + c);
@@ -260,9 +261,16 @@ void CpuWorkingSet::solve_alone(RowProblem& p, std::int64_t row, RowSet& set, Ac
     else
       solver.resume(problem, set.w.data(), max_steps);
     GapTerms t = residual_of(set, p.z.row(row), r64.data());
-    std::copy(r64.begin(), r64.end(), r.begin());
-    gemv_ax(atoms_.data, r.data(), g.data(), c, d);
-    t.max_g = certified_max(g.data(), c, r64.data(), atoms_.data, d);
+    // Against a matrix-vector product (which reads the whole dictionary), the Gram
+    // rows pay up to supports of half the dimension.
+    const float bound = gram_pass(set, b_row, p.z.row(row), g.data(), d / 2);
+    if (bound >= 0) {
+      t.max_g = certified_max(g.data(), c, r64.data(), atoms_.data, d, bound);
+    } else {
+      std::copy(r64.begin(), r64.end(), r.begin());
+      gemv_ax(atoms_.data, r.data(), g.data(), c, d);
+      t.max_g = certified_max(g.data(), c, r64.data(), atoms_.data, d);
+    }
     const Certificate cert = certify(t, l1);
     ++set.rounds;
     ++set.passes;
@@ -349,7 +357,8 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
       solve_set(set, p.b.row(row), solver);
       double* r64_row = r64.data() + j * d;
       terms[static_cast<std::size_t>(j)] = residual_of(set, p.z.row(row), r64_row);
-      const float bound = gram_pass(set, p.b.row(row), p.z.row(row), g.data() + j * c);
+      // Against the block's GEMM, the Gram rows pay for small supports only.
+      const float bound = gram_pass(set, p.b.row(row), p.z.row(row), g.data() + j * c, d / 8);
       if (bound >= 0) {
         margin[static_cast<std::size_t>(j)] = bound;
         continue;
