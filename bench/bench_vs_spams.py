@@ -7,10 +7,14 @@ every contender solves the same rows in the same run:
 
 - concise in process (the Python module, best of --repeats), and as a whole CLI
   process (`concise decompose`, start-up and file I/O included);
-- SPAMS: spams.lasso(mode=2, pos=True, lambda1=lambda/2) with --spams-threads threads
+- SPAMS: spams.lasso(mode=2, pos=True, lambda1=lambda/2) with --threads threads
   (the same objective divided by 2);
 - scikit-learn: Lasso(positive=True, alpha=lambda/(2d)), one row at a time, on the
   first --sklearn-rows rows (its rate extrapolates).
+
+concise and SPAMS both run --threads threads (default: all cores). On a machine
+that other work keeps busy, short multi-threaded calls wait on threads the
+scheduler holds back; --threads 1 then compares the two algorithms alone.
 
 Every result is checked at equal objective: each row's objective must agree with
 SPAMS's within 1e-3 (relative). "passes" is concise's full correlation passes per
@@ -81,7 +85,7 @@ def floor_rate(atoms, z, repeats):
 def run_cli(args, problem, l1, out):
     t0 = time.perf_counter()
     subprocess.run([args.concise, "decompose", problem["rows_file"], "--dictionary", problem["dictionary"],
-                           "--l1", str(l1), "--device", "cpu", "-q", "-o", out], check=True, capture_output=True,
+                           "--l1", str(l1), "--device", "cpu", "--threads", str(args.threads), "-q", "-o", out], check=True, capture_output=True,
                           text=True)
     wall = time.perf_counter() - t0
     with h5py.File(out) as f:
@@ -106,13 +110,13 @@ def compare(args, problem, tmp):
     d_fortran = np.asfortranarray(atoms.T.astype(np.float64))
     x_fortran = np.asfortranarray(z64.T)
     print(f"\n### {problem['name']}\n")
-    print(f"floor (one float32 pass Z C^T, numpy): {floor:.0f} rows/s\n")
+    print(f"floor (one float32 pass Z C^T, numpy): {floor:.0f} rows/s; load average {os.getloadavg()[0]:.1f}\n")
     print("| lambda | mean l0 | concise in process | passes | of floor | concise CLI process | SPAMS | scikit-learn "
           "| in process / SPAMS | max rel. objective diff |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     failures = []
     for l1 in args.lambdas:
-        decomposer = concise.Decomposer(dictionary, l1=l1, device="cpu")
+        decomposer = concise.Decomposer(dictionary, l1=l1, device="cpu", threads=args.threads)
         decomposer.decompose(z[:8], preprocess=False)  # warm-up
         seconds, (codes, stats) = best_time(lambda: decomposer.decompose(z, preprocess=False, return_stats=True),
                                             args.repeats)
@@ -124,7 +128,7 @@ def compare(args, problem, tmp):
 
         spams_seconds, alpha = best_time(
             lambda: spams.lasso(x_fortran, D=d_fortran, mode=2, lambda1=l1 / 2, lambda2=0.0, pos=True,
-                                numThreads=args.spams_threads), 1)
+                                numThreads=args.threads), 1)
         w_spams = alpha.toarray().T
         spams_rate = n / spams_seconds
 
@@ -193,14 +197,15 @@ def main():
     ap.add_argument("--lambdas", type=lambda s: [float(x) for x in s.split(",")],
                     default=[0.01, 0.02, 0.05, 0.1, 0.25, 0.5])
     ap.add_argument("--sklearn-rows", type=int, default=5, help="rows timed for scikit-learn")
-    ap.add_argument("--spams-threads", type=int, default=os.cpu_count())
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of concise and of SPAMS")
     ap.add_argument("--repeats", type=int, default=3, help="timed in-process solves (best is reported)")
     ap.add_argument("--problems", default="synthetic,real")
     args = ap.parse_args()
     if not pathlib.Path(args.concise).exists():
         sys.exit(f"{args.concise}: not found (build the CLI first, or pass --concise)")
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="concise-bench-"))
-    print(f"concise vs SPAMS ({args.spams_threads} threads) and scikit-learn, {os.cpu_count()} CPUs")
+    print(f"concise and SPAMS on {args.threads} threads, scikit-learn, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
     failures, first = [], None
     for name in args.problems.split(","):
         problem = synthetic(args, tmp) if name == "synthetic" else real(args, tmp)

@@ -17,6 +17,19 @@ constexpr double kDependentPivot = 1e-6;
 constexpr double kViolationTolerance = 1e-12;
 constexpr double kEnteringFraction = 0.5;
 
+// <x, y> with independent partial sums, so that it vectorizes.
+CONCISE_VECTOR_CLONES double dot(const double* x, const double* y, std::int64_t n) {
+  constexpr int kLanes = 8;
+  double partial[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) partial[l] += x[i + l] * y[i + l];
+  for (int l = 0; i < n; ++i, ++l) partial[l] += x[i] * y[i];
+  double s = 0;
+  for (double v : partial) s += v;
+  return s;
+}
+
 }  // namespace
 
 void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::size_t count) {
@@ -27,7 +40,7 @@ void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::s
     double* block = factor_.data() + static_cast<std::ptrdiff_t>(n) * stride_;
     for (std::size_t t = 0; t < count; ++t) {
       double* row = block + static_cast<std::ptrdiff_t>(t) * stride_;
-      const double* g = p.gram + atoms[t] * p.k;
+      const double* g = p.gram + atoms[t] * p.stride();
       for (std::size_t j = 0; j < n; ++j) row[j] = g[passive_[j]];
       for (std::size_t u = 0; u <= t; ++u) row[n + u] = g[atoms[u]];
     }
@@ -38,7 +51,7 @@ void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::s
     std::size_t good = info == 0 ? count : static_cast<std::size_t>(info - 1);
     for (std::size_t t = 0; t < good; ++t) {
       const double pivot = block[static_cast<std::ptrdiff_t>(t) * stride_ + static_cast<std::ptrdiff_t>(n + t)];
-      if (!(pivot * pivot > kDependentPivot * p.gram[atoms[t] * p.k + atoms[t]])) good = t;
+      if (!(pivot * pivot > kDependentPivot * p.gram[atoms[t] * p.stride() + atoms[t]])) good = t;
     }
     passive_.insert(passive_.end(), atoms, atoms + good);
     if (good == count) return;
@@ -59,7 +72,7 @@ void ActiveSetLasso::remove(std::size_t position) {
   for (std::size_t t = position; t + 1 < n; ++t) {
     double* lt = factor_.data() + static_cast<std::ptrdiff_t>(t) * stride_;
     const double a = lt[t], b = lt[t + 1];
-    const double r = std::hypot(a, b);
+    const double r = std::sqrt(a * a + b * b);  // entries of a Cholesky factor: no overflow
     const double c = a / r, s = b / r;
     for (std::size_t u = t; u + 1 < n; ++u) {
       double* lu = factor_.data() + static_cast<std::ptrdiff_t>(u) * stride_;
@@ -80,11 +93,19 @@ void ActiveSetLasso::solve_passive(std::vector<double>& x) const {
   solve_lower_transposed(factor_.data(), x.data(), static_cast<std::int64_t>(n), stride_);
 }
 
-int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
+void ActiveSetLasso::reserve(std::int64_t k) {
+  if (k <= stride_) return;
+  const std::int64_t stride = std::max(k, stride_ + stride_ / 2);
+  std::vector<double> factor(static_cast<std::size_t>(stride * stride));
+  for (std::size_t i = 0; i < passive_.size(); ++i)
+    std::copy_n(factor_.data() + static_cast<std::ptrdiff_t>(i) * stride_, i + 1,
+                factor.data() + static_cast<std::ptrdiff_t>(i) * stride);
+  factor_.swap(factor);
+  stride_ = stride;
+}
+
+void ActiveSetLasso::start(const GramLasso& p) {
   const std::int64_t k = p.k;
-  stride_ = k;
-  factor_.resize(static_cast<std::size_t>(k * k));
-  passive_.clear();
   q_.resize(static_cast<std::size_t>(k));
   gradient_.resize(static_cast<std::size_t>(k));
   blocked_.assign(static_cast<std::size_t>(k), 0);
@@ -93,7 +114,14 @@ int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
     q_[static_cast<std::size_t>(i)] = p.b[i] - 0.5 * p.l1;
     scale = std::max(scale, std::abs(q_[static_cast<std::size_t>(i)]));
   }
-  const double tolerance = kViolationTolerance * std::max(scale, 1e-30);
+  tolerance_ = kViolationTolerance * std::max(scale, 1e-30);
+}
+
+int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
+  const std::int64_t k = p.k;
+  passive_.clear();
+  reserve(k);
+  start(p);
   entering_.clear();
   for (std::int64_t i = 0; i < k; ++i)
     if (w[i] > 0) entering_.push_back(i);
@@ -101,7 +129,27 @@ int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
   enter(p, entering_.data(), entering_.size());
   for (std::int64_t i : entering_)
     if (blocked_[static_cast<std::size_t>(i)]) w[i] = 0;
+  return iterate(p, w, max_steps);
+}
 
+int ActiveSetLasso::resume(const GramLasso& p, double* w, int max_steps) {
+  reserve(p.k);
+  start(p);
+  // Only passive atoms carry weight, and those need w > 0: one whose weight was
+  // rounded to zero leaves.
+  for (std::size_t i = passive_.size(); i-- > 0;)
+    if (w[passive_[i]] > 0) blocked_[static_cast<std::size_t>(passive_[i])] = 1;
+    else remove(i);
+  for (std::int64_t i = 0; i < p.k; ++i) {
+    if (!blocked_[static_cast<std::size_t>(i)]) w[i] = 0;
+    blocked_[static_cast<std::size_t>(i)] = 0;
+  }
+  return iterate(p, w, max_steps);
+}
+
+int ActiveSetLasso::iterate(const GramLasso& p, double* w, int max_steps) {
+  const std::int64_t k = p.k;
+  const double tolerance = tolerance_;
   int steps = 0;
   while (true) {
     // Inner loop: move toward the passive set's unconstrained optimum, dropping the
@@ -136,16 +184,14 @@ int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
         remove(i);
       }
     }
-    // Outer step: the atom that violates optimality most enters.
-    for (std::int64_t i = 0; i < k; ++i) gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)];
-    for (std::int64_t j : passive_) {
-      const double wj = w[j];
-      const double* column = p.gram + j * k;  // symmetric: row j is column j
-      for (std::int64_t i = 0; i < k; ++i) gradient_[static_cast<std::size_t>(i)] -= wj * column[i];
-    }
+    // Outer step: the atom that violates optimality most enters. Only the atoms at
+    // zero can enter, so only their gradients q_i - G_i. w are needed (w is zero off P).
     double most = tolerance;
-    for (std::int64_t i = 0; i < k; ++i)
-      if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)]) most = std::max(most, gradient_[static_cast<std::size_t>(i)]);
+    for (std::int64_t i = 0; i < k; ++i) {
+      if (w[i] != 0 || blocked_[static_cast<std::size_t>(i)]) continue;
+      gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - dot(p.gram + i * p.stride(), w, k);
+      most = std::max(most, gradient_[static_cast<std::size_t>(i)]);
+    }
     if (most <= tolerance) return steps;
     // Every atom within kEnteringFraction of the largest violation enters at once; the
     // inner loop drops those the joint solve does not want, so fewer solves are needed.

@@ -11,10 +11,12 @@
 namespace concise::cpu {
 
 struct GramLasso {
-  const double* gram;  // k x k, row-major, symmetric
+  const double* gram;  // k x k, row-major, symmetric, leading dimension ld
   const double* b;     // k
   std::int64_t k;
   double l1;
+  std::int64_t ld = 0;  // 0: k
+  std::int64_t stride() const { return ld > 0 ? ld : k; }
 };
 
 class ActiveSetLasso {
@@ -23,8 +25,16 @@ class ActiveSetLasso {
   // condition of the set's problem holds up to rounding; returns the steps taken
   // (atoms entering or leaving), or -1 when it stopped at max_steps.
   int solve(const GramLasso& problem, double* w, int max_steps);
+  // The same, continuing from the last solve's passive set and factor instead of
+  // factoring again: the problem's first atoms are the last problem's, in the same
+  // order and with the same Gram block; new atoms follow, and lambda may differ.
+  int resume(const GramLasso& problem, double* w, int max_steps);
 
  private:
+  void start(const GramLasso& p);  // q = b - lambda/2, the violation tolerance
+  // Grows the factor's leading dimension to hold k atoms, keeping the factor.
+  void reserve(std::int64_t k);
+  int iterate(const GramLasso& p, double* w, int max_steps);
   // Appends the atoms to the passive set and its factor; an atom that depends on the
   // passive set (numerically) is blocked instead.
   void enter(const GramLasso& p, const std::int64_t* atoms, std::size_t count);
@@ -36,6 +46,7 @@ class ActiveSetLasso {
   std::vector<double> q_, x_, gradient_, ratio_;
   std::vector<std::uint8_t> blocked_;
   std::int64_t stride_ = 0;
+  double tolerance_ = 0;
 };
 
 }  // namespace concise::cpu

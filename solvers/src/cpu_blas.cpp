@@ -24,6 +24,12 @@ void gemm_abt(const float* a, const float* b, float* c, std::int64_t m, std::int
               alpha, a, static_cast<int>(k), b, static_cast<int>(k), beta, c, static_cast<int>(n));
 }
 
+void gemv_ax(const float* a, const float* x, float* y, std::int64_t m, std::int64_t n) {
+  if (m == 0) return;
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(m), static_cast<int>(n), 1.0f, a, static_cast<int>(n), x, 1,
+              0.0f, y, 1);
+}
+
 void gram_aat(const float* a, float* c, std::int64_t n, std::int64_t k) {
   if (n == 0) return;
   cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(n), static_cast<int>(k), 1.0f, a,

@@ -2,6 +2,16 @@
 // Thin, typed wrappers over CBLAS/LAPACK (OpenBLAS) for row-major float matrices.
 #include <cstdint>
 
+// Hot loops the compiler vectorizes for the CPU they run on: GCC builds one copy per
+// instruction set and picks one when the program loads (the same one every run on a
+// given CPU, so results repeat bit for bit there; the rounding bounds of rules.hpp
+// hold for every copy).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CONCISE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CONCISE_VECTOR_CLONES
+#endif
+
 namespace concise::cpu {
 
 // C (m x n) = alpha * A (m x k) * B (n x k)^T + beta * C
@@ -10,6 +20,8 @@ void gemm_abt(const float* a, const float* b, float* c, std::int64_t m, std::int
 // C (m x n) = alpha * A (m x k) * B (k x n) + beta * C
 void gemm_ab(const float* a, const float* b, float* c, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
              float beta);
+// y (m) = A (m x n) x
+void gemv_ax(const float* a, const float* x, float* y, std::int64_t m, std::int64_t n);
 // C (n x n) = A A^T for A (n x k), both triangles filled
 void gram_aat(const float* a, float* c, std::int64_t n, std::int64_t k);
 // C (n x n) = A^T A for A (m x n)

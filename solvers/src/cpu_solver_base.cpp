@@ -38,28 +38,45 @@ float max_of(const float* x, std::int64_t n) {
 }
 
 namespace {
+// A float64 dot product with independent partial sums, so that it vectorizes
+// (inlined into each copy of dot64 below).
 template <class Residual>
-double certified_max_of(const float* g, std::int64_t count, const Residual* r, const float* atoms, std::int64_t d) {
+[[gnu::always_inline]] inline double dot64_of(const float* a, const Residual* r, std::int64_t d) {
+  constexpr int kLanes = 8;
+  double partial[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= d; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) partial[l] += static_cast<double>(a[i + l]) * static_cast<double>(r[i + l]);
+  for (int l = 0; i < d; ++i, ++l) partial[l] += static_cast<double>(a[i]) * static_cast<double>(r[i]);
+  double s = 0;
+  for (double x : partial) s += x;
+  return s;
+}
+CONCISE_VECTOR_CLONES double dot64(const float* a, const double* r, std::int64_t d) { return dot64_of(a, r, d); }
+double dot64(const float* a, const float* r, std::int64_t d) { return dot64_of(a, r, d); }
+
+template <class Residual>
+double certified_max_of(const float* g, std::int64_t count, const Residual* r, const float* atoms, std::int64_t d,
+                        float margin) {
   const float m = max_of(g, count);
-  const float margin = rules::certified_max_margin(m);
   double best = -std::numeric_limits<double>::infinity();
-  for (std::int64_t k = 0; k < count; ++k) {
-    if (g[k] < m - margin) continue;
-    const float* a = atoms + k * d;
-    double s = 0;
-    for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(a[i]) * static_cast<double>(r[i]);
-    best = std::max(best, s);
-  }
+  for (std::int64_t k = 0; k < count; ++k)
+    if (g[k] >= m - margin) best = std::max(best, dot64(atoms + k * d, r, d));
   return best;
 }
 }  // namespace
 
 double certified_max(const float* g, std::int64_t count, const float* r, const float* atoms, std::int64_t d) {
-  return certified_max_of(g, count, r, atoms, d);
+  return certified_max_of(g, count, r, atoms, d, rules::certified_max_margin(max_of(g, count)));
 }
 
 double certified_max(const float* g, std::int64_t count, const double* r, const float* atoms, std::int64_t d) {
-  return certified_max_of(g, count, r, atoms, d);
+  return certified_max_of(g, count, r, atoms, d, rules::certified_max_margin(max_of(g, count)));
+}
+
+double certified_max(const float* g, std::int64_t count, const double* r, const float* atoms, std::int64_t d,
+                     float margin) {
+  return certified_max_of(g, count, r, atoms, d, margin);
 }
 
 void residuals(const float* z, const float* w, const float* atoms, float* r, std::int64_t rows, std::int64_t c,
@@ -87,6 +104,22 @@ void CpuSolverBase::store_dense(RowProblem& p, std::int64_t row, const float* w,
   }
 }
 
+void CpuSolverBase::correlate(RowProblem& p, std::int64_t first, std::int64_t count) {
+  gemm_abt(p.z.row(first), atoms_.data, b_.data() + first * atoms_.rows, count, atoms_.rows, atoms_.cols, 1.0f, 0.0f);
+}
+
+bool CpuSolverBase::solve_needed(RowProblem& p, std::int64_t row, float max_correlation) const {
+  // Target sparsity starts every row at lambda_max, where w = 0 is optimal.
+  if (options_.l0 > 0 ? max_correlation > 0 : !rules::zero_is_optimal(max_correlation, options_.l1)) return true;
+  // lambda/2 >= max_k (C z)_k: w = 0 is optimal
+  GapTerms t = residual_terms(p.z.row(row), p.z.row(row), atoms_.cols);
+  t.max_g = max_correlation;
+  const double l1 = options_.l0 > 0 ? 0.0 : options_.l1;
+  record(p, row, certify(t, l1), 0);
+  p.result->l1[static_cast<std::size_t>(row)] = static_cast<float>(l1);
+  return false;
+}
+
 void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
   const std::int64_t n = z.rows, c = atoms_.rows, d = atoms_.cols;
   if (z.cols != d)
@@ -100,30 +133,29 @@ void CpuSolverBase::solve(MatrixView<const float> z, SolveResult& result) {
   result.at_limit.assign(static_cast<std::size_t>(n), 0);
 
   b_.resize(static_cast<std::size_t>(n * c));
-  gemm_abt(z.data, atoms_.data, b_.data(), n, c, d, 1.0f, 0.0f);
   codes_.resize(static_cast<std::size_t>(n));
-  row_max_.resize(static_cast<std::size_t>(n));
   RowProblem problem{z, {b_.data(), n, c}, {}, &codes_, &result};
-#pragma omp parallel for schedule(static)
-  for (std::int64_t r = 0; r < n; ++r) {
-    row_max_[static_cast<std::size_t>(r)] = max_of(problem.b.row(r), c);
-    codes_[static_cast<std::size_t>(r)].atoms.clear();
-    codes_[static_cast<std::size_t>(r)].weights.clear();
-  }
-  for (std::int64_t r = 0; r < n; ++r) {
-    const float m = row_max_[static_cast<std::size_t>(r)];
-    // Target sparsity starts every row at lambda_max, where w = 0 is optimal.
-    if (options_.l0 > 0 ? m > 0 : !rules::zero_is_optimal(m, options_.l1)) {
-      problem.rows.push_back(r);
-    } else {  // lambda/2 >= max_k (C z)_k: w = 0 is optimal
-      GapTerms t = residual_terms(z.row(r), z.row(r), d);
-      t.max_g = m;
-      const double l1 = options_.l0 > 0 ? 0.0 : options_.l1;
-      record(problem, r, certify(t, l1), 0);
-      result.l1[static_cast<std::size_t>(r)] = static_cast<float>(l1);
+  if (correlates_in_blocks()) {
+    problem.rows.resize(static_cast<std::size_t>(n));
+    for (std::int64_t r = 0; r < n; ++r) {
+      problem.rows[static_cast<std::size_t>(r)] = r;
+      codes_[static_cast<std::size_t>(r)].atoms.clear();
+      codes_[static_cast<std::size_t>(r)].weights.clear();
     }
+    if (n > 0) solve_rows(problem);
+  } else {
+    gemm_abt(z.data, atoms_.data, b_.data(), n, c, d, 1.0f, 0.0f);
+    row_max_.resize(static_cast<std::size_t>(n));
+#pragma omp parallel for schedule(static)
+    for (std::int64_t r = 0; r < n; ++r) {
+      row_max_[static_cast<std::size_t>(r)] = max_of(problem.b.row(r), c);
+      codes_[static_cast<std::size_t>(r)].atoms.clear();
+      codes_[static_cast<std::size_t>(r)].weights.clear();
+    }
+    for (std::int64_t r = 0; r < n; ++r)
+      if (solve_needed(problem, r, row_max_[static_cast<std::size_t>(r)])) problem.rows.push_back(r);
+    if (!problem.rows.empty()) solve_rows(problem);
   }
-  if (!problem.rows.empty()) solve_rows(problem);
 
   result.codes.clear(c);
   for (const RowCode& code : codes_) result.codes.append_row(code.atoms.data(), code.weights.data(), code.atoms.size());

@@ -9,6 +9,7 @@
 // certifies the last grid point with at most K atoms and then the next one, which
 // must have more than K.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include <omp.h>
@@ -18,6 +19,7 @@
 #include "concise/solvers/rules.hpp"
 #include "cpu_blas.hpp"
 #include "cpu_solvers.hpp"
+#include "gram_rows.hpp"
 
 namespace concise::cpu {
 namespace {
@@ -25,14 +27,22 @@ namespace {
 constexpr std::int64_t kInitialSet = 64;
 constexpr std::int64_t kGrowth = 64;
 constexpr std::int64_t kBlockRows = 256;
-constexpr std::int64_t kMinBlockRows = 64;  // fewer rows make the passes' GEMMs bandwidth-bound
+constexpr std::int64_t kMinBlockRows = 16;
 constexpr int kStepsPerAtom = 8;  // active-set steps allowed per set atom and solve
 // l0: a row's passes over all its grid points stop at this many times max_rounds.
 constexpr int kGridPassesPerRound = 4;
+// Sets from this size take their Gram blocks from the dictionary's cached Gram rows
+// (a GEMM per row and round costs more than the rows, shared by all rows, from there).
+constexpr std::int64_t kCachedGramAtoms = 32;
+// The cached Gram rows take at most about one chunk's work array (16M floats).
+constexpr std::int64_t kGramRowsBudget = std::int64_t{1} << 24;
+// An l1 row whose set outgrows this finishes alone (see solve_alone).
+constexpr std::int64_t kAloneAtoms = 128;
 
 struct RowSet {
   std::vector<std::int32_t> atoms;
-  std::vector<double> gram;  // atoms x atoms
+  std::vector<double> gram;  // atoms x atoms, leading dimension gram_ld (room to grow)
+  std::int64_t gram_ld = 0;
   std::vector<double> w;
   double max_correlation = 0;  // max_k (C z)_k, for the l0 grid
   int grid = 0;                // l0: the grid point being solved
@@ -46,11 +56,14 @@ struct RowSet {
 
 class CpuWorkingSet final : public CpuSolverBase {
  public:
-  CpuWorkingSet(MatrixView<const float> atoms, const SolveOptions& options) : CpuSolverBase(atoms, options) {}
+  CpuWorkingSet(MatrixView<const float> atoms, const SolveOptions& options)
+      : CpuSolverBase(atoms, options), gram_rows_(atoms, kGramRowsBudget),
+        max_atom_norm_(atom_norms_.empty() ? 0.0 : *std::max_element(atom_norms_.begin(), atom_norms_.end()) * (1 + 1e-6)) {}
   std::string name() const override { return "cpu/ws"; }
 
  protected:
   void solve_rows(RowProblem& p) override;
+  bool correlates_in_blocks() const override { return true; }
 
  private:
   void solve_block(RowProblem& p, const std::int64_t* rows, std::int64_t count);
@@ -70,7 +83,30 @@ class CpuWorkingSet final : public CpuSolverBase {
                      std::vector<std::uint8_t>& member) const;
   // Drops the atoms whose weight is zero (they re-enter if they violate again).
   void prune(RowSet& set) const;
+
+  mutable GramRows gram_rows_;  // shared by the threads, kept from call to call
+  double max_atom_norm_;        // an upper bound
+  // Rounds the set's weights to float (as they are stored) and returns the
+  // certificate's ||r||^2, <r, z> and sum(w), with r = z - C_S^T w in float64.
+  GapTerms residual_of(RowSet& set, const float* z, double* r64) const;
+  void store(RowProblem& p, std::int64_t row, const RowSet& set, const Certificate& cert, double l1,
+             bool at_limit) const;
+  // A round's pass from the cached Gram rows, g = b - G_S w (c x |S| work instead of
+  // c x d), when the whole Gram matrix fits the cache (so that the choice depends on
+  // the row alone) and the support is small. Returns the certified maximum's margin
+  // (rules::gram_pass_error), or -1 when the row takes the GEMM instead.
+  float gram_pass(const RowSet& set, const float* b, const float* z, float* g, std::int64_t max_support) const;
+  // Finishes an l1 row whose set is large: each round's pass is one matrix-vector
+  // product, and the set only grows, so the solver's factor carries over from round
+  // to round (no refactoring; zero atoms stay in the set).
+  void solve_alone(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver,
+                   std::vector<std::uint8_t>& member) const;
 };
+
+// y -= a x (float64 y, float x).
+CONCISE_VECTOR_CLONES void subtract_scaled(double* y, double a, const float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] -= a * x[i];
+}
 
 std::int64_t support(const std::vector<double>& w) {
   return std::count_if(w.begin(), w.end(), [](double x) { return static_cast<float>(x) > 0; });
@@ -79,47 +115,52 @@ std::int64_t support(const std::vector<double>& w) {
 void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) const {
   const auto old_k = static_cast<std::int64_t>(set.atoms.size());
   const auto new_k = old_k + static_cast<std::int64_t>(added.size());
-  std::vector<double> gram(static_cast<std::size_t>(new_k * new_k));
-  for (std::int64_t i = 0; i < old_k; ++i)
-    std::copy_n(set.gram.begin() + i * old_k, old_k, gram.begin() + i * new_k);
+  if (new_k > set.gram_ld) {  // more room, at least half again, so that growth copies little
+    const std::int64_t ld = std::max(new_k, set.gram_ld + set.gram_ld / 2);
+    std::vector<double> gram(static_cast<std::size_t>(ld * ld));
+    for (std::int64_t i = 0; i < old_k; ++i)
+      std::copy_n(set.gram.begin() + i * set.gram_ld, old_k, gram.begin() + i * ld);
+    set.gram.swap(gram);
+    set.gram_ld = ld;
+  }
   set.atoms.insert(set.atoms.end(), added.begin(), added.end());
   set.w.resize(static_cast<std::size_t>(new_k), 0.0);
-  // New rows of the Gram block by one small GEMM (single-threaded inside the
-  // solver's parallel loop).
-  const std::int64_t d = atoms_.cols, added_k = new_k - old_k;
-  std::vector<float> gathered(static_cast<std::size_t>(new_k * d)), block(static_cast<std::size_t>(added_k * new_k));
-  for (std::int64_t i = 0; i < new_k; ++i)
-    std::copy_n(atoms_.row(set.atoms[static_cast<std::size_t>(i)]), d, gathered.begin() + i * d);
-  if (old_k == 0)
-    gram_aat(gathered.data(), block.data(), new_k, d);
-  else
-    gemm_abt(gathered.data() + old_k * d, gathered.data(), block.data(), added_k, new_k, d, 1.0f, 0.0f);
-  for (std::int64_t i = old_k; i < new_k; ++i)
-    for (std::int64_t j = 0; j < new_k; ++j)
-      gram[static_cast<std::size_t>(i * new_k + j)] = gram[static_cast<std::size_t>(j * new_k + i)] =
-          block[static_cast<std::size_t>((i - old_k) * new_k + j)];
-  set.gram.swap(gram);
+  const std::int64_t ld = set.gram_ld;
+  const auto put = [&](std::int64_t i, std::int64_t j, float value) {
+    set.gram[static_cast<std::size_t>(i * ld + j)] = set.gram[static_cast<std::size_t>(j * ld + i)] = value;
+  };
+  if (new_k >= kCachedGramAtoms && gram_rows_.fetch(added.data(), added.size())) {
+    for (std::int64_t i = old_k; i < new_k; ++i) {
+      const float* row = gram_rows_.row(set.atoms[static_cast<std::size_t>(i)]);
+      for (std::int64_t j = 0; j <= i; ++j) put(i, j, row[set.atoms[static_cast<std::size_t>(j)]]);
+    }
+    return;
+  }
+  for (std::int64_t i = old_k; i < new_k; ++i) {
+    const float* a = atoms_.row(set.atoms[static_cast<std::size_t>(i)]);
+    for (std::int64_t j = 0; j <= i; ++j) put(i, j, gram_dot(a, atoms_.row(set.atoms[static_cast<std::size_t>(j)]), atoms_.cols));
+  }
 }
 
 void CpuWorkingSet::prune(RowSet& set) const {
+  // In place: entry (i, j) moves from (keep[i], keep[j]), never from before it.
   const auto k = static_cast<std::int64_t>(set.atoms.size());
+  const std::int64_t ld = set.gram_ld;
+  std::int64_t kept = 0;
   std::vector<std::int64_t> keep;
   for (std::int64_t i = 0; i < k; ++i)
     if (set.w[static_cast<std::size_t>(i)] > 0) keep.push_back(i);
-  const auto kept = static_cast<std::int64_t>(keep.size());
+  kept = static_cast<std::int64_t>(keep.size());
   if (kept == k) return;
-  std::vector<std::int32_t> atoms(static_cast<std::size_t>(kept));
-  std::vector<double> w(static_cast<std::size_t>(kept)), gram(static_cast<std::size_t>(kept * kept));
   for (std::int64_t i = 0; i < kept; ++i) {
     const auto from = keep[static_cast<std::size_t>(i)];
-    atoms[static_cast<std::size_t>(i)] = set.atoms[static_cast<std::size_t>(from)];
-    w[static_cast<std::size_t>(i)] = set.w[static_cast<std::size_t>(from)];
+    set.atoms[static_cast<std::size_t>(i)] = set.atoms[static_cast<std::size_t>(from)];
+    set.w[static_cast<std::size_t>(i)] = set.w[static_cast<std::size_t>(from)];
     for (std::int64_t j = 0; j < kept; ++j)
-      gram[static_cast<std::size_t>(i * kept + j)] = set.gram[static_cast<std::size_t>(from * k + keep[static_cast<std::size_t>(j)])];
+      set.gram[static_cast<std::size_t>(i * ld + j)] = set.gram[static_cast<std::size_t>(from * ld + keep[static_cast<std::size_t>(j)])];
   }
-  set.atoms.swap(atoms);
-  set.w.swap(w);
-  set.gram.swap(gram);
+  set.atoms.resize(static_cast<std::size_t>(kept));
+  set.w.resize(static_cast<std::size_t>(kept));
 }
 
 bool CpuWorkingSet::add_violators(RowSet& set, const float* g, std::int64_t most, double l1, bool near,
@@ -145,17 +186,111 @@ bool CpuWorkingSet::add_violators(RowSet& set, const float* g, std::int64_t most
   return true;
 }
 
+GapTerms CpuWorkingSet::residual_of(RowSet& set, const float* z, double* r64) const {
+  const std::int64_t d = atoms_.cols;
+  std::copy(z, z + d, r64);
+  GapTerms t;
+  for (std::size_t x = 0; x < set.atoms.size(); ++x) {
+    const auto wx = static_cast<double>(static_cast<float>(set.w[x]));  // the weights as stored
+    set.w[x] = wx;
+    t.sum_w += wx;
+    if (wx == 0) continue;
+    const float* a = atoms_.row(set.atoms[x]);
+    subtract_scaled(r64, wx, a, d);
+  }
+  for (std::int64_t y = 0; y < d; ++y) {
+    t.rr += r64[y] * r64[y];
+    t.rz += r64[y] * z[y];
+  }
+  return t;
+}
+
+void CpuWorkingSet::store(RowProblem& p, std::int64_t row, const RowSet& set, const Certificate& cert, double l1,
+                          bool at_limit) const {
+  RowCode& code = (*p.codes)[static_cast<std::size_t>(row)];
+  code.atoms.clear();
+  code.weights.clear();
+  for (std::size_t x = 0; x < set.atoms.size(); ++x)
+    if (set.w[x] > 0) code.atoms.push_back(set.atoms[x]), code.weights.push_back(static_cast<float>(set.w[x]));
+  record(p, row, cert, set.passes);
+  p.result->l1[static_cast<std::size_t>(row)] = static_cast<float>(l1);
+  p.result->at_limit[static_cast<std::size_t>(row)] = at_limit ? 1 : 0;
+}
+
+float CpuWorkingSet::gram_pass(const RowSet& set, const float* b, const float* z, float* g,
+                               std::int64_t max_support) const {
+  const std::int64_t c = atoms_.rows, d = atoms_.cols;
+  if (gram_rows_.capacity() < c) return -1;
+  std::vector<std::int32_t> support;
+  for (std::size_t x = 0; x < set.atoms.size(); ++x)
+    if (set.w[x] > 0) support.push_back(set.atoms[x]);
+  if (support.empty() || static_cast<std::int64_t>(support.size()) > max_support || !gram_rows_.fetch(support.data(), support.size()))
+    return -1;
+  thread_local std::vector<double> sum;
+  sum.assign(b, b + c);
+  double weighted_norms = 0;
+  for (std::size_t x = 0; x < set.atoms.size(); ++x) {
+    const double wx = set.w[x];
+    if (!(wx > 0)) continue;
+    weighted_norms += wx * atom_norms_[static_cast<std::size_t>(set.atoms[x])];
+    const float* row = gram_rows_.row(set.atoms[x]);
+    subtract_scaled(sum.data(), wx, row, c);
+  }
+  for (std::int64_t k = 0; k < c; ++k) g[k] = static_cast<float>(sum[static_cast<std::size_t>(k)]);
+  double zz = 0;
+  for (std::int64_t y = 0; y < d; ++y) zz += static_cast<double>(z[y]) * z[y];
+  return static_cast<float>(2.0 * rules::gram_pass_error(d, max_atom_norm_, std::sqrt(zz) * (1 + 1e-6),
+                                                         weighted_norms * (1 + 1e-6)));
+}
+
+void CpuWorkingSet::solve_alone(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver,
+                                std::vector<std::uint8_t>& member) const {
+  const std::int64_t c = atoms_.rows, d = atoms_.cols;
+  const double l1 = options_.l1;
+  const float* b_row = p.b.row(row);
+  std::vector<double> b, r64(static_cast<std::size_t>(d));
+  std::vector<float> r(static_cast<std::size_t>(d)), g(static_cast<std::size_t>(c));
+  for (bool first = true;; first = false) {
+    const auto k = static_cast<std::int64_t>(set.atoms.size());
+    b.resize(static_cast<std::size_t>(k));
+    for (std::int64_t x = 0; x < k; ++x) b[static_cast<std::size_t>(x)] = b_row[set.atoms[static_cast<std::size_t>(x)]];
+    const GramLasso problem{set.gram.data(), b.data(), k, l1, set.gram_ld};
+    const int max_steps = static_cast<int>(kStepsPerAtom * k + 100);
+    if (first)
+      solver.solve(problem, set.w.data(), max_steps);
+    else
+      solver.resume(problem, set.w.data(), max_steps);
+    GapTerms t = residual_of(set, p.z.row(row), r64.data());
+    // Against a matrix-vector product (which reads the whole dictionary), the Gram
+    // rows pay up to supports of half the dimension.
+    const float bound = gram_pass(set, b_row, p.z.row(row), g.data(), d / 2);
+    if (bound >= 0) {
+      t.max_g = certified_max(g.data(), c, r64.data(), atoms_.data, d, bound);
+    } else {
+      std::copy(r64.begin(), r64.end(), r.begin());
+      gemv_ax(atoms_.data, r.data(), g.data(), c, d);
+      t.max_g = certified_max(g.data(), c, r64.data(), atoms_.data, d);
+    }
+    const Certificate cert = certify(t, l1);
+    ++set.rounds;
+    ++set.passes;
+    if (cert.converged(options_.tol) || set.rounds >= options_.max_rounds)
+      return store(p, row, set, cert, l1, !cert.converged(options_.tol));
+    add_violators(set, g.data(), std::max<std::int64_t>(kGrowth, k), l1, true, member);
+  }
+}
+
 void CpuWorkingSet::solve_set(RowSet& set, const float* b_row, ActiveSetLasso& solver) const {
   const auto k = static_cast<std::int64_t>(set.atoms.size());
   std::vector<double> b(static_cast<std::size_t>(k));
   for (std::int64_t x = 0; x < k; ++x) b[static_cast<std::size_t>(x)] = b_row[set.atoms[static_cast<std::size_t>(x)]];
   const int max_steps = static_cast<int>(kStepsPerAtom * k + 100);
-  solver.solve({set.gram.data(), b.data(), k, lambda(set, set.grid)}, set.w.data(), max_steps);
+  solver.solve({set.gram.data(), b.data(), k, lambda(set, set.grid), set.gram_ld}, set.w.data(), max_steps);
   if (options_.l0 <= 0 || support(set.w) > options_.l0) return;
   std::vector<double> next;
   while (!last_grid_point(set)) {
     next = set.w;
-    solver.solve({set.gram.data(), b.data(), k, lambda(set, set.grid + 1)}, next.data(), max_steps);
+    solver.solve({set.gram.data(), b.data(), k, lambda(set, set.grid + 1), set.gram_ld}, next.data(), max_steps);
     // A set its solution fills is too small to tell how many atoms the row wants.
     if (support(next) > options_.l0 || support(next) >= k) return;
     set.w.swap(next);
@@ -164,12 +299,15 @@ void CpuWorkingSet::solve_set(RowSet& set, const float* b_row, ActiveSetLasso& s
 }
 
 void CpuWorkingSet::solve_rows(RowProblem& p) {
-  // Each thread solves whole blocks of rows, passes included (single-threaded BLAS):
-  // no barrier between the steps of a round, which on a busy machine cost more
-  // than the work. About four blocks per thread balance rows that need more rounds.
+  // One parallel loop for the whole call: each thread takes whole blocks of rows,
+  // first pass and rounds included (single-threaded BLAS), as they come. A thread
+  // the machine's load holds back takes fewer blocks instead of stalling the others
+  // at a barrier; about eight blocks per thread balance the rows that need more rounds.
   const auto n = static_cast<std::int64_t>(p.rows.size());
   const std::int64_t threads = omp_get_max_threads();
-  const std::int64_t block = std::clamp<std::int64_t>((n + 4 * threads - 1) / (4 * threads), kMinBlockRows, kBlockRows);
+  const std::int64_t block =
+      threads == 1 ? std::min(n, kBlockRows)
+                   : std::clamp<std::int64_t>((n + 8 * threads - 1) / (8 * threads), kMinBlockRows, kBlockRows);
   const std::int64_t blocks = (n + block - 1) / block;
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::int64_t b = 0; b < blocks; ++b)
@@ -180,65 +318,61 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
   const std::int64_t c = atoms_.rows, d = atoms_.cols;
   const bool target = options_.l0 > 0;
   std::vector<RowSet> sets(static_cast<std::size_t>(n_rows));
-
   std::vector<std::uint8_t> member(static_cast<std::size_t>(c), 0);
   ActiveSetLasso solver;
-  std::vector<double> residual(static_cast<std::size_t>(d));
-  {
-    for (std::int64_t i = 0; i < n_rows; ++i) {
-      RowSet& set = sets[static_cast<std::size_t>(i)];
-      const float* b = p.b.row(rows[i]);
-      set.max_correlation = max_of(b, c);
-      set.grid = target ? 1 : 0;
-      // Target sparsity starts from the 2K best-correlated atoms, so that the set's
-      // own walk down the grid stops near K atoms rather than on the set's size.
-      if (target)
-        add_violators(set, b, std::max<std::int64_t>(kInitialSet, 2 * options_.l0), 0.0, false, member);
-      else
-        add_violators(set, b, kInitialSet, options_.l1, false, member);
-    }
+  std::vector<std::int64_t> active;
+  correlate(p, rows[0], n_rows);  // the block's rows are consecutive
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    RowSet& set = sets[static_cast<std::size_t>(i)];
+    const float* b = p.b.row(rows[i]);
+    set.max_correlation = max_of(b, c);
+    if (!solve_needed(p, rows[i], static_cast<float>(set.max_correlation))) continue;
+    active.push_back(i);
+    set.grid = target ? 1 : 0;
+    // Target sparsity starts from the 2K best-correlated atoms, so that the set's
+    // own walk down the grid stops near K atoms rather than on the set's size.
+    if (target)
+      add_violators(set, b, std::max<std::int64_t>(kInitialSet, 2 * options_.l0), 0.0, false, member);
+    else
+      add_violators(set, b, kInitialSet, options_.l1, false, member);
   }
 
-  std::vector<std::int64_t> active(static_cast<std::size_t>(n_rows));
-  std::iota(active.begin(), active.end(), 0);
   std::vector<float> r, g;
   std::vector<GapTerms> terms;
   std::vector<double> r64;
+  std::vector<float> margin, gemm_out;
+  std::vector<std::int64_t> gemm_row;
   while (!active.empty()) {
     const auto na = static_cast<std::int64_t>(active.size());
+    gemm_row.resize(static_cast<std::size_t>(na));
     r.resize(static_cast<std::size_t>(na * d));
     g.resize(static_cast<std::size_t>(na * c));
     terms.resize(static_cast<std::size_t>(na));
     r64.resize(static_cast<std::size_t>(na * d));
-    {
-      for (std::int64_t j = 0; j < na; ++j) {
-        RowSet& set = sets[static_cast<std::size_t>(active[static_cast<std::size_t>(j)])];
-        const std::int64_t row = rows[active[static_cast<std::size_t>(j)]];
-        solve_set(set, p.b.row(row), solver);
-        const float* z = p.z.row(row);
-        std::copy(z, z + d, residual.begin());
-        for (std::size_t x = 0; x < set.atoms.size(); ++x) {
-          const auto wx = static_cast<double>(static_cast<float>(set.w[x]));  // the weights as stored
-          set.w[x] = wx;
-          if (wx == 0) continue;
-          const float* a = atoms_.row(set.atoms[x]);
-          for (std::int64_t y = 0; y < d; ++y) residual[static_cast<std::size_t>(y)] -= wx * a[y];
-        }
-        // The certificate's ||r||^2 and <r, z> from the float64 residual; the GEMM
-        // only needs it in float32.
-        GapTerms& t = terms[static_cast<std::size_t>(j)];
-        t = GapTerms{};
-        for (std::int64_t y = 0; y < d; ++y) {
-          const double ry = residual[static_cast<std::size_t>(y)];
-          t.rr += ry * ry;
-          t.rz += ry * z[y];
-          r[static_cast<std::size_t>(j * d + y)] = static_cast<float>(ry);
-          r64[static_cast<std::size_t>(j * d + y)] = ry;
-        }
-        for (double wx : set.w) t.sum_w += wx;
+    margin.assign(static_cast<std::size_t>(na), -1.0f);  // -1: a GEMM row (the usual margin)
+    std::int64_t by_gemm = 0;
+    for (std::int64_t j = 0; j < na; ++j) {
+      RowSet& set = sets[static_cast<std::size_t>(active[static_cast<std::size_t>(j)])];
+      const std::int64_t row = rows[active[static_cast<std::size_t>(j)]];
+      solve_set(set, p.b.row(row), solver);
+      double* r64_row = r64.data() + j * d;
+      terms[static_cast<std::size_t>(j)] = residual_of(set, p.z.row(row), r64_row);
+      // Against the block's GEMM, the Gram rows pay for small supports only.
+      const float bound = gram_pass(set, p.b.row(row), p.z.row(row), g.data() + j * c, d / 8);
+      if (bound >= 0) {
+        margin[static_cast<std::size_t>(j)] = bound;
+        continue;
       }
+      // The GEMM's rows come first; they move to their place after it.
+      std::copy(r64_row, r64_row + d, r.begin() + by_gemm * d);  // the GEMM only needs it in float32
+      gemm_row[static_cast<std::size_t>(by_gemm++)] = j;
     }
-    gemm_abt(r.data(), atoms_.data, g.data(), na, c, d, 1.0f, 0.0f);
+    if (by_gemm > 0) {
+      gemm_out.resize(static_cast<std::size_t>(by_gemm * c));
+      gemm_abt(r.data(), atoms_.data, gemm_out.data(), by_gemm, c, d, 1.0f, 0.0f);
+      for (std::int64_t i = 0; i < by_gemm; ++i)
+        std::copy_n(gemm_out.begin() + i * c, c, g.begin() + gemm_row[static_cast<std::size_t>(i)] * c);
+    }
 
     std::vector<std::uint8_t> done(static_cast<std::size_t>(na), 0);
     {
@@ -249,7 +383,9 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
         const double l1 = lambda(set, set.grid);
         GapTerms t = terms[static_cast<std::size_t>(j)];
         const float* gj = g.data() + j * c;
-        t.max_g = certified_max(gj, c, r64.data() + j * d, atoms_.data, d);
+        const float row_margin = margin[static_cast<std::size_t>(j)];
+        t.max_g = row_margin >= 0 ? certified_max(gj, c, r64.data() + j * d, atoms_.data, d, row_margin)
+                                  : certified_max(gj, c, r64.data() + j * d, atoms_.data, d);
         const Certificate cert = certify(t, l1);
         ++set.rounds;
         ++set.passes;
@@ -262,11 +398,8 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
           done[static_cast<std::size_t>(j)] = 1;
         };
         const auto finish_current = [&](const Certificate& final_cert, double final_l1, bool at_limit) {
-          code.atoms.clear();
-          code.weights.clear();
-          for (std::size_t x = 0; x < set.atoms.size(); ++x)
-            if (set.w[x] > 0) code.atoms.push_back(set.atoms[x]), code.weights.push_back(static_cast<float>(set.w[x]));
-          finish(final_cert, final_l1, at_limit);
+          store(p, row, set, final_cert, final_l1, at_limit);
+          done[static_cast<std::size_t>(j)] = 1;
         };
         const auto finish_best = [&](bool at_limit) {  // l0: the last certified grid point with at most K atoms
           code.atoms = set.best_atoms;
@@ -295,6 +428,11 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
           const auto wanted = 2 * static_cast<std::int64_t>(options_.l0);
           if (target && static_cast<std::int64_t>(set.atoms.size()) < wanted)
             add_violators(set, gj, wanted - static_cast<std::int64_t>(set.atoms.size()), 0.0, false, member);
+          if (!target && static_cast<std::int64_t>(set.atoms.size()) > kAloneAtoms) {
+            solve_alone(p, row, set, solver, member);
+            done[static_cast<std::size_t>(j)] = 1;
+            set = RowSet{};
+          }
           continue;
         }
         const bool within = !target || support(set.w) <= options_.l0;

@@ -84,6 +84,45 @@ TEST_F(CifarRows, SupportsOfThreeHundredAtomsAreCertifiedInFloat64) {
   EXPECT_GE(large, kRows / 2) << "lambda 0.01 should give supports of 300+ atoms on most rows";
 }
 
+TEST_F(CifarRows, GapsFromGramRowPassesNeverUnderestimateTheFloat64Gap) {
+  // Small supports take their passes from cached Gram rows (g = b - G_S w) with a
+  // rounding margin of their own; every lambda exercises a different mix of paths.
+  for (const double l1 : {0.05, 0.1, 0.25, 0.5}) {
+    SCOPED_TRACE("lambda " + std::to_string(l1));
+    SolveOptions options;
+    options.solver = SolverKind::WorkingSet;
+    options.l1 = l1;
+    SolveResult result;
+    make_cpu_decomposer(dict_.atoms.view(), options)->solve(z_.view(), result);
+    for (std::int64_t r = 0; r < z_.rows(); ++r) {
+      SCOPED_TRACE("row " + std::to_string(r));
+      const std::vector<float> w = dense_row(result, r, dict_.size());
+      const Certificate reference = certify_row(dict_.atoms.view(), z_.row(r), w.data(), l1);
+      EXPECT_GE(result.gap[static_cast<std::size_t>(r)] * (1 + 1e-3) + 1e-8, reference.gap);
+      EXPECT_LE(reference.gap, options.tol * reference.objective * 1.01);
+    }
+  }
+}
+
+TEST_F(CifarRows, ARowsCodeDoesNotDependOnTheRowsSolvedBeforeIt) {
+  // The solver keeps Gram rows from call to call; a row's answer must be the same bit
+  // for bit with a fresh solver (a resumed run writes the same file).
+  SolveOptions options;
+  options.solver = SolverKind::WorkingSet;
+  options.l1 = 0.02;
+  const MatrixView<const float> last{z_.row(kRows - 1), 1, z_.cols()};
+  SolveResult warm, cold, all;
+  auto used = make_cpu_decomposer(dict_.atoms.view(), options);
+  used->solve(z_.view(), all);
+  used->solve(last, warm);
+  make_cpu_decomposer(dict_.atoms.view(), options)->solve(last, cold);
+  ASSERT_GT(l0_of(cold, 0), 100);
+  EXPECT_EQ(warm.codes.indices, cold.codes.indices);
+  EXPECT_EQ(warm.codes.data, cold.codes.data);
+  EXPECT_EQ(warm.gap, cold.gap);
+  EXPECT_EQ(dense_row(all, kRows - 1, dict_.size()), dense_row(cold, 0, dict_.size()));
+}
+
 TEST_F(CifarRows, TargetSparsityTakesTheSmallestGridLambdaWithAtMostKAtoms) {
   constexpr int k = 12;
   SolveOptions options;

@@ -71,6 +71,24 @@ CONCISE_HOST_DEVICE inline float certified_max_margin(float float_max) {
   return 1e-4f * (a > 1.0f ? a : 1.0f);
 }
 
+// Rounding of a float32 dot product of length d, in any order of summation:
+// |fl(<a, b>) - <a, b>| <= gamma_d ||a|| ||b|| with gamma_d = d u / (1 - d u), u = 2^-24.
+CONCISE_HOST_DEVICE inline double float_dot_gamma(std::int64_t d) {
+  const double du = static_cast<double>(d) * 0x1p-24;
+  return du / (1.0 - du);
+}
+
+// A pass from Gram rows instead of the dictionary: g_k = b_k - sum_j w_j G_kj, with
+// b = C z and the rows of G = C C^T from float32 dot products, summed in float64 and
+// stored in float32. Every g_k is then within this bound of the exact (C r)_k, with
+// A the largest atom norm and S = sum_j w_j ||C_j||; the certified maximum re-checks
+// in float64 every atom within twice the bound of the largest g_k.
+CONCISE_HOST_DEVICE inline double gram_pass_error(std::int64_t d, double max_atom_norm, double z_norm,
+                                                  double weighted_norms) {
+  const double u = 0x1p-24;
+  return (float_dot_gamma(d) + 4.0 * u) * max_atom_norm * (z_norm + weighted_norms) * (1.0 + 1e-6);
+}
+
 // Target sparsity: the lambda grid lambda_j = lambda_max * rho^j, j = 0, 1, ...
 // with lambda_max = 2 max_k (C z)_k, the smallest lambda whose optimum is w = 0.
 CONCISE_HOST_DEVICE inline double lambda_max(double max_correlation) {
