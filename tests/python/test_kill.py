@@ -69,14 +69,19 @@ def check_kills(argv, out, rows, seed):
     return mid_run
 
 
-def test_decompose_killed_at_random_points_resumes_to_identical_bytes(tmp_path, run, concise_bin):
-    rng = np.random.default_rng(13)
-    concepts, dim, rows = 300, 32, 1200
+def random_problem(tmp_path, run, concepts, dim, rows, seed):
+    """A dictionary d.h5 of random concepts and rows e.npy to decompose over it."""
+    rng = np.random.default_rng(seed)
     np.save(tmp_path / "text.npy", (2.0 + rng.normal(size=(concepts, dim))).astype(np.float32))
     (tmp_path / "names.txt").write_text("".join(f"c{k}\n" for k in range(concepts)))
     run("dictionary", "build", "--embeddings", tmp_path / "text.npy", "--names", tmp_path / "names.txt",
         "-o", tmp_path / "d.h5")
     np.save(tmp_path / "e.npy", (1.0 + rng.normal(size=(rows, dim))).astype(np.float32))
+
+
+def test_decompose_killed_at_random_points_resumes_to_identical_bytes(tmp_path, run, concise_bin):
+    rows = 1200
+    random_problem(tmp_path, run, 300, 32, rows, seed=13)
     argv = [concise_bin, "decompose", str(tmp_path / "e.npy"), "--dictionary", str(tmp_path / "d.h5"),
             "--chunk", "20", "--l1", "0.05", "--threads", "1", "--quiet"]
     mid_run = check_kills(argv, tmp_path / "codes.h5", rows, seed=13)
@@ -119,13 +124,8 @@ def committed_partial_from(final, partial, rows_done, damage=None):
 
 
 def test_resume_rewrites_the_committed_rows_and_starts_over_when_they_do_not_read_back(tmp_path, run):
-    rng = np.random.default_rng(5)
-    concepts, dim, rows = 60, 16, 300
-    np.save(tmp_path / "text.npy", (2.0 + rng.normal(size=(concepts, dim))).astype(np.float32))
-    (tmp_path / "names.txt").write_text("".join(f"c{k}\n" for k in range(concepts)))
-    run("dictionary", "build", "--embeddings", tmp_path / "text.npy", "--names", tmp_path / "names.txt",
-        "-o", tmp_path / "d.h5")
-    np.save(tmp_path / "e.npy", (1.0 + rng.normal(size=(rows, dim))).astype(np.float32))
+    concepts = 60
+    random_problem(tmp_path, run, concepts, 16, 300, seed=5)
     args = ["decompose", tmp_path / "e.npy", "--dictionary", tmp_path / "d.h5", "--chunk", "50", "--quiet"]
     reference = tmp_path / "reference.h5"
     run(*args, "-o", reference)

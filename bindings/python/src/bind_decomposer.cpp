@@ -8,6 +8,7 @@
 
 #include "arrays.hpp"
 #include "bindings.hpp"
+#include "solve_options.hpp"
 #include "concise/core/dictionary.hpp"
 #include "concise/core/error.hpp"
 #include "concise/core/preprocess.hpp"
@@ -65,14 +66,9 @@ class Solver {
   Solver(const Dictionary& dict, double l1, double tol, const std::string& solver, const std::string& device,
          int max_iterations, int l0, double l0_ratio, int max_rounds, int threads)
       : dict_(dict), resources_(device) {
-    SolveOptions options;
-    options.l1 = l1;
-    options.tol = tol;
-    options.solver = parse_solver(solver);
+    SolveOptions options = solve_options(l1, tol, solver, l0, l0_ratio);
     options.device = device;
     options.max_iterations = max_iterations;
-    options.l0 = l0;
-    options.l0_ratio = l0_ratio;
     options.max_rounds = max_rounds;
     options.threads = threads;
     decomposer_ = resources_.make_decomposer(dict.atoms.view(), options);

@@ -2,6 +2,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "bindings.hpp"
+#include "solve_options.hpp"
 #include "concise/core/dictionary.hpp"
 #include "concise/engine/jobs.hpp"
 
@@ -19,11 +20,7 @@ nb::dict decompose_file_py(const std::string& input, const Dictionary& dict, con
   job.input = input;
   job.dataset = dataset;
   job.output = output;
-  job.options.l1 = l1;
-  job.options.tol = tol;
-  job.options.solver = parse_solver(solver);
-  job.options.l0 = l0;
-  job.options.l0_ratio = l0_ratio;
+  job.options = solve_options(l1, tol, solver, l0, l0_ratio);
   job.options.max_rounds = max_rounds;
   job.options.threads = threads;
   job.options.device = device;

@@ -9,6 +9,7 @@
 
 #include "arrays.hpp"
 #include "bindings.hpp"
+#include "solve_options.hpp"
 #include "concise/core/dictionary.hpp"
 #include "concise/core/error.hpp"
 #include "concise/learn/atom_updater.hpp"
@@ -28,12 +29,8 @@ class Learner {
           std::optional<HostVector> image_mean, int l0, double l0_ratio, std::int64_t chunk)
       : init_(std::move(init)) {
     options_.atoms = atoms;
-    options_.solve.l1 = l1;
-    options_.solve.tol = tol;
-    options_.solve.l0 = l0;
-    options_.solve.l0_ratio = l0_ratio;
+    options_.solve = solve_options(l1, tol, solver, l0, l0_ratio);
     options_.chunk = chunk;
-    options_.solve.solver = parse_solver(solver);
     options_.device = device;
     options_.epochs = epochs;
     options_.batch = batch;
@@ -189,12 +186,7 @@ using HostIndices = nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, n
 nb::dict learn_piece(HostRows atoms, std::int64_t fixed, HostRows rows, HostIndices order, std::int64_t first_order,
                      double l1, double tol, const std::string& solver, const std::string& device, int l0,
                      double l0_ratio, std::optional<HostVector> image_mean, bool preprocess) {
-  SolveOptions solve;
-  solve.l1 = l1;
-  solve.tol = tol;
-  solve.solver = parse_solver(solver);
-  solve.l0 = l0;
-  solve.l0_ratio = l0_ratio;
+  SolveOptions solve = solve_options(l1, tol, solver, l0, l0_ratio);
   solve.validate();
   const auto total = static_cast<std::int64_t>(atoms.shape(0)), d = static_cast<std::int64_t>(atoms.shape(1));
   const auto n = static_cast<std::int64_t>(rows.shape(0));
