@@ -54,6 +54,13 @@ void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::s
       if (!(pivot * pivot > kDependentPivot * p.gram[atoms[t] * p.stride() + atoms[t]])) good = t;
     }
     passive_.insert(passive_.end(), atoms, atoms + good);
+    if (forward_valid_)  // the new rows of L y = q_P, below the old ones
+      for (std::size_t t = 0; t < good; ++t) {
+        const double* row = block + static_cast<std::ptrdiff_t>(t) * stride_;
+        const std::size_t at = n + t;
+        forward_.push_back((q_[static_cast<std::size_t>(atoms[t])] - dot(row, forward_.data(), static_cast<std::int64_t>(at))) /
+                           row[at]);
+      }
     if (good == count) return;
     // atoms[good] is (numerically) a combination of the passive atoms: it stays out.
     blocked_[static_cast<std::size_t>(atoms[good])] = 1;
@@ -74,6 +81,11 @@ void ActiveSetLasso::remove(std::size_t position) {
     const double a = lt[t], b = lt[t + 1];
     const double r = std::sqrt(a * a + b * b);  // entries of a Cholesky factor: no overflow
     const double c = a / r, s = b / r;
+    if (forward_valid_) {  // L' = L R, so L' (R^T y) = q_P still holds
+      const double y0 = forward_[t], y1 = forward_[t + 1];
+      forward_[t] = c * y0 + s * y1;
+      forward_[t + 1] = -s * y0 + c * y1;
+    }
     for (std::size_t u = t; u + 1 < n; ++u) {
       double* lu = factor_.data() + static_cast<std::ptrdiff_t>(u) * stride_;
       const double x = lu[t], y = lu[t + 1];
@@ -82,14 +94,19 @@ void ActiveSetLasso::remove(std::size_t position) {
     }
     lt[t + 1] = 0;
   }
+  if (forward_valid_) forward_.resize(n - 1);  // L's last column is now zero
   passive_.erase(passive_.begin() + static_cast<std::ptrdiff_t>(position));
 }
 
-void ActiveSetLasso::solve_passive(std::vector<double>& x) const {
+void ActiveSetLasso::solve_passive(std::vector<double>& x) {
   const std::size_t n = passive_.size();
-  x.resize(n);
-  for (std::size_t i = 0; i < n; ++i) x[i] = q_[static_cast<std::size_t>(passive_[i])];
-  solve_lower(factor_.data(), x.data(), static_cast<std::int64_t>(n), stride_);
+  if (!forward_valid_) {
+    forward_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) forward_[i] = q_[static_cast<std::size_t>(passive_[i])];
+    solve_lower(factor_.data(), forward_.data(), static_cast<std::int64_t>(n), stride_);
+    forward_valid_ = true;
+  }
+  x.assign(forward_.begin(), forward_.end());
   solve_lower_transposed(factor_.data(), x.data(), static_cast<std::int64_t>(n), stride_);
 }
 
@@ -115,6 +132,7 @@ void ActiveSetLasso::start(const GramLasso& p) {
     scale = std::max(scale, std::abs(q_[static_cast<std::size_t>(i)]));
   }
   tolerance_ = kViolationTolerance * std::max(scale, 1e-30);
+  forward_valid_ = false;
 }
 
 int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
@@ -122,6 +140,8 @@ int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
   passive_.clear();
   reserve(k);
   start(p);
+  forward_.clear();
+  forward_valid_ = true;
   entering_.clear();
   for (std::int64_t i = 0; i < k; ++i)
     if (w[i] > 0) entering_.push_back(i);
