@@ -30,6 +30,25 @@ CONCISE_VECTOR_CLONES double dot(const double* x, const double* y, std::int64_t 
   return s;
 }
 
+// Below this many entering atoms, L21 = G21 L11^-T and G22 - L21 L21^T come from
+// dot products over the factor's rows: BLAS-3 would first pack the whole factor,
+// which costs more than a few rows' solves.
+constexpr std::int64_t kFewEntering = 32;
+
+// block's m rows (stride ld): the first n entries become L21 = G21 L11^-T, and the
+// lower triangle of the m x m block right of them G22 - L21 L21^T.
+void update_few(const double* l, double* block, std::int64_t m, std::int64_t n, std::int64_t ld) {
+  for (std::int64_t j = 0; j < n; ++j) {
+    const double* lj = l + j * ld;
+    for (std::int64_t t = 0; t < m; ++t) {
+      double* row = block + t * ld;
+      row[j] = (row[j] - dot(lj, row, j)) / lj[j];
+    }
+  }
+  for (std::int64_t t = 0; t < m; ++t)
+    for (std::int64_t u = 0; u <= t; ++u) block[t * ld + n + u] -= dot(block + t * ld, block + u * ld, n);
+}
+
 }  // namespace
 
 void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::size_t count) {
@@ -45,8 +64,12 @@ void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::s
       for (std::size_t u = 0; u <= t; ++u) row[n + u] = g[atoms[u]];
     }
     const auto n64 = static_cast<std::int64_t>(n), m = static_cast<std::int64_t>(count);
-    solve_right_lower_transposed(factor_.data(), block, m, n64, stride_);
-    subtract_aat_lower(block, block + n, m, n64, stride_);
+    if (m < kFewEntering) {
+      update_few(factor_.data(), block, m, n64, stride_);
+    } else {
+      solve_right_lower_transposed(factor_.data(), block, m, n64, stride_);
+      subtract_aat_lower(block, block + n, m, n64, stride_);
+    }
     const int info = cholesky_lower(block + n, m, stride_);
     std::size_t good = info == 0 ? count : static_cast<std::size_t>(info - 1);
     for (std::size_t t = 0; t < good; ++t) {
