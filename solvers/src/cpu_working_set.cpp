@@ -145,10 +145,19 @@ void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) co
   const auto put = [&](std::int64_t i, std::int64_t j, float value) {
     set.gram[static_cast<std::size_t>(i * ld + j)] = set.gram[static_cast<std::size_t>(j * ld + i)] = value;
   };
-  if (new_k >= kCachedGramAtoms && gram_rows_.fetch(added.data(), added.size())) {
+  if (new_k >= kCachedGramAtoms && gram_rows_.fetch(set.atoms.data(), set.atoms.size())) {
+    // Row by row (G's rows are symmetric bit for bit): the new rows whole, then the
+    // new columns as the old rows' tails, so that every write is contiguous.
+    const std::int32_t* ids = set.atoms.data();
     for (std::int64_t i = old_k; i < new_k; ++i) {
-      const float* row = gram_rows_.row(set.atoms[static_cast<std::size_t>(i)]);
-      for (std::int64_t j = 0; j <= i; ++j) put(i, j, row[set.atoms[static_cast<std::size_t>(j)]]);
+      const float* row = gram_rows_.row(ids[i]);
+      double* out = set.gram.data() + i * ld;
+      for (std::int64_t j = 0; j < new_k; ++j) out[j] = row[ids[j]];
+    }
+    for (std::int64_t j = 0; j < old_k; ++j) {
+      const float* row = gram_rows_.row(ids[j]);
+      double* out = set.gram.data() + j * ld;
+      for (std::int64_t i = old_k; i < new_k; ++i) out[i] = row[ids[i]];
     }
     return;
   }
