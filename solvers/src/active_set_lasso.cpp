@@ -30,6 +30,25 @@ CONCISE_VECTOR_CLONES double dot(const double* x, const double* y, std::int64_t 
   return s;
 }
 
+// Below this many entering atoms, L21 = G21 L11^-T and G22 - L21 L21^T come from
+// dot products over the factor's rows: BLAS-3 would first pack the whole factor,
+// which costs more than a few rows' solves.
+constexpr std::int64_t kFewEntering = 32;
+
+// block's m rows (stride ld): the first n entries become L21 = G21 L11^-T, and the
+// lower triangle of the m x m block right of them G22 - L21 L21^T.
+void update_few(const double* l, double* block, std::int64_t m, std::int64_t n, std::int64_t ld) {
+  for (std::int64_t j = 0; j < n; ++j) {
+    const double* lj = l + j * ld;
+    for (std::int64_t t = 0; t < m; ++t) {
+      double* row = block + t * ld;
+      row[j] = (row[j] - dot(lj, row, j)) / lj[j];
+    }
+  }
+  for (std::int64_t t = 0; t < m; ++t)
+    for (std::int64_t u = 0; u <= t; ++u) block[t * ld + n + u] -= dot(block + t * ld, block + u * ld, n);
+}
+
 }  // namespace
 
 void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::size_t count) {
@@ -45,8 +64,12 @@ void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::s
       for (std::size_t u = 0; u <= t; ++u) row[n + u] = g[atoms[u]];
     }
     const auto n64 = static_cast<std::int64_t>(n), m = static_cast<std::int64_t>(count);
-    solve_right_lower_transposed(factor_.data(), block, m, n64, stride_);
-    subtract_aat_lower(block, block + n, m, n64, stride_);
+    if (m < kFewEntering) {
+      update_few(factor_.data(), block, m, n64, stride_);
+    } else {
+      solve_right_lower_transposed(factor_.data(), block, m, n64, stride_);
+      subtract_aat_lower(block, block + n, m, n64, stride_);
+    }
     const int info = cholesky_lower(block + n, m, stride_);
     std::size_t good = info == 0 ? count : static_cast<std::size_t>(info - 1);
     for (std::size_t t = 0; t < good; ++t) {
@@ -54,6 +77,13 @@ void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::s
       if (!(pivot * pivot > kDependentPivot * p.gram[atoms[t] * p.stride() + atoms[t]])) good = t;
     }
     passive_.insert(passive_.end(), atoms, atoms + good);
+    if (forward_valid_)  // the new rows of L y = q_P, below the old ones
+      for (std::size_t t = 0; t < good; ++t) {
+        const double* row = block + static_cast<std::ptrdiff_t>(t) * stride_;
+        const std::size_t at = n + t;
+        forward_.push_back((q_[static_cast<std::size_t>(atoms[t])] - dot(row, forward_.data(), static_cast<std::int64_t>(at))) /
+                           row[at]);
+      }
     if (good == count) return;
     // atoms[good] is (numerically) a combination of the passive atoms: it stays out.
     blocked_[static_cast<std::size_t>(atoms[good])] = 1;
@@ -74,6 +104,11 @@ void ActiveSetLasso::remove(std::size_t position) {
     const double a = lt[t], b = lt[t + 1];
     const double r = std::sqrt(a * a + b * b);  // entries of a Cholesky factor: no overflow
     const double c = a / r, s = b / r;
+    if (forward_valid_) {  // L' = L R, so L' (R^T y) = q_P still holds
+      const double y0 = forward_[t], y1 = forward_[t + 1];
+      forward_[t] = c * y0 + s * y1;
+      forward_[t + 1] = -s * y0 + c * y1;
+    }
     for (std::size_t u = t; u + 1 < n; ++u) {
       double* lu = factor_.data() + static_cast<std::ptrdiff_t>(u) * stride_;
       const double x = lu[t], y = lu[t + 1];
@@ -82,14 +117,19 @@ void ActiveSetLasso::remove(std::size_t position) {
     }
     lt[t + 1] = 0;
   }
+  if (forward_valid_) forward_.resize(n - 1);  // L's last column is now zero
   passive_.erase(passive_.begin() + static_cast<std::ptrdiff_t>(position));
 }
 
-void ActiveSetLasso::solve_passive(std::vector<double>& x) const {
+void ActiveSetLasso::solve_passive(std::vector<double>& x) {
   const std::size_t n = passive_.size();
-  x.resize(n);
-  for (std::size_t i = 0; i < n; ++i) x[i] = q_[static_cast<std::size_t>(passive_[i])];
-  solve_lower(factor_.data(), x.data(), static_cast<std::int64_t>(n), stride_);
+  if (!forward_valid_) {
+    forward_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) forward_[i] = q_[static_cast<std::size_t>(passive_[i])];
+    solve_lower(factor_.data(), forward_.data(), static_cast<std::int64_t>(n), stride_);
+    forward_valid_ = true;
+  }
+  x.assign(forward_.begin(), forward_.end());
   solve_lower_transposed(factor_.data(), x.data(), static_cast<std::int64_t>(n), stride_);
 }
 
@@ -115,6 +155,7 @@ void ActiveSetLasso::start(const GramLasso& p) {
     scale = std::max(scale, std::abs(q_[static_cast<std::size_t>(i)]));
   }
   tolerance_ = kViolationTolerance * std::max(scale, 1e-30);
+  forward_valid_ = false;
 }
 
 int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
@@ -122,6 +163,8 @@ int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
   passive_.clear();
   reserve(k);
   start(p);
+  forward_.clear();
+  forward_valid_ = true;
   entering_.clear();
   for (std::int64_t i = 0; i < k; ++i)
     if (w[i] > 0) entering_.push_back(i);

@@ -39,11 +39,15 @@ class ActiveSetLasso {
   // passive set (numerically) is blocked instead.
   void enter(const GramLasso& p, const std::int64_t* atoms, std::size_t count);
   void remove(std::size_t position);
-  void solve_passive(std::vector<double>& x) const;    // G_PP x = q_P
+  void solve_passive(std::vector<double>& x);  // G_PP x = q_P
 
   std::vector<std::int64_t> passive_, entering_;
   std::vector<double> factor_;  // lower Cholesky factor of G_PP, row-major with stride k
   std::vector<double> q_, x_, gradient_, ratio_;
+  // L^-1 q_P, kept across entries and removals (each step then needs only the
+  // back substitution); invalid when q changes.
+  std::vector<double> forward_;
+  bool forward_valid_ = false;
   std::vector<std::uint8_t> blocked_;
   std::int64_t stride_ = 0;
   double tolerance_ = 0;

@@ -108,6 +108,22 @@ CONCISE_VECTOR_CLONES void subtract_scaled(double* y, double a, const float* x, 
   for (std::int64_t i = 0; i < n; ++i) y[i] -= a * x[i];
 }
 
+// y -= a0 x0 + a1 x1 + a2 x2 + a3 x3: one sweep over y for four rows.
+CONCISE_VECTOR_CLONES void subtract_scaled4(double* y, const double* a, const float* x0, const float* x1,
+                                            const float* x2, const float* x3, std::int64_t n) {
+  const double a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+  for (std::int64_t i = 0; i < n; ++i) y[i] -= (a0 * x0[i] + a1 * x1[i]) + (a2 * x2[i] + a3 * x3[i]);
+}
+
+// y -= sum_x a[x] rows[x], four rows per sweep.
+void subtract_combination(double* y, const std::vector<double>& a, const std::vector<const float*>& rows,
+                          std::int64_t n) {
+  std::size_t x = 0;
+  for (; x + 4 <= rows.size(); x += 4)
+    subtract_scaled4(y, a.data() + x, rows[x], rows[x + 1], rows[x + 2], rows[x + 3], n);
+  for (; x < rows.size(); ++x) subtract_scaled(y, a[x], rows[x], n);
+}
+
 std::int64_t support(const std::vector<double>& w) {
   return std::count_if(w.begin(), w.end(), [](double x) { return static_cast<float>(x) > 0; });
 }
@@ -129,10 +145,19 @@ void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) co
   const auto put = [&](std::int64_t i, std::int64_t j, float value) {
     set.gram[static_cast<std::size_t>(i * ld + j)] = set.gram[static_cast<std::size_t>(j * ld + i)] = value;
   };
-  if (new_k >= kCachedGramAtoms && gram_rows_.fetch(added.data(), added.size())) {
+  if (new_k >= kCachedGramAtoms && gram_rows_.fetch(set.atoms.data(), set.atoms.size())) {
+    // Row by row (G's rows are symmetric bit for bit): the new rows whole, then the
+    // new columns as the old rows' tails, so that every write is contiguous.
+    const std::int32_t* ids = set.atoms.data();
     for (std::int64_t i = old_k; i < new_k; ++i) {
-      const float* row = gram_rows_.row(set.atoms[static_cast<std::size_t>(i)]);
-      for (std::int64_t j = 0; j <= i; ++j) put(i, j, row[set.atoms[static_cast<std::size_t>(j)]]);
+      const float* row = gram_rows_.row(ids[i]);
+      double* out = set.gram.data() + i * ld;
+      for (std::int64_t j = 0; j < new_k; ++j) out[j] = row[ids[j]];
+    }
+    for (std::int64_t j = 0; j < old_k; ++j) {
+      const float* row = gram_rows_.row(ids[j]);
+      double* out = set.gram.data() + j * ld;
+      for (std::int64_t i = old_k; i < new_k; ++i) out[i] = row[ids[i]];
     }
     return;
   }
@@ -190,14 +215,19 @@ GapTerms CpuWorkingSet::residual_of(RowSet& set, const float* z, double* r64) co
   const std::int64_t d = atoms_.cols;
   std::copy(z, z + d, r64);
   GapTerms t;
+  thread_local std::vector<double> weights;
+  thread_local std::vector<const float*> rows;
+  weights.clear();
+  rows.clear();
   for (std::size_t x = 0; x < set.atoms.size(); ++x) {
     const auto wx = static_cast<double>(static_cast<float>(set.w[x]));  // the weights as stored
     set.w[x] = wx;
     t.sum_w += wx;
     if (wx == 0) continue;
-    const float* a = atoms_.row(set.atoms[x]);
-    subtract_scaled(r64, wx, a, d);
+    weights.push_back(wx);
+    rows.push_back(atoms_.row(set.atoms[x]));
   }
+  subtract_combination(r64, weights, rows, d);
   for (std::int64_t y = 0; y < d; ++y) {
     t.rr += r64[y] * r64[y];
     t.rz += r64[y] * z[y];
@@ -228,14 +258,19 @@ float CpuWorkingSet::gram_pass(const RowSet& set, const float* b, const float* z
     return -1;
   thread_local std::vector<double> sum;
   sum.assign(b, b + c);
+  thread_local std::vector<double> weights;
+  thread_local std::vector<const float*> rows;
+  weights.clear();
+  rows.clear();
   double weighted_norms = 0;
   for (std::size_t x = 0; x < set.atoms.size(); ++x) {
     const double wx = set.w[x];
     if (!(wx > 0)) continue;
     weighted_norms += wx * atom_norms_[static_cast<std::size_t>(set.atoms[x])];
-    const float* row = gram_rows_.row(set.atoms[x]);
-    subtract_scaled(sum.data(), wx, row, c);
+    weights.push_back(wx);
+    rows.push_back(gram_rows_.row(set.atoms[x]));
   }
+  subtract_combination(sum.data(), weights, rows, c);
   for (std::int64_t k = 0; k < c; ++k) g[k] = static_cast<float>(sum[static_cast<std::size_t>(k)]);
   double zz = 0;
   for (std::int64_t y = 0; y < d; ++y) zz += static_cast<double>(z[y]) * z[y];
