@@ -36,6 +36,9 @@ void scale(Matrix<float>& m, float beta) {
     for (float& v : m.values()) v *= beta;
 }
 
+// Atoms per group of blocks (see update): R of the later groups moves by GEMMs of this rank.
+constexpr std::int64_t kGroup = 16 * cuda::kAtomBlock;
+
 class CpuAtomUpdater final : public AtomUpdater {
  public:
   CpuAtomUpdater(std::int64_t fixed, std::int64_t learned, std::int64_t dim)
@@ -62,49 +65,69 @@ class CpuAtomUpdater final : public AtomUpdater {
     keep_piece(codes, z);
   }
 
+  // Gauss-Seidel over the atoms in blocks of kAtomBlock, each block inside a group of kGroup:
+  // R of the group's later atoms follows each block by a small GEMM, R of the later groups
+  // follows each group by one GEMM of rank kGroup, and at the end of the sweep the rows the
+  // sweep had passed get the later atoms' moves, so R = B - A D holds for the next sweep or batch.
   float update(MatrixView<float> atoms, int sweeps) override {
     const std::int64_t total = fixed_ + learned_, d = dim_;
     bring_residual_up_to_date(atoms);
-    Matrix<float> block(cuda::kAtomBlock, d), delta(cuda::kAtomBlock, d);
+    Matrix<float> block(cuda::kAtomBlock, d);
+    if (delta_.rows() != learned_) delta_ = Matrix<float>(learned_, d);
     std::vector<double> u(static_cast<std::size_t>(d));
+    const float* a = a_.data() + fixed_;  // A's learned columns
     float largest = 0;
     for (int sweep = 0; sweep < sweeps; ++sweep) {
       largest = 0;
-      for (std::int64_t j0 = 0; j0 < learned_; j0 += cuda::kAtomBlock) {
-        const std::int64_t nb = std::min(cuda::kAtomBlock, learned_ - j0);
-        std::copy_n(r_.row(j0), nb * d, block.data());
-        bool moved = false;
-        for (std::int64_t jj = 0; jj < nb; ++jj) {
-          const std::int64_t j = j0 + jj;
-          float* atom = atoms.row(fixed_ + j);
-          float* step = delta.row(jj);
-          const float a_jj = a_.row(j)[fixed_ + j];
-          std::fill_n(step, d, 0.0f);
-          if (!cuda::atom_is_used(a_jj)) continue;
-          double norm2 = 0;
-          for (std::int64_t i = 0; i < d; ++i) {
-            u[static_cast<std::size_t>(i)] = static_cast<double>(a_jj) * atom[i] + block.row(jj)[i];
-            norm2 += u[static_cast<std::size_t>(i)] * u[static_cast<std::size_t>(i)];
+      for (std::int64_t g0 = 0; g0 < learned_; g0 += kGroup) {
+        const std::int64_t g1 = std::min(learned_, g0 + kGroup);
+        for (std::int64_t j0 = g0; j0 < g1; j0 += cuda::kAtomBlock) {
+          const std::int64_t nb = std::min(cuda::kAtomBlock, g1 - j0);
+          std::copy_n(r_.row(j0), nb * d, block.data());
+          bool moved = false;
+          for (std::int64_t jj = 0; jj < nb; ++jj) {
+            const std::int64_t j = j0 + jj;
+            float* atom = atoms.row(fixed_ + j);
+            float* step = delta_.row(j);
+            const float a_jj = a_.row(j)[fixed_ + j];
+            std::fill_n(step, d, 0.0f);
+            if (!cuda::atom_is_used(a_jj)) continue;
+            double norm2 = 0;
+            for (std::int64_t i = 0; i < d; ++i) {
+              u[static_cast<std::size_t>(i)] = static_cast<double>(a_jj) * atom[i] + block.row(jj)[i];
+              norm2 += u[static_cast<std::size_t>(i)] * u[static_cast<std::size_t>(i)];
+            }
+            const float scale = cuda::unit_scale(norm2);
+            if (scale == 0.0f) continue;
+            for (std::int64_t i = 0; i < d; ++i) {
+              const float next = static_cast<float>(u[static_cast<std::size_t>(i)]) * scale;
+              step[i] = next - atom[i];
+              atom[i] = next;
+              largest = std::max(largest, std::abs(step[i]));
+            }
+            moved = true;
+            for (std::int64_t kk = jj + 1; kk < nb; ++kk) {  // the block's later atoms see this one's move
+              const float a_kj = a_.row(j0 + kk)[fixed_ + j];
+              if (a_kj == 0.0f) continue;
+              float* rk = block.row(kk);
+              for (std::int64_t i = 0; i < d; ++i) rk[i] -= a_kj * step[i];
+            }
           }
-          const float scale = cuda::unit_scale(norm2);
-          if (scale == 0.0f) continue;
-          for (std::int64_t i = 0; i < d; ++i) {
-            const float next = static_cast<float>(u[static_cast<std::size_t>(i)]) * scale;
-            step[i] = next - atom[i];
-            atom[i] = next;
-            largest = std::max(largest, std::abs(step[i]));
-          }
-          moved = true;
-          for (std::int64_t kk = jj + 1; kk < nb; ++kk) {  // the block's later atoms see this one's move
-            const float a_kj = a_.row(j0 + kk)[fixed_ + j];
-            if (a_kj == 0.0f) continue;
-            float* rk = block.row(kk);
-            for (std::int64_t i = 0; i < d; ++i) rk[i] -= a_kj * step[i];
-          }
+          const std::int64_t after = j0 + nb;
+          if (moved && after < g1)
+            gemm(a_.row(after) + fixed_ + j0, total, delta_.row(j0), r_.row(after), g1 - after, d, nb, -1.0f, 1.0f);
         }
-        // R of every learned atom (the block's own rows included) sees the block's moves: one GEMM,
-        // so R = B - A D holds after the sweep and the next sweep or batch starts from it.
-        if (moved) gemm(a_.data() + fixed_ + j0, total, delta.data(), r_.data(), learned_, d, nb, -1.0f, 1.0f);
+        if (g1 < learned_)
+          gemm(a_.row(g1) + fixed_ + g0, total, delta_.row(g0), r_.row(g1), learned_ - g1, d, g1 - g0, -1.0f, 1.0f);
+      }
+      // The moves each row had not seen: its own block's and the later ones of its group, the later groups'.
+      for (std::int64_t g0 = 0; g0 < learned_; g0 += kGroup) {
+        const std::int64_t g1 = std::min(learned_, g0 + kGroup);
+        if (g1 < learned_) gemm(a + g0 * total + g1, total, delta_.row(g1), r_.row(g0), g1 - g0, d, learned_ - g1, -1.0f, 1.0f);
+        for (std::int64_t j0 = g0; j0 < g1; j0 += cuda::kAtomBlock) {
+          const std::int64_t nb = std::min(cuda::kAtomBlock, g1 - j0);
+          gemm(a + j0 * total + j0, total, delta_.row(j0), r_.row(j0), nb, d, g1 - j0, -1.0f, 1.0f);
+        }
       }
     }
     r_kept_ = true;
@@ -164,6 +187,7 @@ class CpuAtomUpdater final : public AtomUpdater {
   Matrix<float> a_;  // learned x (fixed + learned)
   Matrix<float> b_;  // learned x dim
   Matrix<float> r_;  // learned x dim: B - A D, valid while r_kept_
+  Matrix<float> delta_;  // learned x dim: each atom's move in the current sweep
   bool r_kept_ = false;
   float r_beta_ = 1.0f;         // the decay the pending batch applies to R
   std::vector<Piece> pieces_;   // the pending batch's rows and codes

@@ -269,8 +269,8 @@ TEST(Learn, PiecesCodedApartGiveTheLearnersAtomsBitForBit) {
 // sum w_L (z - D^T w)^T); it must move the atoms as recomputing R every batch does,
 // up to rounding, with fixed atoms, decay and batches of two pieces.
 TEST(Learn, KeptResidualMovesTheAtomsAsARecomputedOne) {
-  const std::int64_t fixed = 4, learned = 40, d = 24;
-  const Planted p = planted(fixed + learned, d, 1200, 0.02f, 11);
+  const std::int64_t fixed = 4, learned = 600, d = 24;  // more atoms than one group of blocks
+  const Planted p = planted(fixed + learned, d, 800, 0.02f, 11);
   Matrix<float> kept_atoms(fixed + learned, d);
   std::mt19937 rng(3);
   std::normal_distribution<float> normal;
