@@ -1,10 +1,12 @@
 // The CPU reference of the dictionary step: sparse accumulation of the statistics
 // (deterministic: each learned atom's row is summed by one thread in row order) and
-// block-coordinate descent on the unit sphere with R = B - A D kept by GEMMs.
+// block-coordinate descent on the unit sphere with R = B - A D kept by GEMMs within a sweep
+// and from batch to batch (a batch moves R by sum w_L (z - D^T w)^T; recomputed each epoch).
 #include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "concise/learn/atom_updater.hpp"
@@ -34,16 +36,20 @@ void scale(Matrix<float>& m, float beta) {
     for (float& v : m.values()) v *= beta;
 }
 
+// Atoms per group of blocks (see update): R of the later groups moves by GEMMs of this rank.
+constexpr std::int64_t kGroup = 16 * cuda::kAtomBlock;
+
 class CpuAtomUpdater final : public AtomUpdater {
  public:
   CpuAtomUpdater(std::int64_t fixed, std::int64_t learned, std::int64_t dim)
-      : fixed_(fixed), learned_(learned), dim_(dim), a_(learned, fixed + learned), b_(learned, dim) {}
+      : fixed_(fixed), learned_(learned), dim_(dim), a_(learned, fixed + learned), b_(learned, dim), r_(learned, dim) {}
 
   void accumulate(const SparseRows& codes, MatrixView<const float> z, float beta) override {
     if (beta == 1.0f) {  // a later piece of a batch: its own sum, added (as distributed learning adds it)
       piece_statistics(codes, z, fixed_, learned_, piece_a_, piece_b_);
       add(a_, piece_a_);
       add(b_, piece_b_);
+      keep_piece(codes, z);
       return;
     }
     // A batch's first piece: the decayed statistics (zeros in batch mode, so the same bits as
@@ -51,52 +57,80 @@ class CpuAtomUpdater final : public AtomUpdater {
     scale(a_, beta);
     scale(b_, beta);
     add_piece_statistics(codes, z, fixed_, learned_, a_, b_);
+    // R follows the decay only from a batch that ended in an update; in batch mode it is
+    // recomputed from the statistics, as distributed learning (which writes them) recomputes it.
+    if (!pieces_.empty() || beta == 0.0f) r_kept_ = false;
+    pieces_.clear();
+    r_beta_ = beta;
+    keep_piece(codes, z);
   }
 
+  // Gauss-Seidel over the atoms in blocks of kAtomBlock, each block inside a group of kGroup:
+  // R of the group's later atoms follows each block by a small GEMM, R of the later groups
+  // follows each group by one GEMM of rank kGroup, and at the end of the sweep the rows the
+  // sweep had passed get the later atoms' moves, so R = B - A D holds for the next sweep or batch.
   float update(MatrixView<float> atoms, int sweeps) override {
     const std::int64_t total = fixed_ + learned_, d = dim_;
-    Matrix<float> r(learned_, d), block(cuda::kAtomBlock, d), delta(cuda::kAtomBlock, d);
+    bring_residual_up_to_date(atoms);
+    Matrix<float> block(cuda::kAtomBlock, d);
+    if (delta_.rows() != learned_) delta_ = Matrix<float>(learned_, d);
     std::vector<double> u(static_cast<std::size_t>(d));
+    const float* a = a_.data() + fixed_;  // A's learned columns
     float largest = 0;
     for (int sweep = 0; sweep < sweeps; ++sweep) {
       largest = 0;
-      std::copy(b_.values().begin(), b_.values().end(), r.values().begin());
-      gemm(a_.data(), total, atoms.data, r.data(), learned_, d, total, -1.0f, 1.0f);  // R = B - A D
-      for (std::int64_t j0 = 0; j0 < learned_; j0 += cuda::kAtomBlock) {
-        const std::int64_t nb = std::min(cuda::kAtomBlock, learned_ - j0);
-        std::copy_n(r.row(j0), nb * d, block.data());
-        for (std::int64_t jj = 0; jj < nb; ++jj) {
-          const std::int64_t j = j0 + jj;
-          float* atom = atoms.row(fixed_ + j);
-          float* step = delta.row(jj);
-          const float a_jj = a_.row(j)[fixed_ + j];
-          std::fill_n(step, d, 0.0f);
-          if (!cuda::atom_is_used(a_jj)) continue;
-          double norm2 = 0;
-          for (std::int64_t i = 0; i < d; ++i) {
-            u[static_cast<std::size_t>(i)] = static_cast<double>(a_jj) * atom[i] + block.row(jj)[i];
-            norm2 += u[static_cast<std::size_t>(i)] * u[static_cast<std::size_t>(i)];
+      for (std::int64_t g0 = 0; g0 < learned_; g0 += kGroup) {
+        const std::int64_t g1 = std::min(learned_, g0 + kGroup);
+        for (std::int64_t j0 = g0; j0 < g1; j0 += cuda::kAtomBlock) {
+          const std::int64_t nb = std::min(cuda::kAtomBlock, g1 - j0);
+          std::copy_n(r_.row(j0), nb * d, block.data());
+          bool moved = false;
+          for (std::int64_t jj = 0; jj < nb; ++jj) {
+            const std::int64_t j = j0 + jj;
+            float* atom = atoms.row(fixed_ + j);
+            float* step = delta_.row(j);
+            const float a_jj = a_.row(j)[fixed_ + j];
+            std::fill_n(step, d, 0.0f);
+            if (!cuda::atom_is_used(a_jj)) continue;
+            double norm2 = 0;
+            for (std::int64_t i = 0; i < d; ++i) {
+              u[static_cast<std::size_t>(i)] = static_cast<double>(a_jj) * atom[i] + block.row(jj)[i];
+              norm2 += u[static_cast<std::size_t>(i)] * u[static_cast<std::size_t>(i)];
+            }
+            const float scale = cuda::unit_scale(norm2);
+            if (scale == 0.0f) continue;
+            for (std::int64_t i = 0; i < d; ++i) {
+              const float next = static_cast<float>(u[static_cast<std::size_t>(i)]) * scale;
+              step[i] = next - atom[i];
+              atom[i] = next;
+              largest = std::max(largest, std::abs(step[i]));
+            }
+            moved = true;
+            for (std::int64_t kk = jj + 1; kk < nb; ++kk) {  // the block's later atoms see this one's move
+              const float a_kj = a_.row(j0 + kk)[fixed_ + j];
+              if (a_kj == 0.0f) continue;
+              float* rk = block.row(kk);
+              for (std::int64_t i = 0; i < d; ++i) rk[i] -= a_kj * step[i];
+            }
           }
-          const float scale = cuda::unit_scale(norm2);
-          if (scale == 0.0f) continue;
-          for (std::int64_t i = 0; i < d; ++i) {
-            const float next = static_cast<float>(u[static_cast<std::size_t>(i)]) * scale;
-            step[i] = next - atom[i];
-            atom[i] = next;
-            largest = std::max(largest, std::abs(step[i]));
-          }
-          for (std::int64_t kk = jj + 1; kk < nb; ++kk) {  // the block's later atoms see this one's move
-            const float a_kj = a_.row(j0 + kk)[fixed_ + j];
-            if (a_kj == 0.0f) continue;
-            float* rk = block.row(kk);
-            for (std::int64_t i = 0; i < d; ++i) rk[i] -= a_kj * step[i];
-          }
+          const std::int64_t after = j0 + nb;
+          if (moved && after < g1)
+            gemm(a_.row(after) + fixed_ + j0, total, delta_.row(j0), r_.row(after), g1 - after, d, nb, -1.0f, 1.0f);
         }
-        const std::int64_t after = j0 + nb;  // R of the atoms after the block: one GEMM
-        if (after < learned_)
-          gemm(a_.row(after) + fixed_ + j0, total, delta.data(), r.row(after), learned_ - after, d, nb, -1.0f, 1.0f);
+        if (g1 < learned_)
+          gemm(a_.row(g1) + fixed_ + g0, total, delta_.row(g0), r_.row(g1), learned_ - g1, d, g1 - g0, -1.0f, 1.0f);
+      }
+      // The moves each row had not seen: its own block's and the later ones of its group, the later groups'.
+      for (std::int64_t g0 = 0; g0 < learned_; g0 += kGroup) {
+        const std::int64_t g1 = std::min(learned_, g0 + kGroup);
+        if (g1 < learned_) gemm(a + g0 * total + g1, total, delta_.row(g1), r_.row(g0), g1 - g0, d, learned_ - g1, -1.0f, 1.0f);
+        for (std::int64_t j0 = g0; j0 < g1; j0 += cuda::kAtomBlock) {
+          const std::int64_t nb = std::min(cuda::kAtomBlock, g1 - j0);
+          gemm(a + j0 * total + j0, total, delta_.row(j0), r_.row(j0), nb, d, g1 - j0, -1.0f, 1.0f);
+        }
       }
     }
+    r_kept_ = true;
     return largest;
   }
 
@@ -104,6 +138,7 @@ class CpuAtomUpdater final : public AtomUpdater {
     std::fill_n(a_.row(j), fixed_ + learned_, 0.0f);
     for (std::int64_t k = 0; k < learned_; ++k) a_.row(k)[fixed_ + j] = 0.0f;
     std::fill_n(b_.row(j), dim_, 0.0f);
+    forget_residual();
   }
 
   void read_statistics(Matrix<float>& a, Matrix<float>& b) const override {
@@ -113,16 +148,80 @@ class CpuAtomUpdater final : public AtomUpdater {
   void write_statistics(const Matrix<float>& a, const Matrix<float>& b) override {
     a_ = a;
     b_ = b;
+    forget_residual();
+  }
+
+  void forget_residual() {
+    r_kept_ = false;
+    pieces_.clear();
   }
 
  private:
+  struct Piece {
+    SparseRows codes;
+    Matrix<float> z;
+  };
+
+  void keep_piece(const SparseRows& codes, MatrixView<const float> z) {
+    Piece piece{codes, Matrix<float>(z.rows, z.cols)};
+    std::copy_n(z.data, z.size(), piece.z.data());
+    pieces_.push_back(std::move(piece));
+  }
+
+  // R = B - A D for the statistics the updater holds: from the kept R, a batch adds
+  // R <- beta R + sum_rows w_L (z - D^T w)^T (D the atoms that coded the batch, not moved since);
+  // otherwise (first batch, batch mode, written or reset statistics) one GEMM recomputes it.
+  void bring_residual_up_to_date(MatrixView<const float> atoms) {
+    if (r_kept_) {
+      scale(r_, r_beta_);
+      for (const Piece& p : pieces_) add_residual_correlations(p.codes, p.z.view(), atoms, fixed_, learned_, r_);
+    } else {
+      std::copy(b_.values().begin(), b_.values().end(), r_.values().begin());
+      gemm(a_.data(), fixed_ + learned_, atoms.data, r_.data(), learned_, dim_, fixed_ + learned_, -1.0f, 1.0f);
+    }
+    pieces_.clear();
+    r_beta_ = 1.0f;
+  }
+
   std::int64_t fixed_, learned_, dim_;
   Matrix<float> a_;  // learned x (fixed + learned)
   Matrix<float> b_;  // learned x dim
+  Matrix<float> r_;  // learned x dim: B - A D, valid while r_kept_
+  Matrix<float> delta_;  // learned x dim: each atom's move in the current sweep
+  bool r_kept_ = false;
+  float r_beta_ = 1.0f;         // the decay the pending batch applies to R
+  std::vector<Piece> pieces_;   // the pending batch's rows and codes
   Matrix<float> piece_a_, piece_b_;
 };
 
 }  // namespace
+
+void add_residual_correlations(const SparseRows& codes, MatrixView<const float> z, MatrixView<const float> atoms,
+                               std::int64_t fixed, std::int64_t learned, Matrix<float>& r) {
+  const std::int64_t dim = z.cols;
+  Matrix<float> residual(codes.rows(), dim);
+  std::vector<std::vector<std::pair<std::int64_t, float>>> uses(static_cast<std::size_t>(learned));
+  for (std::int64_t row = 0; row < codes.rows(); ++row) {
+    row_residual(codes, row, atoms, z.row(row), residual.row(row));
+    for (auto p = codes.indptr[static_cast<std::size_t>(row)]; p < codes.indptr[static_cast<std::size_t>(row) + 1]; ++p) {
+      const std::int64_t k = codes.indices[static_cast<std::size_t>(p)];
+      if (k >= fixed) uses[static_cast<std::size_t>(k - fixed)].emplace_back(row, codes.data[static_cast<std::size_t>(p)]);
+    }
+  }
+  const bool worth_threads = static_cast<std::int64_t>(codes.data.size()) * dim > (1 << 20);
+#pragma omp parallel for schedule(dynamic, 8) if (worth_threads)
+  for (std::int64_t j = 0; j < learned; ++j) {
+    float* rj = r.row(j);
+    for (const auto& [row, w] : uses[static_cast<std::size_t>(j)]) {
+      const float* res = residual.row(row);
+      for (std::int64_t i = 0; i < dim; ++i) rj[i] += w * res[i];
+    }
+  }
+}
+
+void forget_kept_residual(AtomUpdater& updater) {
+  if (auto* cpu = dynamic_cast<CpuAtomUpdater*>(&updater)) cpu->forget_residual();
+}
 
 void piece_statistics(const SparseRows& codes, MatrixView<const float> z, std::int64_t fixed, std::int64_t learned,
                       Matrix<float>& a, Matrix<float>& b) {

@@ -102,6 +102,7 @@ void DictionaryLearner::initialize(MatrixView<const float> rows) {
         std::copy(r.begin(), r.end(), atoms_.row(fixed_ + j));
   }
   for (std::int64_t j = 0; j < learned(); ++j) normalize(atoms_.row(fixed_ + j), d);
+  forget_kept_residual(*updater_);
 }
 
 void DictionaryLearner::solve(MatrixView<const float> z, SolveResult& result) {
@@ -174,6 +175,7 @@ int sweep_until_still(AtomUpdater& updater, MatrixView<float> atoms, int max_swe
 
 std::int64_t DictionaryLearner::resample(const EpochTally& tally, bool batch_mode) {
   const std::int64_t k_learned = learned(), d = dim();
+  forget_kept_residual(*updater_);  // each epoch starts from R recomputed, as a resumed run does
   std::vector<std::uint8_t> restart(static_cast<std::size_t>(k_learned), 0);
   for (std::int64_t j = 0; j < k_learned; ++j) restart[static_cast<std::size_t>(j)] = tally.usage[static_cast<std::size_t>(j)] == 0;
   if (!batch_mode) {

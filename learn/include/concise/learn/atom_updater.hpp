@@ -16,5 +16,9 @@ std::unique_ptr<AtomUpdater> make_cpu_atom_updater(std::int64_t fixed, std::int6
 // The CPU reference or the GPU twin, by the resources' device.
 std::unique_ptr<AtomUpdater> make_atom_updater(std::int64_t fixed, std::int64_t learned, std::int64_t dim,
                                                const Resources& resources);
+// The CPU updater keeps R = B - A D from batch to batch; this makes its next update recompute
+// R from the statistics and atoms (a resumed run recomputes it too, so both go on bit for bit).
+// The GPU twin recomputes R every sweep and has nothing to forget.
+void forget_kept_residual(AtomUpdater& updater);
 
 }  // namespace concise::learn

@@ -112,6 +112,10 @@ void add_piece_statistics(const SparseRows& codes, MatrixView<const float> z, st
 // Adds the coded rows of a piece (rows of order first_order, first_order + 1, ...) to a tally.
 void tally_rows(const SolveResult& result, MatrixView<const float> atoms, std::int64_t fixed, MatrixView<const float> z,
                 std::int64_t first_order, EpochTally& tally);
+// R += sum_rows w_L (z - D^T w)^T over coded rows (r: learned x d; atoms D: fixed + learned rows, those
+// that coded the rows): how a batch moves R = B - A D. Each atom's row summed in row order.
+void add_residual_correlations(const SparseRows& codes, MatrixView<const float> z, MatrixView<const float> atoms,
+                               std::int64_t fixed, std::int64_t learned, Matrix<float>& r);
 // Batch mode's dictionary step: block-coordinate sweeps over the statistics the updater holds until
 // no coordinate moves by 1e-6 (at most max_sweeps). Returns the sweeps made.
 int sweep_until_still(AtomUpdater& updater, MatrixView<float> atoms, int max_sweeps);
