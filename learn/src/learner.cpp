@@ -116,7 +116,7 @@ void DictionaryLearner::begin_batch(bool batch_mode) {
   // dropped: they hold stale codes of the same rows and would only hold the atoms back.
   const double t = static_cast<double>(batches_seen_);
   pending_beta_ = batch_mode ? 0.0f : static_cast<float>(std::pow(1.0 - 1.0 / t, options_.forget));
-  batch_decomposer_ = resources_.make_decomposer(atoms_.view(), options_.solve);
+  batch_decomposer_ = resources_.make_decomposer(atoms_.view(), batch_coding(options_.solve));
 }
 
 void tally_rows(const SolveResult& result, MatrixView<const float> atoms, std::int64_t fixed, MatrixView<const float> z,

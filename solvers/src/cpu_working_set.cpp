@@ -57,7 +57,7 @@ struct RowSet {
 class CpuWorkingSet final : public CpuSolverBase {
  public:
   CpuWorkingSet(MatrixView<const float> atoms, const SolveOptions& options)
-      : CpuSolverBase(atoms, options), gram_rows_(atoms, kGramRowsBudget),
+      : CpuSolverBase(atoms, options), gram_rows_(atoms, options.keep_gram_rows ? kGramRowsBudget : 0),
         max_atom_norm_(atom_norms_.empty() ? 0.0 : *std::max_element(atom_norms_.begin(), atom_norms_.end()) * (1 + 1e-6)) {}
   std::string name() const override { return "cpu/ws"; }
 

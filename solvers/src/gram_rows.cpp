@@ -22,7 +22,7 @@ CONCISE_VECTOR_CLONES float gram_dot(const float* a, const float* b, std::int64_
 
 GramRows::GramRows(MatrixView<const float> atoms, std::int64_t budget_floats)
     : atoms_(atoms),
-      capacity_(std::min(atoms.rows, std::max<std::int64_t>(1, budget_floats / std::max<std::int64_t>(1, atoms.rows)))),
+      capacity_(std::min(atoms.rows, std::max<std::int64_t>(0, budget_floats / std::max<std::int64_t>(1, atoms.rows)))),
       blocks_(static_cast<std::size_t>((capacity_ + kBlockRows - 1) / kBlockRows)),
       slot_(static_cast<std::size_t>(atoms.rows), -1),
       state_(new std::atomic<std::uint8_t>[static_cast<std::size_t>(atoms.rows)]) {

@@ -23,7 +23,7 @@ float gram_dot(const float* a, const float* b, std::int64_t d);
 
 class GramRows {
  public:
-  // Rows are kept up to budget_floats floats in all (at least one row).
+  // Rows are kept up to budget_floats floats in all (none when the budget is under one row).
   GramRows(MatrixView<const float> atoms, std::int64_t budget_floats);
 
   std::int64_t capacity() const { return capacity_; }

@@ -186,7 +186,7 @@ using HostIndices = nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, n
 nb::dict learn_piece(HostRows atoms, std::int64_t fixed, HostRows rows, HostIndices order, std::int64_t first_order,
                      double l1, double tol, const std::string& solver, const std::string& device, int l0,
                      double l0_ratio, std::optional<HostVector> image_mean, bool preprocess) {
-  SolveOptions solve = solve_options(l1, tol, solver, l0, l0_ratio);
+  const SolveOptions solve = learn::batch_coding(solve_options(l1, tol, solver, l0, l0_ratio));
   solve.validate();
   const auto total = static_cast<std::int64_t>(atoms.shape(0)), d = static_cast<std::int64_t>(atoms.shape(1));
   const auto n = static_cast<std::int64_t>(rows.shape(0));

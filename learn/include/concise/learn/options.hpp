@@ -30,4 +30,11 @@ struct LearnOptions {
   std::string settings_key() const;
 };
 
+// The settings a mini-batch is coded with, by the learner and by a distributed worker alike:
+// its atoms live for one batch, so the solver keeps no Gram rows across calls.
+inline SolveOptions batch_coding(SolveOptions solve) {
+  solve.keep_gram_rows = false;
+  return solve;
+}
+
 }  // namespace concise::learn

@@ -23,6 +23,10 @@ struct SolveOptions {
   bool screening = true;       // gap-safe screening (FISTA, ADMM)
   int threads = 0;             // CPU threads for a solve; 0: OMP_NUM_THREADS if set, else all cores
   long long gpu_batch_rows = 0;  // rows the GPU solves at once; 0 picks from the dictionary size
+  // CPU working set: keep rows of the Gram matrix C C^T from row to row and call to call.
+  // They pay when many rows are solved over one dictionary; a dictionary that changes every
+  // mini-batch (dictionary learning) would rebuild them for every batch.
+  bool keep_gram_rows = true;
 
   // Throws InputError for values outside their domain.
   void validate() const;
