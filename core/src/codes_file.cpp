@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <type_traits>
+#include <utility>
 
 #include "concise/core/error.hpp"
 #include "concise/core/output_file.hpp"
@@ -15,6 +17,36 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr hsize_t kChunk = 1 << 16;
+
+// One per-row stats dataset: its name, its types on file and in memory, and its column of CodeStats.
+struct StatsColumn {
+  const char* name;
+  hid_t file_type;
+  hid_t mem_type;
+  std::size_t bytes;  // of one value
+  const void* (*values)(const CodeStats&);
+  void* (*values_to_fill)(CodeStats&);
+};
+
+template <auto member>
+StatsColumn stats_column(const char* name, hid_t file_type, hid_t mem_type) {
+  using Column = std::remove_reference_t<decltype(std::declval<CodeStats&>().*member)>;
+  return {name, file_type, mem_type, sizeof(typename Column::value_type),
+          [](const CodeStats& stats) -> const void* { return (stats.*member).data(); },
+          [](CodeStats& stats) -> void* { return (stats.*member).data(); }};
+}
+
+// Every stats dataset, for the writer, the resume copy and the reader alike.
+std::vector<StatsColumn> stats_columns() {
+  return {stats_column<&CodeStats::l0>("/stats/l0", H5T_STD_I32LE, H5T_NATIVE_INT32),
+          stats_column<&CodeStats::cosine>("/stats/cosine", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT),
+          stats_column<&CodeStats::centered_cosine>("/stats/centered_cosine", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT),
+          stats_column<&CodeStats::gap>("/stats/gap", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT),
+          stats_column<&CodeStats::objective>("/stats/objective", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT),
+          stats_column<&CodeStats::iterations>("/stats/iterations", H5T_STD_I32LE, H5T_NATIVE_INT32),
+          stats_column<&CodeStats::l1>("/stats/l1", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT),
+          stats_column<&CodeStats::at_limit>("/stats/at_limit", H5T_STD_U8LE, H5T_NATIVE_UINT8)};
+}
 
 void write_run_info(const detail::H5File& file, const CodesRunInfo& info) {
   hid_t root = file.id.get();
@@ -113,21 +145,13 @@ std::int64_t copy_committed_rows(const detail::H5File& from, const detail::H5Fil
     detail::write_at(to, "/codes/data", H5T_NATIVE_FLOAT, first, n, values.data());
     detail::write_at(to, "/codes/indices", H5T_NATIVE_INT32, first, n, indices.data());
   }
-  const struct {
-    const char* name;
-    hid_t type;
-    std::size_t bytes;
-  } stats[] = {{"/stats/l0", H5T_NATIVE_INT32, 4},         {"/stats/cosine", H5T_NATIVE_FLOAT, 4},
-               {"/stats/centered_cosine", H5T_NATIVE_FLOAT, 4}, {"/stats/gap", H5T_NATIVE_FLOAT, 4},
-               {"/stats/objective", H5T_NATIVE_FLOAT, 4},  {"/stats/iterations", H5T_NATIVE_INT32, 4},
-               {"/stats/l1", H5T_NATIVE_FLOAT, 4},         {"/stats/at_limit", H5T_NATIVE_UINT8, 1}};
   std::vector<unsigned char> buffer;
-  for (const auto& column : stats) {
+  for (const StatsColumn& column : stats_columns()) {
     for (std::int64_t first = 0; first < rows; first += kBlock) {
       const std::int64_t n = std::min(kBlock, rows - first);
       buffer.resize(static_cast<std::size_t>(n) * column.bytes);
-      detail::read_slice(from, column.name, column.type, first, n, buffer.data());
-      detail::write_at(to, column.name, column.type, first, n, buffer.data());
+      detail::read_slice(from, column.name, column.mem_type, first, n, buffer.data());
+      detail::write_at(to, column.name, column.mem_type, first, n, buffer.data());
     }
   }
   return nnz;
@@ -231,14 +255,7 @@ void CodesWriter::start_file(const std::string& file_path, const std::vector<std
   const auto n = static_cast<hsize_t>(info.rows);
   detail::create_fixed(f, "/codes/indptr", H5T_STD_I64LE, n + 1, kChunk);
   detail::open_or_create_group(f, "/stats");  // created here, untimed, not as an intermediate group
-  detail::create_fixed(f, "/stats/l0", H5T_STD_I32LE, n, kChunk);
-  detail::create_fixed(f, "/stats/cosine", H5T_IEEE_F32LE, n, kChunk);
-  detail::create_fixed(f, "/stats/centered_cosine", H5T_IEEE_F32LE, n, kChunk);
-  detail::create_fixed(f, "/stats/gap", H5T_IEEE_F32LE, n, kChunk);
-  detail::create_fixed(f, "/stats/objective", H5T_IEEE_F32LE, n, kChunk);
-  detail::create_fixed(f, "/stats/iterations", H5T_STD_I32LE, n, kChunk);
-  detail::create_fixed(f, "/stats/l1", H5T_IEEE_F32LE, n, kChunk);
-  detail::create_fixed(f, "/stats/at_limit", H5T_STD_U8LE, n, kChunk);
+  for (const StatsColumn& column : stats_columns()) detail::create_fixed(f, column.name, column.file_type, n, kChunk);
   detail::write_strings(f, "/concepts", concepts);
   const std::int64_t zero = 0;
   detail::write_at(f, "/codes/indptr", H5T_NATIVE_INT64, 0, 1, &zero);
@@ -273,14 +290,8 @@ void CodesWriter::append(const SparseRows& rows, const CodeStats& stats) {
   std::vector<std::int64_t> indptr(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) indptr[static_cast<std::size_t>(i)] = s.nnz + rows.indptr[static_cast<std::size_t>(i) + 1];
   detail::write_at(f, "/codes/indptr", H5T_NATIVE_INT64, s.rows_done + 1, n, indptr.data());
-  detail::write_at(f, "/stats/l0", H5T_NATIVE_INT32, s.rows_done, n, stats.l0.data());
-  detail::write_at(f, "/stats/cosine", H5T_NATIVE_FLOAT, s.rows_done, n, stats.cosine.data());
-  detail::write_at(f, "/stats/centered_cosine", H5T_NATIVE_FLOAT, s.rows_done, n, stats.centered_cosine.data());
-  detail::write_at(f, "/stats/gap", H5T_NATIVE_FLOAT, s.rows_done, n, stats.gap.data());
-  detail::write_at(f, "/stats/objective", H5T_NATIVE_FLOAT, s.rows_done, n, stats.objective.data());
-  detail::write_at(f, "/stats/iterations", H5T_NATIVE_INT32, s.rows_done, n, stats.iterations.data());
-  detail::write_at(f, "/stats/l1", H5T_NATIVE_FLOAT, s.rows_done, n, stats.l1.data());
-  detail::write_at(f, "/stats/at_limit", H5T_NATIVE_UINT8, s.rows_done, n, stats.at_limit.data());
+  for (const StatsColumn& column : stats_columns())
+    detail::write_at(f, column.name, column.mem_type, s.rows_done, n, column.values(stats));
   // Data first, then the commit point: a crash before the flush leaves the old rows_done.
   detail::flush_h5(f);
   s.rows_done += n;
@@ -372,18 +383,11 @@ CodesFile CodesFile::load(const std::string& path, std::int64_t first, std::int6
       throw InputError("file " + in_quotes(path) + ", dataset '/codes/indices': index " + std::to_string(k) +
                        " is out of range (corrupt file)");
   out.stats.resize(static_cast<std::size_t>(count));
-  auto stat = [&](const char* name, hid_t type, void* dst) {
-    if (detail::h5_exists(file, name)) detail::read_slice(file, name, type, first, count, dst);
-  };
-  stat("/stats/l0", H5T_NATIVE_INT32, out.stats.l0.data());
-  stat("/stats/cosine", H5T_NATIVE_FLOAT, out.stats.cosine.data());
-  stat("/stats/centered_cosine", H5T_NATIVE_FLOAT, out.stats.centered_cosine.data());
-  stat("/stats/gap", H5T_NATIVE_FLOAT, out.stats.gap.data());
-  stat("/stats/objective", H5T_NATIVE_FLOAT, out.stats.objective.data());
-  stat("/stats/iterations", H5T_NATIVE_INT32, out.stats.iterations.data());
+  // Files from before /stats/l1 existed were solved at one lambda.
   if (!detail::h5_exists(file, "/stats/l1")) out.stats.l1.assign(out.stats.l1.size(), static_cast<float>(out.info.l1));
-  stat("/stats/l1", H5T_NATIVE_FLOAT, out.stats.l1.data());
-  stat("/stats/at_limit", H5T_NATIVE_UINT8, out.stats.at_limit.data());
+  for (const StatsColumn& column : stats_columns())
+    if (detail::h5_exists(file, column.name))
+      detail::read_slice(file, column.name, column.mem_type, first, count, column.values_to_fill(out.stats));
   return out;
 }
 
