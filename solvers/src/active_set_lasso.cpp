@@ -30,6 +30,36 @@ CONCISE_VECTOR_CLONES double dot(const double* x, const double* y, std::int64_t 
   return s;
 }
 
+CONCISE_VECTOR_CLONES double dot(const float* x, const double* y, std::int64_t n) {
+  constexpr int kLanes = 8;
+  double partial[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) partial[l] += static_cast<double>(x[i + l]) * y[i + l];
+  for (int l = 0; i < n; ++i, ++l) partial[l] += static_cast<double>(x[i]) * y[i];
+  double s = 0;
+  for (double v : partial) s += v;
+  return s;
+}
+
+// y += a0 x0 + a1 x1 + a2 x2 + a3 x3, one sweep over y for four rows of G.
+CONCISE_VECTOR_CLONES void add_scaled4(double* y, const double* a, const double* x0, const double* x1,
+                                       const double* x2, const double* x3, std::int64_t n) {
+  const double a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+  for (std::int64_t i = 0; i < n; ++i) y[i] += (a0 * x0[i] + a1 * x1[i]) + (a2 * x2[i] + a3 * x3[i]);
+}
+CONCISE_VECTOR_CLONES void add_scaled4(double* y, const double* a, const float* x0, const float* x1, const float* x2,
+                                       const float* x3, std::int64_t n) {
+  const double a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+  for (std::int64_t i = 0; i < n; ++i)
+    y[i] += (a0 * static_cast<double>(x0[i]) + a1 * static_cast<double>(x1[i])) +
+            (a2 * static_cast<double>(x2[i]) + a3 * static_cast<double>(x3[i]));
+}
+template <typename T>
+void add_scaled(double* y, double a, const T* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] += a * static_cast<double>(x[i]);
+}
+
 // Below this many entering atoms, L21 = G21 L11^-T and G22 - L21 L21^T come from
 // dot products over the factor's rows: BLAS-3 would first pack the whole factor,
 // which costs more than a few rows' solves.
@@ -51,7 +81,8 @@ void update_few(const double* l, double* block, std::int64_t m, std::int64_t n, 
 
 }  // namespace
 
-void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::size_t count) {
+template <typename T>
+void ActiveSetLasso::enter(const GramLassoOf<T>& p, const std::int64_t* atoms, std::size_t count) {
   // Blocked Cholesky update: with G = [G11 G12; G21 G22] and G11 = L11 L11^T,
   // L21 = G21 L11^-T and L22 L22^T = G22 - L21 L21^T.
   while (count > 0) {
@@ -59,7 +90,7 @@ void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::s
     double* block = factor_.data() + static_cast<std::ptrdiff_t>(n) * stride_;
     for (std::size_t t = 0; t < count; ++t) {
       double* row = block + static_cast<std::ptrdiff_t>(t) * stride_;
-      const double* g = p.gram + atoms[t] * p.stride();
+      const T* g = p.row(atoms[t]);
       for (std::size_t j = 0; j < n; ++j) row[j] = g[passive_[j]];
       for (std::size_t u = 0; u <= t; ++u) row[n + u] = g[atoms[u]];
     }
@@ -74,7 +105,7 @@ void ActiveSetLasso::enter(const GramLasso& p, const std::int64_t* atoms, std::s
     std::size_t good = info == 0 ? count : static_cast<std::size_t>(info - 1);
     for (std::size_t t = 0; t < good; ++t) {
       const double pivot = block[static_cast<std::ptrdiff_t>(t) * stride_ + static_cast<std::ptrdiff_t>(n + t)];
-      if (!(pivot * pivot > kDependentPivot * p.gram[atoms[t] * p.stride() + atoms[t]])) good = t;
+      if (!(pivot * pivot > kDependentPivot * static_cast<double>(p.row(atoms[t])[atoms[t]]))) good = t;
     }
     passive_.insert(passive_.end(), atoms, atoms + good);
     if (forward_valid_)  // the new rows of L y = q_P, below the old ones
@@ -144,7 +175,8 @@ void ActiveSetLasso::reserve(std::int64_t k) {
   stride_ = stride;
 }
 
-void ActiveSetLasso::start(const GramLasso& p) {
+template <typename T>
+void ActiveSetLasso::start(const GramLassoOf<T>& p) {
   const std::int64_t k = p.k;
   q_.resize(static_cast<std::size_t>(k));
   gradient_.resize(static_cast<std::size_t>(k));
@@ -158,7 +190,8 @@ void ActiveSetLasso::start(const GramLasso& p) {
   forward_valid_ = false;
 }
 
-int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
+template <typename T>
+int ActiveSetLasso::solve(const GramLassoOf<T>& p, double* w, int max_steps) {
   const std::int64_t k = p.k;
   passive_.clear();
   reserve(k);
@@ -175,7 +208,8 @@ int ActiveSetLasso::solve(const GramLasso& p, double* w, int max_steps) {
   return iterate(p, w, max_steps);
 }
 
-int ActiveSetLasso::resume(const GramLasso& p, double* w, int max_steps) {
+template <typename T>
+int ActiveSetLasso::resume(const GramLassoOf<T>& p, double* w, int max_steps) {
   reserve(p.k);
   start(p);
   // Only passive atoms carry weight, and those need w > 0: one whose weight was
@@ -190,7 +224,33 @@ int ActiveSetLasso::resume(const GramLasso& p, double* w, int max_steps) {
   return iterate(p, w, max_steps);
 }
 
-int ActiveSetLasso::iterate(const GramLasso& p, double* w, int max_steps) {
+template <typename T>
+void ActiveSetLasso::zero_atom_gradients(const GramLassoOf<T>& p, const double* w) {
+  const std::int64_t k = p.k;
+  const std::size_t n = passive_.size();
+  if (static_cast<std::int64_t>(2 * n) >= k) {  // few atoms at zero: a dot product each
+    for (std::int64_t i = 0; i < k; ++i)
+      if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)])
+        gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - dot(p.row(i), w, k);
+    return;
+  }
+  // Few passive atoms: G w as the sum of their rows (G is symmetric), four per sweep.
+  product_.assign(static_cast<std::size_t>(k), 0.0);
+  weights_.resize(n);
+  std::size_t x = 0;
+  for (; x + 4 <= n; x += 4) {
+    for (std::size_t u = 0; u < 4; ++u) weights_[x + u] = w[passive_[x + u]];
+    add_scaled4(product_.data(), weights_.data() + x, p.row(passive_[x]), p.row(passive_[x + 1]),
+                p.row(passive_[x + 2]), p.row(passive_[x + 3]), k);
+  }
+  for (; x < n; ++x) add_scaled(product_.data(), w[passive_[x]], p.row(passive_[x]), k);
+  for (std::int64_t i = 0; i < k; ++i)
+    if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)])
+      gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - product_[static_cast<std::size_t>(i)];
+}
+
+template <typename T>
+int ActiveSetLasso::iterate(const GramLassoOf<T>& p, double* w, int max_steps) {
   const std::int64_t k = p.k;
   const double tolerance = tolerance_;
   int steps = 0;
@@ -229,12 +289,10 @@ int ActiveSetLasso::iterate(const GramLasso& p, double* w, int max_steps) {
     }
     // Outer step: the atom that violates optimality most enters. Only the atoms at
     // zero can enter, so only their gradients q_i - G_i. w are needed (w is zero off P).
+    zero_atom_gradients(p, w);
     double most = tolerance;
-    for (std::int64_t i = 0; i < k; ++i) {
-      if (w[i] != 0 || blocked_[static_cast<std::size_t>(i)]) continue;
-      gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - dot(p.gram + i * p.stride(), w, k);
-      most = std::max(most, gradient_[static_cast<std::size_t>(i)]);
-    }
+    for (std::int64_t i = 0; i < k; ++i)
+      if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)]) most = std::max(most, gradient_[static_cast<std::size_t>(i)]);
     if (most <= tolerance) return steps;
     // Every atom within kEnteringFraction of the largest violation enters at once; the
     // inner loop drops those the joint solve does not want, so fewer solves are needed.
@@ -248,5 +306,10 @@ int ActiveSetLasso::iterate(const GramLasso& p, double* w, int max_steps) {
     enter(p, entering_.data(), entering_.size());
   }
 }
+
+template int ActiveSetLasso::solve(const GramLasso&, double*, int);
+template int ActiveSetLasso::resume(const GramLasso&, double*, int);
+template int ActiveSetLasso::solve(const GramRowsLasso&, double*, int);
+template int ActiveSetLasso::resume(const GramRowsLasso&, double*, int);
 
 }  // namespace concise::cpu

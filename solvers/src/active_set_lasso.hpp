@@ -10,40 +10,55 @@
 
 namespace concise::cpu {
 
-struct GramLasso {
-  const double* gram;  // k x k, row-major, symmetric, leading dimension ld
-  const double* b;     // k
+// T: double for a set's own Gram block, float for the dictionary's cached Gram rows
+// (whose entries are floats either way).
+template <typename T>
+struct GramLassoOf {
+  const T* gram;     // k x k, row-major, symmetric, leading dimension ld
+  const double* b;   // k
   std::int64_t k;
   double l1;
   std::int64_t ld = 0;  // 0: k
+  const T* const* rows = nullptr;  // when given, the Gram's row i is rows[i] (gram is unused)
   std::int64_t stride() const { return ld > 0 ? ld : k; }
+  const T* row(std::int64_t i) const { return rows != nullptr ? rows[i] : gram + i * stride(); }
 };
+using GramLasso = GramLassoOf<double>;
+using GramRowsLasso = GramLassoOf<float>;
 
 class ActiveSetLasso {
  public:
   // Improves w (k, nonnegative, warm start) in place until every optimality
   // condition of the set's problem holds up to rounding; returns the steps taken
   // (atoms entering or leaving), or -1 when it stopped at max_steps.
-  int solve(const GramLasso& problem, double* w, int max_steps);
+  template <typename T>
+  int solve(const GramLassoOf<T>& problem, double* w, int max_steps);
   // The same, continuing from the last solve's passive set and factor instead of
   // factoring again: the problem's first atoms are the last problem's, in the same
   // order and with the same Gram block; new atoms follow, and lambda may differ.
-  int resume(const GramLasso& problem, double* w, int max_steps);
+  template <typename T>
+  int resume(const GramLassoOf<T>& problem, double* w, int max_steps);
 
  private:
-  void start(const GramLasso& p);  // q = b - lambda/2, the violation tolerance
+  template <typename T>
+  void start(const GramLassoOf<T>& p);  // q = b - lambda/2, the violation tolerance
   // Grows the factor's leading dimension to hold k atoms, keeping the factor.
   void reserve(std::int64_t k);
-  int iterate(const GramLasso& p, double* w, int max_steps);
+  template <typename T>
+  int iterate(const GramLassoOf<T>& p, double* w, int max_steps);
+  // gradient_i = q_i - G_i. w for the atoms at zero (w is zero off the passive set).
+  template <typename T>
+  void zero_atom_gradients(const GramLassoOf<T>& p, const double* w);
   // Appends the atoms to the passive set and its factor; an atom that depends on the
   // passive set (numerically) is blocked instead.
-  void enter(const GramLasso& p, const std::int64_t* atoms, std::size_t count);
+  template <typename T>
+  void enter(const GramLassoOf<T>& p, const std::int64_t* atoms, std::size_t count);
   void remove(std::size_t position);
   void solve_passive(std::vector<double>& x);  // G_PP x = q_P
 
   std::vector<std::int64_t> passive_, entering_;
   std::vector<double> factor_;  // lower Cholesky factor of G_PP, row-major with stride k
-  std::vector<double> q_, x_, gradient_, ratio_;
+  std::vector<double> q_, x_, gradient_, ratio_, weights_, product_;
   // L^-1 q_P, kept across entries and removals (each step then needs only the
   // back substitution); invalid when q changes.
   std::vector<double> forward_;

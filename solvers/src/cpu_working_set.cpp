@@ -13,6 +13,8 @@
 #include <cstring>
 
 #include <omp.h>
+#include <memory>
+#include <mutex>
 #include <numeric>
 
 #include "active_set_lasso.hpp"
@@ -38,16 +40,21 @@ constexpr std::int64_t kCachedGramAtoms = 32;
 constexpr std::int64_t kGramRowsBudget = std::int64_t{1} << 24;
 // An l1 row whose set outgrows this finishes alone (see solve_alone).
 constexpr std::int64_t kAloneAtoms = 128;
+// A row goes whole (solve_whole) when its set and violators reach this fraction of c.
+constexpr std::int64_t kWholeFraction = 3;
 
 struct RowSet {
   std::vector<std::int32_t> atoms;
-  std::vector<double> gram;  // atoms x atoms, leading dimension gram_ld (room to grow)
+  // atoms x atoms, leading dimension gram_ld (room to grow); entries past the set's
+  // atoms are not initialized.
+  std::unique_ptr<double[]> gram;
   std::int64_t gram_ld = 0;
   std::vector<double> w;
   double max_correlation = 0;  // max_k (C z)_k, for the l0 grid
   int grid = 0;                // l0: the grid point being solved
   int rounds = 0;              // passes at this grid point (l1: in all)
   int passes = 0;              // passes in all
+  std::int64_t violators = 0;  // atoms outside the set above the near-violation threshold in the last pass
   int best_grid = 0;           // l0: the last certified grid point with at most K atoms (0: w = 0)
   Certificate best_cert;
   std::vector<std::int32_t> best_atoms;
@@ -101,6 +108,22 @@ class CpuWorkingSet final : public CpuSolverBase {
   // to round (no refactoring; zero atoms stay in the set).
   void solve_alone(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver,
                    std::vector<std::uint8_t>& member) const;
+  // solve_alone when the whole Gram matrix fits the cache: the active-set solver
+  // works on all c atoms at once, reading the cached Gram rows in place, warm-started
+  // from the set's weights. The set needs no Gram block and no rounds that grow it;
+  // a round is only the certificate's pass.
+  void solve_whole(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver) const;
+  bool whole_gram_fits() const { return gram_rows_.capacity() >= atoms_.rows; }
+  // Whether an l1 row's support looks large enough, from its set and the atoms its
+  // last pass found violating or near it, for solve_whole to pay: its gradients cost
+  // c per passive atom, the set's rounds a growing Gram block and a pass each.
+  bool goes_whole(const RowSet& set) const {
+    return whole_gram_fits() && kWholeFraction * (static_cast<std::int64_t>(set.atoms.size()) + set.violators) >= atoms_.rows;
+  }
+  // The cached rows of every atom, in atom order (computing the missing ones).
+  const std::vector<const float*>& whole_gram_rows() const;
+  mutable std::once_flag whole_gram_once_;
+  mutable std::vector<const float*> whole_gram_rows_;
 };
 
 // y -= a x (float64 y, float x).
@@ -133,10 +156,10 @@ void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) co
   const auto new_k = old_k + static_cast<std::int64_t>(added.size());
   if (new_k > set.gram_ld) {  // more room, at least half again, so that growth copies little
     const std::int64_t ld = std::max(new_k, set.gram_ld + set.gram_ld / 2);
-    std::vector<double> gram(static_cast<std::size_t>(ld * ld));
+    std::unique_ptr<double[]> gram(new double[static_cast<std::size_t>(ld * ld)]);
     for (std::int64_t i = 0; i < old_k; ++i)
-      std::copy_n(set.gram.begin() + i * set.gram_ld, old_k, gram.begin() + i * ld);
-    set.gram.swap(gram);
+      std::copy_n(set.gram.get() + i * set.gram_ld, old_k, gram.get() + i * ld);
+    set.gram = std::move(gram);
     set.gram_ld = ld;
   }
   set.atoms.insert(set.atoms.end(), added.begin(), added.end());
@@ -145,18 +168,18 @@ void CpuWorkingSet::grow(RowSet& set, const std::vector<std::int32_t>& added) co
   const auto put = [&](std::int64_t i, std::int64_t j, float value) {
     set.gram[static_cast<std::size_t>(i * ld + j)] = set.gram[static_cast<std::size_t>(j * ld + i)] = value;
   };
-  if (new_k >= kCachedGramAtoms && gram_rows_.fetch(set.atoms.data(), set.atoms.size())) {
+  if ((new_k >= kCachedGramAtoms || whole_gram_fits()) && gram_rows_.fetch(set.atoms.data(), set.atoms.size())) {
     // Row by row (G's rows are symmetric bit for bit): the new rows whole, then the
     // new columns as the old rows' tails, so that every write is contiguous.
     const std::int32_t* ids = set.atoms.data();
     for (std::int64_t i = old_k; i < new_k; ++i) {
       const float* row = gram_rows_.row(ids[i]);
-      double* out = set.gram.data() + i * ld;
+      double* out = set.gram.get() + i * ld;
       for (std::int64_t j = 0; j < new_k; ++j) out[j] = row[ids[j]];
     }
     for (std::int64_t j = 0; j < old_k; ++j) {
       const float* row = gram_rows_.row(ids[j]);
-      double* out = set.gram.data() + j * ld;
+      double* out = set.gram.get() + j * ld;
       for (std::int64_t i = old_k; i < new_k; ++i) out[i] = row[ids[i]];
     }
     return;
@@ -202,11 +225,16 @@ bool CpuWorkingSet::add_violators(RowSet& set, const float* g, std::int64_t most
       violated = violated || g[k] > threshold;
     }
   for (auto a : set.atoms) member[static_cast<std::size_t>(a)] = 0;
+  set.violators = static_cast<std::int64_t>(candidates.size());
   if (!violated) return false;
   const auto take = std::min<std::size_t>(candidates.size(), static_cast<std::size_t>(most));
-  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(take), candidates.end(),
-                    [g](std::int32_t a, std::int32_t b) { return g[a] > g[b]; });
+  // The largest first, ties by index, so that the set (and so the code) is the same
+  // whatever the algorithm's own order.
+  const auto larger = [g](std::int32_t a, std::int32_t b) { return g[a] > g[b] || (g[a] == g[b] && a < b); };
+  if (take < candidates.size())
+    std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(take), candidates.end(), larger);
   candidates.resize(take);
+  std::sort(candidates.begin(), candidates.end(), larger);
   grow(set, candidates);
   return true;
 }
@@ -278,6 +306,59 @@ float CpuWorkingSet::gram_pass(const RowSet& set, const float* b, const float* z
                                                          weighted_norms * (1 + 1e-6)));
 }
 
+const std::vector<const float*>& CpuWorkingSet::whole_gram_rows() const {
+  std::call_once(whole_gram_once_, [this] {
+    std::vector<std::int32_t> all(static_cast<std::size_t>(atoms_.rows));
+    std::iota(all.begin(), all.end(), 0);
+    if (!gram_rows_.fetch(all.data(), all.size())) return;  // cannot happen: whole_gram_fits() was asked first
+    whole_gram_rows_.resize(all.size());
+    for (auto a : all) whole_gram_rows_[static_cast<std::size_t>(a)] = gram_rows_.row(a);
+  });
+  return whole_gram_rows_;
+}
+
+void CpuWorkingSet::solve_whole(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver) const {
+  const std::int64_t c = atoms_.rows, d = atoms_.cols;
+  const double l1 = options_.l1;
+  const float* b_row = p.b.row(row);
+  const float* z = p.z.row(row);
+  const std::vector<const float*>& rows = whole_gram_rows();
+  std::vector<double> b(b_row, b_row + c), w(static_cast<std::size_t>(c), 0.0), r64(static_cast<std::size_t>(d));
+  std::vector<float> r(static_cast<std::size_t>(d)), g(static_cast<std::size_t>(c));
+  for (std::size_t x = 0; x < set.atoms.size(); ++x) w[static_cast<std::size_t>(set.atoms[x])] = set.w[x];
+  const GramRowsLasso problem{nullptr, b.data(), c, l1, 0, rows.data()};
+  const int max_steps = static_cast<int>(kStepsPerAtom * c + 100);
+  for (bool first = true;; first = false) {
+    if (first)
+      solver.solve(problem, w.data(), max_steps);
+    else
+      solver.resume(problem, w.data(), max_steps);
+    set.atoms.clear();
+    set.w.clear();
+    for (std::int64_t a = 0; a < c; ++a)
+      if (w[static_cast<std::size_t>(a)] > 0) {
+        set.atoms.push_back(static_cast<std::int32_t>(a));
+        set.w.push_back(w[static_cast<std::size_t>(a)]);
+      }
+    GapTerms t = residual_of(set, z, r64.data());
+    // The weights as stored carry on (one rounded to zero leaves the passive set).
+    for (std::size_t x = 0; x < set.atoms.size(); ++x) w[static_cast<std::size_t>(set.atoms[x])] = set.w[x];
+    const float bound = gram_pass(set, b_row, z, g.data(), d / 2);
+    if (bound >= 0) {
+      t.max_g = certified_max(g.data(), c, r64.data(), atoms_.data, d, bound);
+    } else {
+      std::copy(r64.begin(), r64.end(), r.begin());
+      gemv_ax(atoms_.data, r.data(), g.data(), c, d);
+      t.max_g = certified_max(g.data(), c, r64.data(), atoms_.data, d);
+    }
+    const Certificate cert = certify(t, l1);
+    ++set.rounds;
+    ++set.passes;
+    if (cert.converged(options_.tol) || set.rounds >= options_.max_rounds)
+      return store(p, row, set, cert, l1, !cert.converged(options_.tol));
+  }
+}
+
 void CpuWorkingSet::solve_alone(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver,
                                 std::vector<std::uint8_t>& member) const {
   const std::int64_t c = atoms_.rows, d = atoms_.cols;
@@ -289,7 +370,7 @@ void CpuWorkingSet::solve_alone(RowProblem& p, std::int64_t row, RowSet& set, Ac
     const auto k = static_cast<std::int64_t>(set.atoms.size());
     b.resize(static_cast<std::size_t>(k));
     for (std::int64_t x = 0; x < k; ++x) b[static_cast<std::size_t>(x)] = b_row[set.atoms[static_cast<std::size_t>(x)]];
-    const GramLasso problem{set.gram.data(), b.data(), k, l1, set.gram_ld};
+    const GramLasso problem{set.gram.get(), b.data(), k, l1, set.gram_ld};
     const int max_steps = static_cast<int>(kStepsPerAtom * k + 100);
     if (first)
       solver.solve(problem, set.w.data(), max_steps);
@@ -320,12 +401,12 @@ void CpuWorkingSet::solve_set(RowSet& set, const float* b_row, ActiveSetLasso& s
   std::vector<double> b(static_cast<std::size_t>(k));
   for (std::int64_t x = 0; x < k; ++x) b[static_cast<std::size_t>(x)] = b_row[set.atoms[static_cast<std::size_t>(x)]];
   const int max_steps = static_cast<int>(kStepsPerAtom * k + 100);
-  solver.solve({set.gram.data(), b.data(), k, lambda(set, set.grid), set.gram_ld}, set.w.data(), max_steps);
+  solver.solve(GramLasso{set.gram.get(), b.data(), k, lambda(set, set.grid), set.gram_ld}, set.w.data(), max_steps);
   if (options_.l0 <= 0 || support(set.w) > options_.l0) return;
   std::vector<double> next;
   while (!last_grid_point(set)) {
     next = set.w;
-    solver.solve({set.gram.data(), b.data(), k, lambda(set, set.grid + 1), set.gram_ld}, next.data(), max_steps);
+    solver.solve(GramLasso{set.gram.get(), b.data(), k, lambda(set, set.grid + 1), set.gram_ld}, next.data(), max_steps);
     // A set its solution fills is too small to tell how many atoms the row wants.
     if (support(next) > options_.l0 || support(next) >= k) return;
     set.w.swap(next);
@@ -463,7 +544,11 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
           const auto wanted = 2 * static_cast<std::int64_t>(options_.l0);
           if (target && static_cast<std::int64_t>(set.atoms.size()) < wanted)
             add_violators(set, gj, wanted - static_cast<std::int64_t>(set.atoms.size()), 0.0, false, member);
-          if (!target && static_cast<std::int64_t>(set.atoms.size()) > kAloneAtoms) {
+          if (!target && goes_whole(set)) {
+            solve_whole(p, row, set, solver);
+            done[static_cast<std::size_t>(j)] = 1;
+            set = RowSet{};
+          } else if (!target && static_cast<std::int64_t>(set.atoms.size()) > kAloneAtoms) {
             solve_alone(p, row, set, solver, member);
             done[static_cast<std::size_t>(j)] = 1;
             set = RowSet{};
