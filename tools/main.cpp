@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "concise/core/error.hpp"
+#include "python_delegate.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"concise: decompose CLIP embeddings into sparse, human-readable concept codes"};
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; every usage error (a missing verb or flag, a bad
     // value) exits 2 like any other bad input.
     return app.exit(e) == 0 ? 0 : 2;
+  } catch (const concise::cli::PythonFailed& e) {
+    return e.status();  // Python has said what went wrong
   } catch (const concise::InputError& e) {
     std::fprintf(stderr, "concise: error: %s\n", e.what());
     return 2;

@@ -2,6 +2,7 @@
 // Commands whose work is done by the concise Python package (evaluation and
 // summaries plot with matplotlib): the CLI hands its arguments to Python.
 #include <CLI/CLI.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,23 @@ struct PythonNeeds {
 // live in the CLI).
 [[noreturn]] void run_python_module(const std::string& module, const std::vector<std::string>& args,
                                     const std::string& prog, const PythonNeeds& needs = {});
+
+// Python ran and exited with a non-zero status, having said why on stderr; the
+// command exits with the same status and adds nothing.
+class PythonFailed : public std::runtime_error {
+ public:
+  explicit PythonFailed(int status) : std::runtime_error("Python exited with status " + std::to_string(status)),
+                                      status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+// Runs the same as run_python_module in a child process and waits for it; throws
+// PythonFailed when it does not exit 0. For a step in Python within a C++ command.
+void run_python_module_to_completion(const std::string& module, const std::vector<std::string>& args,
+                                     const std::string& prog, const PythonNeeds& needs = {});
 
 // A subcommand that passes every argument (--help included) to concise.<module>.
 void add_python_command(CLI::App& app, const std::string& name, const std::string& description,

@@ -218,12 +218,35 @@ def _write_manifest(folder, manifest):
     os.replace(tmp, path)
 
 
-def verify(manifest, *, inputs=False):
-    """Checks every codes file against its checksum (and, with inputs=True, every input
-    shard against its identity); raises ManifestError naming the first file that differs."""
+def _codes_rows(path):
+    """The rows of a codes file, from the length of its /codes/indptr."""
+    try:
+        with _h5py().File(path, "r") as f:
+            return int(f["codes/indptr"].shape[0]) - 1
+    except (OSError, KeyError) as err:
+        raise ManifestError(f"codes file {path} is not a codes file ({err})") from err
+
+
+def _shards_with_rows(manifest, rows):
+    """The manifest's shards holding some of the global rows [first, last) (all: rows=None)."""
+    if rows is None:
+        return manifest["shards"]
+    first, last = rows
+    picked, offset = [], 0
+    for s in manifest["shards"]:
+        if s.get("rows") is None or (offset < last and first < offset + s["rows"]):
+            picked.append(s)
+        offset += s.get("rows") or 0
+    return picked
+
+
+def verify(manifest, *, inputs=False, rows=None):
+    """Checks every codes file against its checksum and row count (and, with inputs=True,
+    every input shard against its identity); raises ManifestError naming the first file
+    that differs. rows=(first, last): only the shards holding some of those global rows."""
     manifest = manifest if isinstance(manifest, dict) else read_manifest(manifest)
     folder = manifest["_folder"]
-    for s in manifest["shards"]:
+    for s in _shards_with_rows(manifest, rows):
         codes = os.path.join(folder, s["codes"])
         if s.get("sha256") is None:
             raise ManifestError(f"shard {s['input']} is not finished; rerun decompose_shards to complete it")
@@ -231,6 +254,10 @@ def verify(manifest, *, inputs=False):
             raise ManifestError(f"codes file {codes} (shard {s['input']}) is missing")
         if file_sha256(codes) != s["sha256"]:
             raise ManifestError(f"codes file {codes} (shard {s['input']}) changed: its sha256 differs from the manifest's")
+        held = _codes_rows(codes)
+        if held != s["rows"]:
+            raise ManifestError(f"codes file {codes} (shard {s['input']}) holds {held} rows, the manifest "
+                                f"expects {s['rows']}")
         if inputs and s.get("identity") is not None:
             if not os.path.exists(s["input"]):
                 raise ManifestError(f"input shard {s['input']} is missing")
@@ -681,6 +708,14 @@ def _decompose_command(args):
     return 0
 
 
+def _row_range(text):
+    first, colon, last = text.partition(":")
+    try:
+        return int(first), int(last) if colon else int(first) + 1
+    except ValueError:
+        raise ValueError(f"rows {text!r} are malformed, expected A:B or A") from None
+
+
 def main(argv=None, prog="python -m concise.dask"):
     import argparse
     parser = argparse.ArgumentParser(prog=prog,
@@ -710,6 +745,9 @@ def main(argv=None, prog="python -m concise.dask"):
     e.add_argument("--top", type=int, default=10)
     s = sub.add_parser("verify", help="check every codes file (and input shard) against the manifest")
     s.add_argument("manifest")
+    s.add_argument("--rows", type=_row_range, metavar="A:B",
+                   help="only the codes files holding these global rows (and no input shards)")
+    s.add_argument("-q", "--quiet", action="store_true", help="say nothing when everything matches")
     args = parser.parse_args(argv)
     try:
         if args.command == "decompose":
@@ -717,9 +755,14 @@ def main(argv=None, prog="python -m concise.dask"):
         elif args.command == "explain":
             for row, concepts_ in zip(args.rows, explain(args.manifest, args.rows, top=args.top)):
                 print(f"{row}: " + ", ".join(f"{n} {w:.3f}" for n, w in concepts_))
+        elif args.rows is not None:
+            verify(args.manifest, rows=args.rows)
+            if not args.quiet:
+                print(f"{args.manifest}: the codes files of rows {args.rows[0]}:{args.rows[1]} match")
         else:
             verify(args.manifest, inputs=True)
-            print(f"{args.manifest}: every codes file and input shard matches")
+            if not args.quiet:
+                print(f"{args.manifest}: every codes file and input shard matches")
     except (ManifestError, SchedulerError, OSError, ValueError, IndexError) as err:
         print(f"concise: error: {err}", file=sys.stderr)
         return 2

@@ -20,9 +20,34 @@ from ._inputs import InputProblem, load_labels, output_dir, read_names, run_comm
 
 # ---------------------------------------------------------------- reading
 
-def load_codes(path):
-    """(CSR codes, concept names, row l0) of a codes file."""
+def is_manifest(path):
+    """A folder of shards' codes files (from `concise decompose --scheduler`) or its manifest.json."""
     path = os.fspath(path)
+    return os.path.isdir(path) or path.endswith((os.sep, ".json"))
+
+
+def load_shards(path):
+    """(CSR codes, concept names) of every shard a manifest lists, rows in shard order, each
+    codes file checked against the manifest's sha256 and row count first."""
+    from . import dask as sharded
+    manifest = sharded.read_manifest(path)
+    if not manifest.get("shards"):
+        raise InputProblem(f"manifest '{sharded._manifest_path(path)}' lists no shards")
+    sharded.verify(manifest)
+    parts = [load_codes(os.path.join(manifest["_folder"], s["codes"])) for s in manifest["shards"]]
+    concepts = parts[0][1]
+    for s, (_, other) in zip(manifest["shards"], parts):
+        if other != concepts:
+            raise InputProblem(f"codes file '{os.path.join(manifest['_folder'], s['codes'])}' has other concepts than "
+                               f"'{manifest['shards'][0]['codes']}', expected the same dictionary in every shard")
+    return scipy.sparse.vstack([codes for codes, _ in parts], format="csr"), concepts
+
+
+def load_codes(path):
+    """(CSR codes, concept names) of a codes file, or of a manifest's shards as one."""
+    path = os.fspath(path)
+    if is_manifest(path):
+        return load_shards(path)
     if not os.path.exists(path):
         raise InputProblem(f"codes file '{path}': no such file")
     import h5py
@@ -287,13 +312,15 @@ def run_summarize(args):
     if "cooccurrence" in figures:
         sections.append(("Co-occurrence of the top concepts", embedded_png(figures["cooccurrence"][0])))
     _plots.write_json(out / "summary.json", summary)
-    report = write_report(out, f"Concept summary of {os.path.basename(os.fspath(args.codes))}", sections)
+    report = write_report(out, f"Concept summary of {os.path.basename(os.path.normpath(os.fspath(args.codes)))}",
+                          sections)
     print(f"wrote {out}: summary.json, CSV tables, {len(figures)} plots (PNG and SVG), {report.name}")
 
 
 def main(argv=None, prog="concise summarize"):
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    p.add_argument("codes", help="codes file (.h5) from `concise decompose`")
+    p.add_argument("codes", help="codes file (.h5) from `concise decompose`, or the folder (or its manifest.json) from "
+                                 "`concise decompose --scheduler`: its shards as one codes set")
     p.add_argument("--labels", help="an integer class per row (.npy, or text: one per line)")
     p.add_argument("--classes", help="class names, one per line (labels index them)")
     p.add_argument("--contrast", nargs=2, metavar=("A", "B"),
