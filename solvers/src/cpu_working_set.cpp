@@ -310,7 +310,8 @@ const std::vector<const float*>& CpuWorkingSet::whole_gram_rows() const {
   std::call_once(whole_gram_once_, [this] {
     std::vector<std::int32_t> all(static_cast<std::size_t>(atoms_.rows));
     std::iota(all.begin(), all.end(), 0);
-    if (!gram_rows_.fetch(all.data(), all.size())) return;  // cannot happen: whole_gram_fits() was asked first
+    // The first call fills them all by GEMMs (solve_rows asks before any row is solved).
+    if (!gram_rows_.fetch_all() && !gram_rows_.fetch(all.data(), all.size())) return;  // cannot fail: the whole matrix fits
     whole_gram_rows_.resize(all.size());
     for (auto a : all) whole_gram_rows_[static_cast<std::size_t>(a)] = gram_rows_.row(a);
   });
@@ -420,6 +421,7 @@ void CpuWorkingSet::solve_rows(RowProblem& p) {
   // the machine's load holds back takes fewer blocks instead of stalling the others
   // at a barrier; about eight blocks per thread balance the rows that need more rounds.
   const auto n = static_cast<std::int64_t>(p.rows.size());
+  if (whole_gram_fits()) whole_gram_rows();  // all of G by GEMMs, outside the rows' loop
   const std::int64_t threads = omp_get_max_threads();
   const std::int64_t block =
       threads == 1 ? std::min(n, kBlockRows)

@@ -62,4 +62,28 @@ bool GramRows::fetch(const std::int32_t* ids, std::size_t count) {
   return true;
 }
 
+bool GramRows::fetch_all() {
+  const std::int64_t c = atoms_.rows, d = atoms_.cols;
+  {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (capacity_ < c || used_ > 0) return false;
+    used_ = c;
+    for (std::int64_t a = 0; a < c; ++a) {
+      slot_[static_cast<std::size_t>(a)] = a;
+      state_[static_cast<std::size_t>(a)].store(kPending, std::memory_order_relaxed);
+    }
+  }
+  for (std::int64_t first = 0; first < c; first += kBlockRows) {
+    auto& block = blocks_[static_cast<std::size_t>(first / kBlockRows)];
+    block.reset(new float[static_cast<std::size_t>(kBlockRows * c)]);
+    gemm_abt(atoms_.row(first), atoms_.data, block.get(), std::min(kBlockRows, c - first), c, d, 1.0f, 0.0f);
+  }
+  for (std::int64_t a = 0; a < c; ++a) {  // the lower triangle from the upper one
+    float* row = slot_row(a);
+    for (std::int64_t b = 0; b < a; ++b) row[b] = slot_row(b)[a];
+  }
+  for (std::int64_t a = 0; a < c; ++a) state_[static_cast<std::size_t>(a)].store(kReady, std::memory_order_release);
+  return true;
+}
+
 }  // namespace concise::cpu
