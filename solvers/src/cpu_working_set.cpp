@@ -8,14 +8,16 @@
 // inside the set the walk is cheap (exact warm-started solves), and a full pass
 // certifies the last grid point with at most K atoms and then the next one, which
 // must have more than K.
+#include <omp.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
-
-#include <omp.h>
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <thread>
 
 #include "active_set_lasso.hpp"
 #include "concise/solvers/rules.hpp"
@@ -30,6 +32,9 @@ constexpr std::int64_t kInitialSet = 64;
 constexpr std::int64_t kGrowth = 64;
 constexpr std::int64_t kBlockRows = 256;
 constexpr std::int64_t kMinBlockRows = 16;
+// The first pass goes by slabs of about this many rows (see solve_rows).
+constexpr std::int64_t kPassRows = 128;
+constexpr int kSlabAbsent = 0, kSlabPending = 1, kSlabReady = 2;
 constexpr int kStepsPerAtom = 8;  // active-set steps allowed per set atom and solve
 // l0: a row's passes over all its grid points stop at this many times max_rounds.
 constexpr int kGridPassesPerRound = 4;
@@ -417,9 +422,13 @@ void CpuWorkingSet::solve_set(RowSet& set, const float* b_row, ActiveSetLasso& s
 
 void CpuWorkingSet::solve_rows(RowProblem& p) {
   // One parallel loop for the whole call: each thread takes whole blocks of rows,
-  // first pass and rounds included (single-threaded BLAS), as they come. A thread
-  // the machine's load holds back takes fewer blocks instead of stalling the others
-  // at a barrier; about eight blocks per thread balance the rows that need more rounds.
+  // rounds included (single-threaded BLAS), as they come. A thread the machine's load
+  // holds back takes fewer blocks instead of stalling the others at a barrier; about
+  // eight blocks per thread balance the rows that need more rounds.
+  // The first pass B = Z C^T goes by slabs of consecutive blocks, each computed by the
+  // first thread to take one of its blocks: a GEMM packs the whole dictionary, which
+  // costs as much as a small block's products. Blocks are taken from the slabs in
+  // turn, so threads start on different slabs and seldom wait for one.
   const auto n = static_cast<std::int64_t>(p.rows.size());
   if (whole_gram_fits()) whole_gram_rows();  // all of G by GEMMs, outside the rows' loop
   const std::int64_t threads = omp_get_max_threads();
@@ -427,9 +436,29 @@ void CpuWorkingSet::solve_rows(RowProblem& p) {
       threads == 1 ? std::min(n, kBlockRows)
                    : std::clamp<std::int64_t>((n + 8 * threads - 1) / (8 * threads), kMinBlockRows, kBlockRows);
   const std::int64_t blocks = (n + block - 1) / block;
+  const std::int64_t per_slab = std::max<std::int64_t>(1, kPassRows / block);
+  const std::int64_t slabs = (blocks + per_slab - 1) / per_slab;
+  std::vector<std::int64_t> order;
+  for (std::int64_t i = 0; i < per_slab; ++i)
+    for (std::int64_t s = 0; s < slabs; ++s)
+      if (s * per_slab + i < blocks) order.push_back(s * per_slab + i);
+  std::unique_ptr<std::atomic<int>[]> slab_state(new std::atomic<int>[static_cast<std::size_t>(slabs)]);
+  for (std::int64_t s = 0; s < slabs; ++s) slab_state[static_cast<std::size_t>(s)].store(kSlabAbsent);
+  const auto blocks_in_order = static_cast<std::int64_t>(order.size());
 #pragma omp parallel for schedule(dynamic, 1)
-  for (std::int64_t b = 0; b < blocks; ++b)
+  for (std::int64_t i = 0; i < blocks_in_order; ++i) {
+    const std::int64_t b = order[static_cast<std::size_t>(i)], s = b / per_slab;
+    std::atomic<int>& state = slab_state[static_cast<std::size_t>(s)];
+    int absent = kSlabAbsent;
+    if (state.compare_exchange_strong(absent, kSlabPending)) {
+      const std::int64_t first = s * per_slab * block;
+      correlate(p, p.rows[static_cast<std::size_t>(first)], std::min(per_slab * block, n - first));
+      state.store(kSlabReady, std::memory_order_release);
+    } else {
+      while (state.load(std::memory_order_acquire) != kSlabReady) std::this_thread::yield();
+    }
     solve_block(p, p.rows.data() + b * block, std::min(block, n - b * block));
+  }
 }
 
 void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::int64_t n_rows) {
@@ -439,7 +468,6 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
   std::vector<std::uint8_t> member(static_cast<std::size_t>(c), 0);
   ActiveSetLasso solver;
   std::vector<std::int64_t> active;
-  correlate(p, rows[0], n_rows);  // the block's rows are consecutive
   for (std::int64_t i = 0; i < n_rows; ++i) {
     RowSet& set = sets[static_cast<std::size_t>(i)];
     const float* b = p.b.row(rows[i]);

@@ -15,6 +15,7 @@
 #include "concise/engine/resources.hpp"
 #include "concise/learn/learn_file.hpp"
 #include "concise/learn/matrix_source.hpp"
+#include "concise/learn/options.hpp"
 #include "concise/learn/train.hpp"
 #include "planted.hpp"
 
@@ -243,7 +244,7 @@ TEST(Learn, PiecesCodedApartGiveTheLearnersAtomsBitForBit) {
     for (const EpochBlock& block : epoch_order(600, 128, options.seed, epoch)) {
       const Matrix<float> z = shuffled_rows(reader.read(block.first, block.count), block.order);
       SolveResult result;
-      Resources("cpu").make_decomposer(atoms.view(), options.solve)->solve(z.view(), result);
+      Resources("cpu").make_decomposer(atoms.view(), batch_coding(options.solve))->solve(z.view(), result);
       piece_statistics(result.codes, z.view(), 0, 12, a, b);
       EpochTally piece(12, 32, kept_residuals(12));
       tally_rows(result, atoms.view(), 0, z.view(), order, piece);
