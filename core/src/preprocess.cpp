@@ -1,5 +1,6 @@
 #include "concise/core/preprocess.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "concise/core/error.hpp"
@@ -82,22 +83,24 @@ std::vector<float> center_atoms(MatrixView<float> t, const RowNamer& name_row) {
   return mu;
 }
 
-Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu) {
+void recompose_row(const SparseRows& codes, std::int64_t r, MatrixView<const float> atoms, const std::vector<float>& mu,
+                   float* y) {
   const std::int64_t d = atoms.cols;
-  Matrix<float> out(codes.rows(), d);
-  for (std::int64_t r = 0; r < codes.rows(); ++r) {
-    float* y = out.row(r);
-    for (std::int64_t p = codes.indptr[static_cast<std::size_t>(r)]; p < codes.indptr[static_cast<std::size_t>(r) + 1];
-         ++p) {
-      const float w = codes.data[static_cast<std::size_t>(p)];
-      const float* atom = atoms.row(codes.indices[static_cast<std::size_t>(p)]);
-      for (std::int64_t i = 0; i < d; ++i) y[i] += w * atom[i];
-    }
-    normalize(y, d);
-    if (!mu.empty())
-      for (std::int64_t i = 0; i < d; ++i) y[i] += mu[static_cast<std::size_t>(i)];
-    normalize(y, d);
+  std::fill(y, y + d, 0.0f);
+  for (std::int64_t p = codes.indptr[static_cast<std::size_t>(r)]; p < codes.indptr[static_cast<std::size_t>(r) + 1]; ++p) {
+    const float w = codes.data[static_cast<std::size_t>(p)];
+    const float* atom = atoms.row(codes.indices[static_cast<std::size_t>(p)]);
+    for (std::int64_t i = 0; i < d; ++i) y[i] += w * atom[i];
   }
+  normalize(y, d);
+  if (!mu.empty())
+    for (std::int64_t i = 0; i < d; ++i) y[i] += mu[static_cast<std::size_t>(i)];
+  normalize(y, d);
+}
+
+Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu) {
+  Matrix<float> out(codes.rows(), atoms.cols);
+  for (std::int64_t r = 0; r < codes.rows(); ++r) recompose_row(codes, r, atoms, mu, out.row(r));
   return out;
 }
 

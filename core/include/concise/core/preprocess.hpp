@@ -38,5 +38,8 @@ void check_atoms(MatrixView<const float> atoms, const RowNamer& name_row);
 
 // e^ rows for the given codes: normalize(normalize(C^T w) + mu).
 Matrix<float> recompose(const SparseRows& codes, MatrixView<const float> atoms, const std::vector<float>& mu);
+// Row r of recompose into y (d floats).
+void recompose_row(const SparseRows& codes, std::int64_t r, MatrixView<const float> atoms, const std::vector<float>& mu,
+                   float* y);
 
 }  // namespace concise

@@ -28,10 +28,11 @@ void decompose_rows(Decomposer& decomposer, const Dictionary& dict, const RowsIn
 // A solved chunk's per-row stats: l0 from the codes, gap, objective, iterations and
 // lambda from the result (l1 for solvers that leave the lambdas out), the given (SpLiCE) cosines, and the centered cosines.
 void collect_stats(const SolveResult& result, MatrixView<const float> atoms, double l1, std::vector<float> cosine,
-                   CodeStats& stats);
+                   CodeStats& stats, int threads = 1);
 
 // cos(C^T w, z) for each solved row, z being the centered unit row the solver saw;
 // computed from F(w), which every backend certifies (docs/DESIGN.md §1). 0 for w = 0.
-std::vector<float> centered_cosines(const SolveResult& result, MatrixView<const float> atoms, double l1);
+std::vector<float> centered_cosines(const SolveResult& result, MatrixView<const float> atoms, double l1,
+                                    int threads = 1);
 
 }  // namespace concise
