@@ -100,7 +100,7 @@ void CpuAdmm::solve_rows(RowProblem& p) {
       const Certificate cert = certify(t, l1);
       if (cert.converged(options_.tol) || last) {
         leaving[static_cast<std::size_t>(i)] = 1;
-        record(p, s.row_id(i), cert, it);
+        record_iterative(p, s.row_id(i), cert, it);
         store_dense(p, s.row_id(i), w, s.atoms(), s.atom_ids());
       }
     }

@@ -57,7 +57,7 @@ void CpuFista::finish_rows(RowProblem& p, BatchState& s, const std::vector<std::
     GapTerms t = residual_terms(z.data() + j * d, r.data() + j * d, d);
     for (std::int64_t k = 0; k < c; ++k) t.sum_w += w[static_cast<std::size_t>(j * c + k)];
     t.max_g = certified_max(g.data() + j * c, c, r.data() + j * d, atoms_.data, d);
-    record(p, s.row_id(local[static_cast<std::size_t>(j)]), certify(t, options_.l1), iteration);
+    record_iterative(p, s.row_id(local[static_cast<std::size_t>(j)]), certify(t, options_.l1), iteration);
   }
 }
 

@@ -92,6 +92,13 @@ void CpuSolverBase::record(RowProblem& p, std::int64_t row, const Certificate& c
   p.result->iterations[i] = iterations;
 }
 
+void CpuSolverBase::record_iterative(RowProblem& p, std::int64_t row, const Certificate& cert,
+                                     std::int32_t iterations) const {
+  record(p, row, cert, iterations);
+  p.result->at_limit[static_cast<std::size_t>(row)] =
+      iterations >= options_.max_iterations && !cert.converged(options_.tol) ? 1 : 0;
+}
+
 void CpuSolverBase::store_dense(RowProblem& p, std::int64_t row, const float* w, std::int64_t count,
                                 const std::int64_t* atom_ids) {
   RowCode& code = (*p.codes)[static_cast<std::size_t>(row)];

@@ -42,6 +42,9 @@ class CpuSolverBase : public Decomposer {
   bool solve_needed(RowProblem& p, std::int64_t row, float max_correlation) const;
 
   void record(RowProblem& p, std::int64_t row, const Certificate& cert, std::int32_t iterations) const;
+  // record() for an iterative solver (FISTA, ADMM): a row that used every iteration
+  // without converging is marked as stopped on the limit.
+  void record_iterative(RowProblem& p, std::int64_t row, const Certificate& cert, std::int32_t iterations) const;
   // Stores the positive entries of a dense row over the given atoms (atom_ids[k], or k when null).
   static void store_dense(RowProblem& p, std::int64_t row, const float* w, std::int64_t count,
                           const std::int64_t* atom_ids = nullptr);

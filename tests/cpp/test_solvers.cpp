@@ -3,6 +3,7 @@
 #include "concise/core/error.hpp"
 #include "concise/solvers/decomposer.hpp"
 #include "concise/solvers/duality_gap.hpp"
+#include "concise/solvers/rules.hpp"
 #include "problems.hpp"
 
 namespace concise {
@@ -55,6 +56,32 @@ TEST_P(CpuSolvers, GapNeverUnderestimatesTrueGap) {
       EXPECT_GE(result.gap[static_cast<std::size_t>(r)] * (1 + 1e-4) + 1e-7, mine - optimum) << "row " << r;
       EXPECT_NEAR(result.objective[static_cast<std::size_t>(r)], mine, 1e-5 * mine) << "row " << r;
     }
+  }
+}
+
+TEST_P(CpuSolvers, RowsStoppedOnTheIterationLimitAreMarked) {
+  const auto p = random_problem(200, 48, 10, 11);
+  for (const bool short_limit : {true, false}) {
+    SCOPED_TRACE(short_limit ? "one iteration or round" : "enough iterations");
+    SolveOptions options;
+    options.solver = GetParam();
+    options.l1 = 0.15;
+    options.tol = 1e-4;
+    options.max_iterations = short_limit ? 1 : 20000;
+    options.max_rounds = short_limit ? 1 : 40;
+    SolveResult result;
+    make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), result);
+    ASSERT_EQ(result.at_limit.size(), static_cast<std::size_t>(p.z.rows()));
+    std::int64_t marked = 0;
+    for (std::int64_t r = 0; r < p.z.rows(); ++r) {
+      const auto i = static_cast<std::size_t>(r);
+      const bool converged = rules::reported_converged(result.gap[i], result.objective[i], options.tol);
+      marked += result.at_limit[i];
+      // A row is marked exactly when it stopped short of the tolerance.
+      EXPECT_EQ(result.at_limit[i] != 0, !converged) << "row " << r;
+    }
+    if (short_limit) EXPECT_GT(marked, 0) << "one iteration should leave rows short of the tolerance";
+    else EXPECT_EQ(marked, 0);
   }
 }
 
