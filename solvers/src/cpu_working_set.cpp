@@ -118,6 +118,9 @@ class CpuWorkingSet final : public CpuSolverBase {
   // from the set's weights. The set needs no Gram block and no rounds that grow it;
   // a round is only the certificate's pass.
   void solve_whole(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver) const;
+  // A round's certificate for a row finishing alone or whole: r = z - C_S^T w in
+  // float64 (rounding the weights as stored) and one full pass g = C r.
+  Certificate certify_alone(RowSet& set, const float* b_row, const float* z, float* g, double l1) const;
   bool whole_gram_fits() const { return gram_rows_.capacity() >= atoms_.rows; }
   // Whether an l1 row's support looks large enough, from its set and the atoms its
   // last pass found violating or near it, for solve_whole to pay: its gradients cost
@@ -323,14 +326,31 @@ const std::vector<const float*>& CpuWorkingSet::whole_gram_rows() const {
   return whole_gram_rows_;
 }
 
-void CpuWorkingSet::solve_whole(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver) const {
+Certificate CpuWorkingSet::certify_alone(RowSet& set, const float* b_row, const float* z, float* g, double l1) const {
   const std::int64_t c = atoms_.rows, d = atoms_.cols;
+  std::vector<double> r64(static_cast<std::size_t>(d));
+  GapTerms t = residual_of(set, z, r64.data());
+  // Against a matrix-vector product (which reads the whole dictionary), the Gram
+  // rows pay up to supports of half the dimension.
+  const float bound = gram_pass(set, b_row, z, g, d / 2);
+  if (bound >= 0) {
+    t.max_g = certified_max(g, c, r64.data(), atoms_.data, d, bound);
+  } else {
+    const std::vector<float> r(r64.begin(), r64.end());  // the product only needs it in float32
+    gemv_ax(atoms_.data, r.data(), g, c, d);
+    t.max_g = certified_max(g, c, r64.data(), atoms_.data, d);
+  }
+  return certify(t, l1);
+}
+
+void CpuWorkingSet::solve_whole(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver) const {
+  const std::int64_t c = atoms_.rows;
   const double l1 = options_.l1;
   const float* b_row = p.b.row(row);
   const float* z = p.z.row(row);
   const std::vector<const float*>& rows = whole_gram_rows();
-  std::vector<double> b(b_row, b_row + c), w(static_cast<std::size_t>(c), 0.0), r64(static_cast<std::size_t>(d));
-  std::vector<float> r(static_cast<std::size_t>(d)), g(static_cast<std::size_t>(c));
+  std::vector<double> b(b_row, b_row + c), w(static_cast<std::size_t>(c), 0.0);
+  std::vector<float> g(static_cast<std::size_t>(c));
   for (std::size_t x = 0; x < set.atoms.size(); ++x) w[static_cast<std::size_t>(set.atoms[x])] = set.w[x];
   const GramRowsLasso problem{nullptr, b.data(), c, l1, 0, rows.data()};
   const int max_steps = static_cast<int>(kStepsPerAtom * c + 100);
@@ -346,18 +366,9 @@ void CpuWorkingSet::solve_whole(RowProblem& p, std::int64_t row, RowSet& set, Ac
         set.atoms.push_back(static_cast<std::int32_t>(a));
         set.w.push_back(w[static_cast<std::size_t>(a)]);
       }
-    GapTerms t = residual_of(set, z, r64.data());
+    const Certificate cert = certify_alone(set, b_row, z, g.data(), l1);
     // The weights as stored carry on (one rounded to zero leaves the passive set).
     for (std::size_t x = 0; x < set.atoms.size(); ++x) w[static_cast<std::size_t>(set.atoms[x])] = set.w[x];
-    const float bound = gram_pass(set, b_row, z, g.data(), d / 2);
-    if (bound >= 0) {
-      t.max_g = certified_max(g.data(), c, r64.data(), atoms_.data, d, bound);
-    } else {
-      std::copy(r64.begin(), r64.end(), r.begin());
-      gemv_ax(atoms_.data, r.data(), g.data(), c, d);
-      t.max_g = certified_max(g.data(), c, r64.data(), atoms_.data, d);
-    }
-    const Certificate cert = certify(t, l1);
     ++set.rounds;
     ++set.passes;
     if (cert.converged(options_.tol) || set.rounds >= options_.max_rounds)
@@ -367,11 +378,11 @@ void CpuWorkingSet::solve_whole(RowProblem& p, std::int64_t row, RowSet& set, Ac
 
 void CpuWorkingSet::solve_alone(RowProblem& p, std::int64_t row, RowSet& set, ActiveSetLasso& solver,
                                 std::vector<std::uint8_t>& member) const {
-  const std::int64_t c = atoms_.rows, d = atoms_.cols;
+  const std::int64_t c = atoms_.rows;
   const double l1 = options_.l1;
   const float* b_row = p.b.row(row);
-  std::vector<double> b, r64(static_cast<std::size_t>(d));
-  std::vector<float> r(static_cast<std::size_t>(d)), g(static_cast<std::size_t>(c));
+  std::vector<double> b;
+  std::vector<float> g(static_cast<std::size_t>(c));
   for (bool first = true;; first = false) {
     const auto k = static_cast<std::int64_t>(set.atoms.size());
     b.resize(static_cast<std::size_t>(k));
@@ -382,18 +393,7 @@ void CpuWorkingSet::solve_alone(RowProblem& p, std::int64_t row, RowSet& set, Ac
       solver.solve(problem, set.w.data(), max_steps);
     else
       solver.resume(problem, set.w.data(), max_steps);
-    GapTerms t = residual_of(set, p.z.row(row), r64.data());
-    // Against a matrix-vector product (which reads the whole dictionary), the Gram
-    // rows pay up to supports of half the dimension.
-    const float bound = gram_pass(set, b_row, p.z.row(row), g.data(), d / 2);
-    if (bound >= 0) {
-      t.max_g = certified_max(g.data(), c, r64.data(), atoms_.data, d, bound);
-    } else {
-      std::copy(r64.begin(), r64.end(), r.begin());
-      gemv_ax(atoms_.data, r.data(), g.data(), c, d);
-      t.max_g = certified_max(g.data(), c, r64.data(), atoms_.data, d);
-    }
-    const Certificate cert = certify(t, l1);
+    const Certificate cert = certify_alone(set, b_row, p.z.row(row), g.data(), l1);
     ++set.rounds;
     ++set.passes;
     if (cert.converged(options_.tol) || set.rounds >= options_.max_rounds)

@@ -75,3 +75,27 @@ def synthetic(tmp_path, run):
     emb = rng.normal(size=(n, d)).astype(np.float32) + 1.0
     np.save(tmp_path / "emb.npy", emb)
     return tmp_path
+
+
+def _write_shard_set(root, rows, c, d, seed):
+    """A dictionary (root/dict.h5) and shards of random embeddings, one per name in rows
+    (name -> row count): .npy files, or HDF5 files with an /embeddings dataset."""
+    import h5py
+    import concise
+    rng = np.random.default_rng(seed)
+    text = (2.0 + rng.normal(size=(c, d))).astype(np.float32)
+    concise.Dictionary.build(text, [f"concept {k}" for k in range(c)],
+                             image_mean=rng.normal(size=d).astype(np.float32)).save(str(root / "dict.h5"))
+    for name, n in rows.items():
+        x = (rng.normal(size=(n, d)) + 1.0).astype(np.float32)
+        if name.endswith(".npy"):
+            np.save(root / name, x)
+        else:
+            with h5py.File(root / name, "w") as f:
+                f["embeddings"] = x
+
+
+@pytest.fixture(scope="session")
+def write_shard_set():
+    """Writes a dictionary and shards for the Dask tests: write_shard_set(root, rows, c, d, seed)."""
+    return _write_shard_set

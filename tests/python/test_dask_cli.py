@@ -27,19 +27,9 @@ def scheduler():
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def workspace(tmp_path_factory, write_shard_set):
     root = tmp_path_factory.mktemp("dask_cli")
-    rng = np.random.default_rng(2)
-    text = (2.0 + rng.normal(size=(C, D))).astype(np.float32)
-    concise.Dictionary.build(text, [f"concept {k}" for k in range(C)],
-                             image_mean=rng.normal(size=D).astype(np.float32)).save(str(root / "dict.h5"))
-    for name, n in ROWS.items():
-        x = (rng.normal(size=(n, D)) + 1.0).astype(np.float32)
-        if name.endswith(".npy"):
-            np.save(root / name, x)
-        else:
-            with h5py.File(root / name, "w") as f:
-                f["embeddings"] = x
+    write_shard_set(root, ROWS, C, D, seed=2)
     return root
 
 

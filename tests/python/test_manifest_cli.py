@@ -49,21 +49,11 @@ def stitch(parts, out):
 
 
 @pytest.fixture(scope="module")
-def sets(tmp_path_factory, concise_bin):
+def sets(tmp_path_factory, concise_bin, write_shard_set):
     """The shards decomposed on a cluster into codes/, and their codes as one file."""
     from dask.distributed import LocalCluster
     root = tmp_path_factory.mktemp("manifest_cli")
-    rng = np.random.default_rng(5)
-    text = (2.0 + rng.normal(size=(C, D))).astype(np.float32)
-    concise.Dictionary.build(text, [f"concept {k}" for k in range(C)],
-                             image_mean=rng.normal(size=D).astype(np.float32)).save(str(root / "dict.h5"))
-    for name, n in ROWS.items():
-        x = (rng.normal(size=(n, D)) + 1.0).astype(np.float32)
-        if name.endswith(".npy"):
-            np.save(root / name, x)
-        else:
-            with h5py.File(root / name, "w") as f:
-                f["embeddings"] = x
+    write_shard_set(root, ROWS, C, D, seed=5)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=40) as cluster:
         proc = run_cli(concise_bin, "decompose", *[root / name for name in ROWS], "--dictionary", root / "dict.h5",
@@ -72,7 +62,7 @@ def sets(tmp_path_factory, concise_bin):
     shards = json.loads((root / "codes" / "manifest.json").read_text())["shards"]
     stitch([root / "codes" / s["codes"] for s in shards], root / "all.codes.h5")
     (root / "names.txt").write_text("".join(f"image {r}\n" for r in range(TOTAL)))
-    np.save(root / "labels.npy", rng.integers(0, 3, size=TOTAL))
+    np.save(root / "labels.npy", np.random.default_rng(6).integers(0, 3, size=TOTAL))
     (root / "classes.txt").write_text("sea\nforest\ncity\n")
     return root
 
