@@ -45,8 +45,8 @@ constexpr std::int64_t kCachedGramAtoms = 32;
 constexpr std::int64_t kGramRowsBudget = std::int64_t{1} << 24;
 // An l1 row whose set outgrows this finishes alone (see solve_alone).
 constexpr std::int64_t kAloneAtoms = 128;
-// A row goes whole (solve_whole) when its set and violators reach this fraction of c.
-constexpr std::int64_t kWholeFraction = 3;
+// A row goes whole (solve_whole) when its set and violators reach 1/kWholeFraction of c.
+constexpr std::int64_t kWholeFraction = 6;
 
 struct RowSet {
   std::vector<std::int32_t> atoms;
