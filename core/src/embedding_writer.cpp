@@ -1,5 +1,8 @@
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "concise/core/embedding_source.hpp"
 #include "concise/core/error.hpp"
@@ -18,6 +21,84 @@ struct EmbeddingWriter::State {
 
 EmbeddingWriter::EmbeddingWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
+namespace {
+
+void start_file(EmbeddingWriter::State& s, const std::string& file_path) {
+  s.file = detail::create_h5(file_path);
+  detail::H5QuietScope quiet;
+  hsize_t dims[2] = {static_cast<hsize_t>(s.rows), static_cast<hsize_t>(s.dim)};
+  hsize_t chunk[2] = {static_cast<hsize_t>(std::max<std::int64_t>(1, std::min<std::int64_t>(s.rows, 1024))), dims[1]};
+  detail::H5Id space(H5Screate_simple(2, dims, nullptr), H5Sclose);
+  detail::H5Id props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (s.rows > 0) H5Pset_chunk(props.get(), 2, chunk);
+  detail::H5Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  detail::H5Id ds(H5Dcreate2(s.file.id.get(), s.dataset.c_str(), H5T_IEEE_F32LE, space.get(), lcpl.get(), props.get(),
+                             H5P_DEFAULT),
+                  H5Dclose);
+  if (!ds.valid()) throw Error("file " + in_quotes(file_path) + ": cannot create dataset " + in_quotes(s.dataset));
+  if (!s.run_key.empty()) {
+    detail::create_growable_strings(s.file, "/names", 1024);
+    detail::set_attr(s.file, s.file.id.get(), "run_key", s.run_key);
+    detail::set_attr(s.file, s.file.id.get(), "rows_done", std::int64_t{0});
+    detail::set_attr(s.file, s.file.id.get(), "inputs_done", std::int64_t{0});
+    detail::flush_h5(s.file);
+  }
+}
+
+// Rows [first, first + count) of a rows x dim float dataset.
+void read_rows(const detail::H5File& file, const std::string& dataset, std::int64_t first, std::int64_t count,
+               std::int64_t dim, float* out) {
+  detail::H5Id ds = detail::open_dataset(file, dataset);
+  detail::H5QuietScope quiet;
+  detail::H5Id space(H5Dget_space(ds.get()), H5Sclose);
+  hsize_t start[2] = {static_cast<hsize_t>(first), 0}, n[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(dim)};
+  detail::H5Id mem(H5Screate_simple(2, n, nullptr), H5Sclose);
+  if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr) < 0 ||
+      H5Dread(ds.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, out) < 0)
+    throw Error("dataset " + in_quotes(dataset) + " does not read back");
+}
+
+// Copies an interrupted run's committed rows and their names into the writer's fresh
+// file, checking them on the way; throws Error when they do not read back whole (a run
+// killed mid-write can tear what it had not committed yet).
+void copy_committed_rows(const detail::H5File& from, EmbeddingWriter::State& to) {
+  constexpr std::int64_t kBlockRows = 4096;
+  std::vector<float> rows;
+  for (std::int64_t first = 0; first < to.done; first += kBlockRows) {
+    const std::int64_t n = std::min(kBlockRows, to.done - first);
+    rows.resize(static_cast<std::size_t>(n * to.dim));
+    read_rows(from, to.dataset, first, n, to.dim, rows.data());
+    for (float v : rows)
+      if (!std::isfinite(v)) throw Error("dataset " + in_quotes(to.dataset) + " is inconsistent");
+    detail::H5Id ds = detail::open_dataset(to.file, to.dataset);
+    detail::H5QuietScope quiet;
+    detail::H5Id space(H5Dget_space(ds.get()), H5Sclose);
+    hsize_t start[2] = {static_cast<hsize_t>(first), 0}, count[2] = {static_cast<hsize_t>(n), static_cast<hsize_t>(to.dim)};
+    detail::H5Id mem(H5Screate_simple(2, count, nullptr), H5Sclose);
+    if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
+        H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, rows.data()) < 0)
+      throw Error("file " + in_quotes(to.file.path) + ": writing rows failed");
+  }
+  std::vector<std::string> names = detail::read_strings(from, "/names");
+  names.resize(static_cast<std::size_t>(to.done));  // names past the last commit were never committed
+  detail::resize_1d(to.file, "/names", to.done);
+  if (to.done > 0) detail::write_strings_at(to.file, "/names", 0, names);
+  detail::set_attr(to.file, to.file.id.get(), "rows_done", to.done);
+  detail::set_attr(to.file, to.file.id.get(), "inputs_done", to.inputs);
+  detail::flush_h5(to.file);
+}
+
+}  // namespace
+
+namespace {
+
+// The writer's file at file_path: the rows x dim dataset and, for a resumable run,
+// the growing /names, the run's key and zero counters.
+void start_file(EmbeddingWriter::State& s, const std::string& file_path);
+
+}  // namespace
+
 EmbeddingWriter::EmbeddingWriter(const std::string& path, std::int64_t rows, std::int64_t dim,
                                  const std::string& dataset, const std::string& run_key)
     : state_(std::make_unique<State>()) {
@@ -29,26 +110,7 @@ EmbeddingWriter::EmbeddingWriter(const std::string& path, std::int64_t rows, std
   s.rows = rows;
   s.dim = dim;
   s.lock = std::make_unique<PartialLock>(s.partial);
-  s.file = detail::create_h5(s.partial);
-  detail::H5QuietScope quiet;
-  hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(dim)};
-  hsize_t chunk[2] = {static_cast<hsize_t>(std::max<std::int64_t>(1, std::min<std::int64_t>(rows, 1024))), dims[1]};
-  detail::H5Id space(H5Screate_simple(2, dims, nullptr), H5Sclose);
-  detail::H5Id props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-  if (rows > 0) H5Pset_chunk(props.get(), 2, chunk);
-  detail::H5Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
-  detail::H5Id ds(H5Dcreate2(s.file.id.get(), dataset.c_str(), H5T_IEEE_F32LE, space.get(), lcpl.get(), props.get(),
-                             H5P_DEFAULT),
-                  H5Dclose);
-  if (!ds.valid()) throw Error("file " + in_quotes(s.partial) + ": cannot create dataset " + in_quotes(dataset));
-  if (!run_key.empty()) {
-    detail::create_growable_strings(s.file, "/names", 1024);
-    detail::set_attr(s.file, s.file.id.get(), "run_key", run_key);
-    detail::set_attr(s.file, s.file.id.get(), "rows_done", std::int64_t{0});
-    detail::set_attr(s.file, s.file.id.get(), "inputs_done", std::int64_t{0});
-    detail::flush_h5(s.file);
-  }
+  start_file(s, s.partial);
 }
 
 std::unique_ptr<EmbeddingWriter> EmbeddingWriter::resume(const std::string& path, const std::string& run_key,
@@ -57,24 +119,25 @@ std::unique_ptr<EmbeddingWriter> EmbeddingWriter::resume(const std::string& path
   if (run_key.empty() || !std::filesystem::exists(partial)) return nullptr;
   auto state = std::make_unique<State>();
   state->lock = std::make_unique<PartialLock>(partial);
+  std::optional<detail::H5File> old;
   try {
-    state->file = detail::open_h5(partial, true);
+    old = detail::open_h5(partial, false);
   } catch (const InputError&) {
     return nullptr;  // not HDF5 (cut short while being created): start afresh
   }
-  const hid_t root = state->file.id.get();
-  if (detail::get_attr_string(root, "run_key").value_or("") != run_key || !detail::h5_exists(state->file, dataset) ||
-      !detail::h5_exists(state->file, "/names"))
+  const hid_t root = old->id.get();
+  if (detail::get_attr_string(root, "run_key").value_or("") != run_key || !detail::h5_exists(*old, dataset) ||
+      !detail::h5_exists(*old, "/names"))
     return nullptr;
   const auto corrupt = [&](const std::string& why) {
     return InputError("file " + in_quotes(partial) + ": left by an interrupted run, but " + why +
                       "; delete it to start over");
   };
-  detail::H5Id ds = detail::open_dataset(state->file, dataset);
-  const auto shape = detail::dataset_shape(state->file, dataset, ds.get());
+  detail::H5Id ds = detail::open_dataset(*old, dataset);
+  const auto shape = detail::dataset_shape(*old, dataset, ds.get());
   if (shape.size() != 2) throw corrupt("dataset " + in_quotes(dataset) + " is not 2-D");
-  detail::H5Id names = detail::open_dataset(state->file, "/names");
-  const auto names_shape = detail::dataset_shape(state->file, "/names", names.get());
+  detail::H5Id names = detail::open_dataset(*old, "/names");
+  const auto names_shape = detail::dataset_shape(*old, "/names", names.get());
   state->path = path;
   state->partial = partial;
   state->dataset = dataset;
@@ -87,7 +150,26 @@ std::unique_ptr<EmbeddingWriter> EmbeddingWriter::resume(const std::string& path
       static_cast<std::int64_t>(names_shape[0]) < state->done)
     throw corrupt("its rows_done (" + std::to_string(state->done) + ") does not fit its " +
                   std::to_string(state->rows) + " rows and their names");
-  detail::resize_1d(state->file, "/names", state->done);  // names past the last commit were never committed
+  // The old file is only read: extending it in place could trip over metadata torn by
+  // the kill. Its committed rows go into a fresh file, which then takes its place.
+  const std::string fresh = partial + ".resume";
+  try {
+    auto fresh_lock = std::make_unique<PartialLock>(fresh);
+    start_file(*state, fresh);
+    copy_committed_rows(*old, *state);
+    old.reset();
+    std::error_code ec;
+    std::filesystem::rename(fresh, partial, ec);
+    if (ec) throw Error("file " + in_quotes(fresh) + ": cannot be renamed (" + ec.message() + ")");
+    state->file.path = partial;
+    state->lock = std::move(fresh_lock);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "concise: %s is damaged (%s); starting over\n", partial.c_str(), e.what());
+    state->file.id.reset();
+    std::error_code ec;
+    std::filesystem::remove(fresh, ec);
+    return nullptr;
+  }
   return std::unique_ptr<EmbeddingWriter>(new EmbeddingWriter(std::move(state)));
 }
 

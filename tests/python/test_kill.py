@@ -153,3 +153,49 @@ def test_resume_rewrites_the_committed_rows_and_starts_over_when_they_do_not_rea
         assert f"{partial} is damaged (dataset '{dataset}' is inconsistent); starting over" in proc.stderr, proc.stderr
         assert out.read_bytes() == reference.read_bytes(), dataset
         assert not partial.exists()
+
+
+def test_embed_resume_rewrites_the_committed_rows_and_starts_over_when_they_do_not_read_back(tmp_path, concise_bin):
+    version = subprocess.run([concise_bin, "--version"], capture_output=True, text=True).stdout
+    if "(CLIP encoders): plugin " not in version:
+        pytest.skip(f"this concise has no LibTorch encoders ({version.strip()})")
+    rng = np.random.default_rng(17)
+    images, count = tmp_path / "images", 12
+    images.mkdir()
+    for k in range(count):
+        write_png(images / f"{k:03d}.png", rng.integers(0, 256, size=(24, 32, 3), dtype=np.uint8))
+    argv = [concise_bin, "embed", "--model", str(TINY_CLIP), "--images", str(images), "--batch", "4", "--quiet"]
+    reference = tmp_path / "reference.h5"
+    run_to_completion([*argv, "-o", str(reference)])
+    out = tmp_path / "embeddings.h5"
+    partial = tmp_path / "embeddings.h5.partial"
+
+    def committed(damage=None):
+        """The finished file as an interrupted run could have left it after 8 images;
+        damage(file) may then spoil a committed row."""
+        partial.write_bytes(reference.read_bytes())
+        with h5py.File(partial, "r+") as f:
+            f.attrs["rows_done"] = np.int64(8)
+            f.attrs["inputs_done"] = np.int64(8)
+            if damage:
+                damage(f)
+
+    # A committed prefix in a file this run did not lay out itself: its rows and names
+    # are read into a fresh file; the old one is never extended.
+    committed()
+    proc = subprocess.run([*argv, "-o", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "damaged" not in proc.stderr, proc.stderr
+    assert out.read_bytes() == reference.read_bytes()
+    assert not partial.exists() and not (tmp_path / "embeddings.h5.partial.resume").exists()
+
+    out.unlink()
+
+    def spoil(f):
+        f["embeddings"][3, 0] = np.nan
+
+    committed(spoil)
+    proc = subprocess.run([*argv, "-o", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{partial} is damaged (dataset '/embeddings' is inconsistent); starting over" in proc.stderr, proc.stderr
+    assert out.read_bytes() == reference.read_bytes()
+    assert not partial.exists()

@@ -68,8 +68,9 @@ class EmbeddingWriter {
   // row_names, when given, are stored as /names (one per row).
   void finish(const std::vector<std::string>& row_names = {});
 
+  struct State;  // the file and its counters (embedding_writer.cpp)
+
  private:
-  struct State;
   explicit EmbeddingWriter(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
