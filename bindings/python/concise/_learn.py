@@ -34,7 +34,7 @@ class DictionaryLearner:
     """
 
     def __init__(self, n_atoms, *, init=None, l1=None, l0=None, l0_ratio=0.9, epochs=10, batch_size=1024, tol=1e-4,
-                 solver="auto", device="cpu", seed=0, forget=10.0, image_mean=None, preprocess=True, chunk=None):
+                 solver="auto", device="cpu", seed=0, forget=4.0, image_mean=None, preprocess=True, chunk=None):
         if l1 is not None and l0 is not None:
             raise ValueError("give l1 (a fixed lambda) or l0 (a target number of atoms per code), not both")
         if l0 is not None and int(l0) < 1:
