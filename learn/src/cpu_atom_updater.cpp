@@ -76,7 +76,8 @@ CONCISE_LEARN_VECTOR_CLONES void pull_moves(float* __restrict r, const Entry* fi
   }
 }
 
-// Atoms per group of blocks (see update): R of the later groups moves by GEMMs of this rank.
+// Atoms per group of blocks: R of the later groups moves by GEMMs of this rank (dense_sweep), or
+// by this many atoms' moves at a time, which stay in cache (sparse_sweep).
 constexpr std::int64_t kGroup = 16 * cuda::kAtomBlock;
 
 class CpuAtomUpdater final : public AtomUpdater {
@@ -236,10 +237,10 @@ class CpuAtomUpdater final : public AtomUpdater {
   }
 
   // The order of dense_sweep, the GEMMs replaced by each row pulling the moves of its nonzeros:
-  // atom k reads R_k with the moves of the atoms before it (the earlier groups' pulled after each
-  // group, its own group's one block at a time), and at the end of the sweep every row pulls the
-  // moves it had not seen (its own and the later atoms'), group by group, so that the moves pulled
-  // at once (one group, kGroup atoms) stay in cache.
+  // atom k reads R_k with the moves of the atoms before it (the earlier groups' pulled by all later
+  // rows, in parallel, after each group; its own group's just before it moves), and at the end of
+  // the sweep every row pulls the moves it had not seen (its own and the later atoms'), group by
+  // group, so that the moves pulled at once (one group, kGroup atoms) stay in cache.
   float sparse_sweep(MatrixView<float> atoms) {
     const std::int64_t d = dim_;
     std::vector<double> u(static_cast<std::size_t>(d));
