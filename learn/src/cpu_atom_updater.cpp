@@ -48,53 +48,6 @@ struct NonzeroRow {
   std::vector<float> vals;
 };
 
-// Writes the nonzeros of a[0, n) (a != 0, so NaN counts) in order to cols and vals (room for n);
-// returns their count.
-std::size_t compact_nonzeros_portable(const float* a, std::int64_t n, std::int32_t* cols, float* vals) {
-  std::size_t m = 0;
-  for (std::int64_t j = 0; j < n; ++j) {  // without a branch: whether an entry is zero is not predictable
-    cols[m] = static_cast<std::int32_t>(j);
-    vals[m] = a[j];
-    m += a[j] != 0.0f;
-  }
-  return m;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-// The same, 16 entries at a time by AVX-512's compressing stores.
-__attribute__((target("avx512f"))) std::size_t compact_nonzeros_avx512(const float* a, std::int64_t n,
-                                                                       std::int32_t* cols, float* vals) {
-  std::size_t m = 0;
-  std::int64_t j = 0;
-  __m512i index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i sixteen = _mm512_set1_epi32(16);
-  for (; j + 16 <= n; j += 16) {
-    const __m512 v = _mm512_loadu_ps(a + j);
-    const __mmask16 nonzero = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-    if (nonzero != 0) {
-      _mm512_mask_compressstoreu_ps(vals + m, nonzero, v);
-      _mm512_mask_compressstoreu_epi32(cols + m, nonzero, index);
-      m += static_cast<std::size_t>(__builtin_popcount(nonzero));
-    }
-    index = _mm512_add_epi32(index, sixteen);
-  }
-  for (; j < n; ++j) {
-    cols[m] = static_cast<std::int32_t>(j);
-    vals[m] = a[j];
-    m += a[j] != 0.0f;
-  }
-  return m;
-}
-#endif
-
-std::size_t compact_nonzeros(const float* a, std::int64_t n, std::int32_t* cols, float* vals) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (avx512) return compact_nonzeros_avx512(a, n, cols, vals);
-#endif
-  return compact_nonzeros_portable(a, n, cols, vals);
-}
-
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define CONCISE_LEARN_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -379,6 +332,53 @@ class CpuAtomUpdater final : public AtomUpdater {
 };
 
 }  // namespace
+
+std::size_t compact_nonzeros_portable(const float* a, std::int64_t n, std::int32_t* cols, float* vals) {
+  std::size_t m = 0;
+  for (std::int64_t j = 0; j < n; ++j) {  // without a branch: whether an entry is zero is not predictable
+    cols[m] = static_cast<std::int32_t>(j);
+    vals[m] = a[j];
+    m += a[j] != 0.0f;
+  }
+  return m;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+namespace {
+// compact_nonzeros_portable 16 entries at a time by AVX-512's compressing stores.
+__attribute__((target("avx512f"))) std::size_t compact_nonzeros_avx512(const float* a, std::int64_t n,
+                                                                       std::int32_t* cols, float* vals) {
+  std::size_t m = 0;
+  std::int64_t j = 0;
+  __m512i index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i sixteen = _mm512_set1_epi32(16);
+  for (; j + 16 <= n; j += 16) {
+    const __m512 v = _mm512_loadu_ps(a + j);
+    const __mmask16 nonzero = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+    if (nonzero != 0) {
+      _mm512_mask_compressstoreu_ps(vals + m, nonzero, v);
+      _mm512_mask_compressstoreu_epi32(cols + m, nonzero, index);
+      m += static_cast<std::size_t>(__builtin_popcount(nonzero));
+    }
+    index = _mm512_add_epi32(index, sixteen);
+  }
+  for (; j < n; ++j) {
+    cols[m] = static_cast<std::int32_t>(j);
+    vals[m] = a[j];
+    m += a[j] != 0.0f;
+  }
+  return m;
+}
+}  // namespace
+#endif
+
+std::size_t compact_nonzeros(const float* a, std::int64_t n, std::int32_t* cols, float* vals) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return compact_nonzeros_avx512(a, n, cols, vals);
+#endif
+  return compact_nonzeros_portable(a, n, cols, vals);
+}
 
 void add_residual_correlations(const SparseRows& codes, MatrixView<const float> z, MatrixView<const float> atoms,
                                std::int64_t fixed, std::int64_t learned, Matrix<float>& r) {
