@@ -112,8 +112,8 @@ def run(method, train, held_out, l1, segments, epochs, budget, atoms):
             spent += time.perf_counter() - start
             objective, l0 = held_out_objective(method.atoms(), held_out, l1)
             points.append((spent, objective, l0))
-            print(f"  {method.name:14s} epoch {epoch + 1} {spent:8.1f} s  held-out objective {objective:.5f}  l0 {l0:5.1f}",
-                  flush=True)
+            print(f"  {method.name:14s} epoch {epoch + 1} {spent:8.1f} s  held-out objective {objective:.5f}  l0 {l0:5.1f}"
+                  f"  load {os.getloadavg()[0]:.1f}", flush=True)
             if spent > budget:
                 return points
     return points
@@ -145,7 +145,8 @@ def main():
     rows = make_rows(args.rows + args.held_out, args.dim, 1024, 8, 0)
     train, held_out = rows[:args.rows], rows[args.rows:]
     print(f"N = {args.rows}, held out {args.held_out}, d = {args.dim}, K = {args.atoms}, lambda = {args.l1}, "
-          f"batch {args.batch}, {args.epochs} epoch(s), OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+          f"batch {args.batch}, {args.epochs} epoch(s), OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     makers = {"concise": Concise, "spams": Spams, "sklearn": Sklearn}
     results = {}
     for key in args.methods.split(","):
@@ -163,6 +164,7 @@ def main():
             reach = time_to_reach(ours, objective)
             line += (f"   {reach:9.1f} s   {seconds / reach:8.1f}x" if reach else "   not reached")
         print(line)
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

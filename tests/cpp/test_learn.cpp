@@ -307,5 +307,92 @@ TEST(Learn, KeptResidualMovesTheAtomsAsARecomputedOne) {
   EXPECT_NE(0, std::memcmp(kept_atoms.data(), fresh_atoms.data(), kept_atoms.values().size() * sizeof(float)));
 }
 
+// While A is sparse (few mini-batches per atom), the CPU updater's sweep follows A's nonzeros
+// instead of GEMMs: the same Gauss-Seidel order, so the same atoms up to rounding, with fixed
+// atoms, decay and two sweeps per batch; the updater picks that way for a sparse A and the GEMMs
+// for a dense one (bit for bit the forced ways).
+TEST(Learn, SparseSweepMovesTheAtomsAsTheGemms) {
+  const std::int64_t fixed = 3, learned = 700, d = 160;  // two groups of blocks; rows of r in chunks and a tail
+  const Planted p = planted(fixed + learned, d, 600, 0.02f, 13);
+  Matrix<float> start(fixed + learned, d);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  for (std::int64_t j = 0; j < fixed; ++j) std::copy_n(p.atoms.row(j), d, start.row(j));
+  for (std::int64_t j = fixed; j < fixed + learned; ++j) {
+    for (std::int64_t i = 0; i < d; ++i) start.row(j)[i] = p.atoms.row(j)[i] + 0.05f * normal(rng);
+    normalize(start.row(j), d);
+  }
+  const auto run = [&](double sparse_density, std::int64_t k, std::int64_t batch, std::int64_t rows, Matrix<float>& atoms) {
+    atoms = Matrix<float>(fixed + k, d);
+    std::copy_n(start.data(), (fixed + k) * d, atoms.data());
+    auto updater = make_cpu_atom_updater(fixed, k, d, sparse_density);
+    SolveOptions solve;
+    solve.l1 = 0.3;
+    for (std::int64_t first = 0, t = 1; first < rows; first += batch, ++t) {
+      const MatrixView<const float> z{p.rows.row(first), batch, d};
+      SolveResult result;
+      const MatrixView<const float> coding{start.data(), fixed + k, d};  // the same codes for every way
+      Resources("cpu").make_decomposer(coding, solve)->solve(z, result);
+      updater->accumulate(result.codes, z, static_cast<float>(std::pow(1.0 - 1.0 / static_cast<double>(t), 2.0)));
+      updater->update(atoms.view(), 2);
+    }
+  };
+  const auto largest_difference = [](const Matrix<float>& x, const Matrix<float>& y) {
+    double largest = 0;
+    for (std::size_t i = 0; i < x.values().size(); ++i)
+      largest = std::max(largest, static_cast<double>(std::abs(x.values()[i] - y.values()[i])));
+    return largest;
+  };
+  const auto same_bits = [](const Matrix<float>& x, const Matrix<float>& y) {
+    return std::memcmp(x.data(), y.data(), x.values().size() * sizeof(float)) == 0;
+  };
+  Matrix<float> gemms, nonzeros, chosen;
+  run(-1.0, learned, 25, 150, gemms);   // never sparse
+  run(2.0, learned, 25, 150, nonzeros);  // always sparse
+  run(kSparseSweepDensity, learned, 25, 150, chosen);
+  EXPECT_LT(largest_difference(gemms, nonzeros), 1e-4);
+  EXPECT_FALSE(same_bits(gemms, nonzeros));  // two roundings: the test sees both ways
+  EXPECT_TRUE(same_bits(chosen, nonzeros));  // 150 rows of a few atoms each over 700: A is sparse
+  EXPECT_GT(largest_difference(start, nonzeros), 1e-2);  // and the atoms did move
+  const std::int64_t few = 12;  // every pair of 12 atoms shares rows: A is dense
+  run(-1.0, few, 300, 600, gemms);
+  run(2.0, few, 300, 600, nonzeros);
+  run(kSparseSweepDensity, few, 300, 600, chosen);
+  EXPECT_LT(largest_difference(gemms, nonzeros), 1e-4);
+  EXPECT_TRUE(same_bits(chosen, gemms));
+}
+
+// A's nonzeros for the sparse sweep: the AVX-512 way (where the CPU has it) finds what the
+// portable loop finds, in order, NaN included and -0 excluded, over full 16-entry chunks and a tail.
+TEST(Learn, NonzerosAreFoundAlikeOnEveryCpu) {
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (const std::int64_t n : {0, 5, 16, 37, 1000}) {
+    std::vector<float> a(static_cast<std::size_t>(n));
+    for (auto& v : a) v = u(rng) < 0.1f ? u(rng) : 0.0f;
+    if (n > 20) {
+      a[3] = -0.0f;
+      a[17] = std::nanf("");
+      a[static_cast<std::size_t>(n) - 1] = 2.0f;
+    }
+    std::vector<std::int32_t> cols(a.size()), cols_portable(a.size());
+    std::vector<float> vals(a.size()), vals_portable(a.size());
+    const std::size_t m = compact_nonzeros(a.data(), n, cols.data(), vals.data());
+    const std::size_t m_portable = compact_nonzeros_portable(a.data(), n, cols_portable.data(), vals_portable.data());
+    std::size_t expected = 0;
+    for (const float v : a) expected += v != 0.0f;
+    ASSERT_EQ(m, expected);
+    ASSERT_EQ(m_portable, expected);
+    for (std::size_t e = 0; e < m; ++e) {
+      EXPECT_EQ(cols[e], cols_portable[e]);
+      EXPECT_EQ(0, std::memcmp(&vals[e], &vals_portable[e], sizeof(float)));
+      EXPECT_EQ(0, std::memcmp(&vals[e], &a[static_cast<std::size_t>(cols[e])], sizeof(float)));
+      if (e > 0) {
+        EXPECT_LT(cols[e - 1], cols[e]);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace concise::learn

@@ -219,3 +219,14 @@ def test_cli_bad_input_exits_2_and_writes_nothing(run, tmp_path, case):
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr
     assert not out.exists()
+
+
+def test_sweeps_per_mini_batch_move_the_atoms_further():
+    _, rows = planted(k=8, d=16, n=400, seed=9)
+    fit = lambda sweeps: concise.DictionaryLearner(8, l1=0.2, epochs=1, batch_size=100, seed=2, sweeps=sweeps,
+                                                   preprocess=False).fit(rows)
+    one, three = fit(1), fit(3)
+    assert not np.array_equal(one.components_, three.components_)
+    np.testing.assert_array_equal(three.components_, fit(3).components_)
+    with pytest.raises(ValueError, match="sweeps must be >= 1"):
+        fit(0)

@@ -25,6 +25,7 @@ class DictionaryLearner:
     image_mean: the modality mean rows are centered with (default: init's, or none).
     chunk: rows read and coded at once (default: from the number of atoms); a batch's statistics
         are the sum of its chunks' statistics, added in order.
+    sweeps: block-coordinate sweeps over the atoms per mini-batch (online mode).
     preprocess: True takes raw CLIP embeddings (normalize, subtract the mean,
         normalize); False only normalizes each row.
 
@@ -34,7 +35,8 @@ class DictionaryLearner:
     """
 
     def __init__(self, n_atoms, *, init=None, l1=None, l0=None, l0_ratio=0.9, epochs=10, batch_size=1024, tol=1e-4,
-                 solver="auto", device="cpu", seed=0, forget=10.0, image_mean=None, preprocess=True, chunk=None):
+                 solver="auto", device="cpu", seed=0, forget=4.0, image_mean=None, preprocess=True, chunk=None,
+                 sweeps=1):
         if l1 is not None and l0 is not None:
             raise ValueError("give l1 (a fixed lambda) or l0 (a target number of atoms per code), not both")
         if l0 is not None and int(l0) < 1:
@@ -47,11 +49,13 @@ class DictionaryLearner:
         self.image_mean = None if image_mean is None else np.ascontiguousarray(image_mean, dtype=np.float32).ravel()
         self.preprocess = bool(preprocess)
         self.chunk = 0 if chunk is None else int(chunk)
+        self.sweeps = int(sweeps)
         self._learner = None
 
     def _new_learner(self):
         return _core.Learner(self.n_atoms, self.l1, self.tol, self.solver, self.device, self.epochs, self.batch_size,
-                             self.seed, self.forget, self.init, self.image_mean, self.l0, self.l0_ratio, self.chunk)
+                             self.seed, self.forget, self.init, self.image_mean, self.l0, self.l0_ratio, self.chunk,
+                             self.sweeps)
 
     def fit(self, X, y=None, *, progress=False):
         """Learns from scratch with `epochs` passes over the rows of X (n x d)."""

@@ -26,7 +26,7 @@ class Learner {
  public:
   Learner(std::int64_t atoms, double l1, double tol, const std::string& solver, const std::string& device, int epochs,
           std::int64_t batch, std::uint64_t seed, double forget, std::optional<Dictionary> init,
-          std::optional<HostVector> image_mean, int l0, double l0_ratio, std::int64_t chunk)
+          std::optional<HostVector> image_mean, int l0, double l0_ratio, std::int64_t chunk, int sweeps)
       : init_(std::move(init)) {
     options_.atoms = atoms;
     options_.solve = solve_options(l1, tol, solver, l0, l0_ratio);
@@ -36,6 +36,7 @@ class Learner {
     options_.batch = batch;
     options_.seed = seed;
     options_.forget = forget;
+    options_.sweeps = sweeps;
     options_.validate();
     if (image_mean) mean_.assign(image_mean->data(), image_mean->data() + image_mean->shape(0));
     else if (init_) mean_ = init_->image_mean;
@@ -256,10 +257,11 @@ nb::list learned_atoms(const Dictionary& dict) {
 void bind_learn(nb::module_& m) {
   nb::class_<Learner>(m, "Learner", "Online nonnegative dictionary learning (see concise.DictionaryLearner).")
       .def(nb::init<std::int64_t, double, double, const std::string&, const std::string&, int, std::int64_t,
-                    std::uint64_t, double, std::optional<Dictionary>, std::optional<HostVector>, int, double, std::int64_t>(),
+                    std::uint64_t, double, std::optional<Dictionary>, std::optional<HostVector>, int, double, std::int64_t,
+                    int>(),
            nb::arg("atoms"), nb::arg("l1"), nb::arg("tol"), nb::arg("solver"), nb::arg("device"), nb::arg("epochs"),
            nb::arg("batch"), nb::arg("seed"), nb::arg("forget"), nb::arg("init").none(), nb::arg("image_mean").none(),
-           nb::arg("l0") = 0, nb::arg("l0_ratio") = 0.9, nb::arg("chunk") = 0)
+           nb::arg("l0") = 0, nb::arg("l0_ratio") = 0.9, nb::arg("chunk") = 0, nb::arg("sweeps") = 1)
       .def("fit", &Learner::fit, nb::arg("rows").noconvert(), nb::arg("preprocess") = true, nb::arg("progress") = false)
       .def("partial_fit", &Learner::partial_fit, nb::arg("rows").noconvert(), nb::arg("preprocess") = true)
       .def_prop_ro("dictionary", &Learner::dictionary, nb::rv_policy::copy)

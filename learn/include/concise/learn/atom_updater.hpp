@@ -12,7 +12,13 @@ namespace concise::learn {
 
 using AtomUpdater = cuda::DictionaryUpdater;
 
-std::unique_ptr<AtomUpdater> make_cpu_atom_updater(std::int64_t fixed, std::int64_t learned, std::int64_t dim);
+// A's learned block with at most this share of nonzero entries (a few mini-batches per atom: each
+// row's code adds l0^2 entries) is swept by its nonzeros, else by GEMMs; the two ways agree to
+// rounding. The choice depends on A alone, so a resumed run and distributed learning make it alike.
+inline constexpr double kSparseSweepDensity = 0.125;
+
+std::unique_ptr<AtomUpdater> make_cpu_atom_updater(std::int64_t fixed, std::int64_t learned, std::int64_t dim,
+                                                   double sparse_density = kSparseSweepDensity);
 // The CPU reference or the GPU twin, by the resources' device.
 std::unique_ptr<AtomUpdater> make_atom_updater(std::int64_t fixed, std::int64_t learned, std::int64_t dim,
                                                const Resources& resources);

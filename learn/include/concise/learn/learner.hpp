@@ -3,6 +3,7 @@
 // atoms first, then the learned ones), the statistics of the learned atoms, and the
 // steps that move them: code a batch with concise's certified solver, accumulate,
 // update the atoms by block coordinate descent, re-initialise dead and duplicate atoms.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -121,6 +122,12 @@ void add_residual_correlations(const SparseRows& codes, MatrixView<const float> 
 int sweep_until_still(AtomUpdater& updater, MatrixView<float> atoms, int max_sweeps);
 // How many worst-explained residuals an epoch keeps for re-initialising atoms.
 std::int64_t kept_residuals(std::int64_t learned);
+
+// Writes the nonzeros of a[0, n) (a != 0, so NaN counts) in order to cols and vals (room for n each)
+// and returns their count: 16 entries at a time on a CPU with AVX-512, else the portable loop
+// (the same output).
+std::size_t compact_nonzeros(const float* a, std::int64_t n, std::int32_t* cols, float* vals);
+std::size_t compact_nonzeros_portable(const float* a, std::int64_t n, std::int32_t* cols, float* vals);
 
 // Residual z - D^T w of one coded row (dense, d floats) and its squared norm.
 double row_residual(const SparseRows& codes, std::int64_t row, MatrixView<const float> atoms, const float* z, float* r);

@@ -15,7 +15,7 @@ struct LearnOptions {
   std::int64_t batch = 1024;     // rows per dictionary update; >= the rows: batch mode
   std::uint64_t seed = 0;        // every random choice (initial rows, row order) follows from it
   std::string device = "cpu";    // auto, cpu, cuda or cuda:N: codes and the dictionary update
-  double forget = 10.0;          // rho: the statistics decay by (1 - 1/t)^rho before batch t (online mode)
+  double forget = 4.0;           // rho: the statistics decay by (1 - 1/t)^rho before batch t (online mode)
   int sweeps = 1;                // block-coordinate sweeps over the atoms per mini-batch (online mode)
   int batch_sweeps = 50;         // batch mode: sweeps until the atoms stop moving, at most this many
   double duplicate_cosine = 0.99;  // online mode: an atom this close to another one is re-initialised
