@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "cpu_blas.hpp"
 
@@ -48,16 +49,16 @@ CONCISE_VECTOR_CLONES void add_scaled4(double* y, const double* a, const double*
   const double a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
   for (std::int64_t i = 0; i < n; ++i) y[i] += (a0 * x0[i] + a1 * x1[i]) + (a2 * x2[i] + a3 * x3[i]);
 }
-CONCISE_VECTOR_CLONES void add_scaled4(double* y, const double* a, const float* x0, const float* x1, const float* x2,
+// The same in float: y += a0 x0 + a1 x1 + a2 x2 + a3 x3.
+CONCISE_VECTOR_CLONES void add_scaled4(float* y, const float* a, const float* x0, const float* x1, const float* x2,
                                        const float* x3, std::int64_t n) {
-  const double a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-  for (std::int64_t i = 0; i < n; ++i)
-    y[i] += (a0 * static_cast<double>(x0[i]) + a1 * static_cast<double>(x1[i])) +
-            (a2 * static_cast<double>(x2[i]) + a3 * static_cast<double>(x3[i]));
+  const float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+  for (std::int64_t i = 0; i < n; ++i) y[i] += (a0 * x0[i] + a1 * x1[i]) + (a2 * x2[i] + a3 * x3[i]);
 }
-template <typename T>
-void add_scaled(double* y, double a, const T* x, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) y[i] += a * static_cast<double>(x[i]);
+
+template <typename T, typename Y>
+void add_scaled(Y* y, Y a, const T* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] += a * static_cast<Y>(x[i]);
 }
 
 // Below this many entering atoms, L21 = G21 L11^-T and G22 - L21 L21^T come from
@@ -187,6 +188,9 @@ void ActiveSetLasso::start(const GramLassoOf<T>& p) {
     scale = std::max(scale, std::abs(q_[static_cast<std::size_t>(i)]));
   }
   tolerance_ = kViolationTolerance * std::max(scale, 1e-30);
+  double largest = 0;
+  for (std::int64_t i = 0; i < k; ++i) largest = std::max(largest, static_cast<double>(p.row(i)[i]));
+  max_norm_ = std::sqrt(largest) * (1 + 1e-6);
   forward_valid_ = false;
 }
 
@@ -247,6 +251,57 @@ void ActiveSetLasso::zero_atom_gradients(const GramLassoOf<T>& p, const double* 
   for (std::int64_t i = 0; i < k; ++i)
     if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)])
       gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - product_[static_cast<std::size_t>(i)];
+}
+
+template <>
+void ActiveSetLasso::zero_atom_gradients(const GramLassoOf<float>& p, const double* w) {
+  // Float Gram rows (the dictionary's, k = c): G w summed from the passive atoms' rows
+  // in float first, then in float64 only for the atoms whose float gradient, widened
+  // by its rounding bound, could enter or exceed the tolerance. The others cannot
+  // enter at this step (below half the largest violation) nor change whether one is
+  // left, so their gradient is not needed.
+  const std::int64_t k = p.k;
+  const std::size_t n = passive_.size();
+  if (static_cast<std::int64_t>(2 * n) >= k) {  // few atoms at zero: a dot product each
+    for (std::int64_t i = 0; i < k; ++i)
+      if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)])
+        gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - dot(p.row(i), w, k);
+    return;
+  }
+  product_f_.assign(static_cast<std::size_t>(k), 0.0f);
+  weights_f_.resize(n);
+  double weighted_norms = 0;  // sum_j w_j ||C_j||
+  for (std::size_t x = 0; x < n; ++x) {
+    const std::int64_t j = passive_[x];
+    weights_f_[x] = static_cast<float>(w[j]);
+    weighted_norms += w[j] * std::sqrt(static_cast<double>(p.row(j)[j]));
+  }
+  std::size_t x = 0;
+  for (; x + 4 <= n; x += 4)
+    add_scaled4(product_f_.data(), weights_f_.data() + x, p.row(passive_[x]), p.row(passive_[x + 1]),
+                p.row(passive_[x + 2]), p.row(passive_[x + 3]), k);
+  for (; x < n; ++x) add_scaled(product_f_.data(), weights_f_[x], p.row(passive_[x]), k);
+  // |fl(sum_j w_j G_ij) - sum_j w_j G_ij| <= gamma_(n+2) ||C_i|| sum_j w_j ||C_j|| in any order
+  // of summation (the weights' rounding included); doubled for the margin.
+  const double du = static_cast<double>(n + 2) * 0x1p-24;
+  const double bound = 2.0 * du / (1.0 - du) * max_norm_ * weighted_norms;
+  double lowest_most = -std::numeric_limits<double>::infinity();
+  for (std::int64_t i = 0; i < k; ++i)
+    if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)])
+      lowest_most = std::max(lowest_most, q_[static_cast<std::size_t>(i)] - product_f_[static_cast<std::size_t>(i)] - bound);
+  const double relevant = std::max(tolerance_, 0.5 * lowest_most);
+  for (std::int64_t i = 0; i < k; ++i) {
+    if (w[i] != 0 || blocked_[static_cast<std::size_t>(i)]) continue;
+    const auto ii = static_cast<std::size_t>(i);
+    if (q_[ii] - product_f_[ii] + bound < relevant) {
+      gradient_[ii] = -std::numeric_limits<double>::infinity();
+      continue;
+    }
+    const float* gi = p.row(i);
+    double sum = 0;
+    for (std::size_t y = 0; y < n; ++y) sum += static_cast<double>(gi[passive_[y]]) * w[passive_[y]];
+    gradient_[ii] = q_[ii] - sum;
+  }
 }
 
 template <typename T>

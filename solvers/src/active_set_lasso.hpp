@@ -59,6 +59,8 @@ class ActiveSetLasso {
   std::vector<std::int64_t> passive_, entering_;
   std::vector<double> factor_;  // lower Cholesky factor of G_PP, row-major with stride k
   std::vector<double> q_, x_, gradient_, ratio_, weights_, product_;
+  std::vector<float> weights_f_, product_f_;
+  double max_norm_ = 0;  // an upper bound of the largest atom norm, sqrt(max_i G_ii)
   // L^-1 q_P, kept across entries and removals (each step then needs only the
   // back substitution); invalid when q changes.
   std::vector<double> forward_;

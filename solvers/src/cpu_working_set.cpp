@@ -47,6 +47,9 @@ constexpr std::int64_t kGramRowsBudget = std::int64_t{1} << 24;
 constexpr std::int64_t kAloneAtoms = 128;
 // A row goes whole (solve_whole) when its set and violators reach 1/kWholeFraction of c.
 constexpr std::int64_t kWholeFraction = 6;
+// The first pass (w = 0) finds more violators than the row will use: from there a
+// row goes whole at a quarter of c.
+constexpr std::int64_t kFirstPassWholeFraction = 4;
 
 struct RowSet {
   std::vector<std::int32_t> atoms;
@@ -125,8 +128,8 @@ class CpuWorkingSet final : public CpuSolverBase {
   // Whether an l1 row's support looks large enough, from its set and the atoms its
   // last pass found violating or near it, for solve_whole to pay: its gradients cost
   // c per passive atom, the set's rounds a growing Gram block and a pass each.
-  bool goes_whole(const RowSet& set) const {
-    return whole_gram_fits() && kWholeFraction * (static_cast<std::int64_t>(set.atoms.size()) + set.violators) >= atoms_.rows;
+  bool goes_whole(const RowSet& set, std::int64_t fraction = kWholeFraction) const {
+    return whole_gram_fits() && fraction * (static_cast<std::int64_t>(set.atoms.size()) + set.violators) >= atoms_.rows;
   }
   // The cached rows of every atom, in atom order (computing the missing ones).
   const std::vector<const float*>& whole_gram_rows() const;
@@ -473,7 +476,6 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
     const float* b = p.b.row(rows[i]);
     set.max_correlation = max_of(b, c);
     if (!solve_needed(p, rows[i], static_cast<float>(set.max_correlation))) continue;
-    active.push_back(i);
     set.grid = target ? 1 : 0;
     // Target sparsity starts from the 2K best-correlated atoms, so that the set's
     // own walk down the grid stops near K atoms rather than on the set's size.
@@ -481,6 +483,12 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
       add_violators(set, b, std::max<std::int64_t>(kInitialSet, 2 * options_.l0), 0.0, false, member);
     else
       add_violators(set, b, kInitialSet, options_.l1, false, member);
+    if (!target && goes_whole(set, kFirstPassWholeFraction)) {
+      solve_whole(p, rows[i], set, solver);
+      set = RowSet{};
+      continue;
+    }
+    active.push_back(i);
   }
 
   std::vector<float> r, g;
