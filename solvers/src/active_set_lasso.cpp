@@ -31,18 +31,6 @@ CONCISE_VECTOR_CLONES double dot(const double* x, const double* y, std::int64_t 
   return s;
 }
 
-CONCISE_VECTOR_CLONES double dot(const float* x, const double* y, std::int64_t n) {
-  constexpr int kLanes = 8;
-  double partial[kLanes] = {};
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) partial[l] += static_cast<double>(x[i + l]) * y[i + l];
-  for (int l = 0; i < n; ++i, ++l) partial[l] += static_cast<double>(x[i]) * y[i];
-  double s = 0;
-  for (double v : partial) s += v;
-  return s;
-}
-
 // y += a0 x0 + a1 x1 + a2 x2 + a3 x3, one sweep over y for four rows of G.
 CONCISE_VECTOR_CLONES void add_scaled4(double* y, const double* a, const double* x0, const double* x1,
                                        const double* x2, const double* x3, std::int64_t n) {
@@ -232,10 +220,12 @@ template <typename T>
 void ActiveSetLasso::zero_atom_gradients(const GramLassoOf<T>& p, const double* w) {
   const std::int64_t k = p.k;
   const std::size_t n = passive_.size();
+  candidates_.clear();
+  for (std::int64_t i = 0; i < k; ++i)
+    if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)]) candidates_.push_back(i);
   if (static_cast<std::int64_t>(2 * n) >= k) {  // few atoms at zero: a dot product each
-    for (std::int64_t i = 0; i < k; ++i)
-      if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)])
-        gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - dot(p.row(i), w, k);
+    for (const std::int64_t i : candidates_)
+      gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - dot(p.row(i), w, k);
     return;
   }
   // Few passive atoms: G w as the sum of their rows (G is symmetric), four per sweep.
@@ -248,9 +238,8 @@ void ActiveSetLasso::zero_atom_gradients(const GramLassoOf<T>& p, const double* 
                 p.row(passive_[x + 2]), p.row(passive_[x + 3]), k);
   }
   for (; x < n; ++x) add_scaled(product_.data(), w[passive_[x]], p.row(passive_[x]), k);
-  for (std::int64_t i = 0; i < k; ++i)
-    if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)])
-      gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - product_[static_cast<std::size_t>(i)];
+  for (const std::int64_t i : candidates_)
+    gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - product_[static_cast<std::size_t>(i)];
 }
 
 template <>
@@ -262,12 +251,6 @@ void ActiveSetLasso::zero_atom_gradients(const GramLassoOf<float>& p, const doub
   // left, so their gradient is not needed.
   const std::int64_t k = p.k;
   const std::size_t n = passive_.size();
-  if (static_cast<std::int64_t>(2 * n) >= k) {  // few atoms at zero: a dot product each
-    for (std::int64_t i = 0; i < k; ++i)
-      if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)])
-        gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - dot(p.row(i), w, k);
-    return;
-  }
   product_f_.assign(static_cast<std::size_t>(k), 0.0f);
   weights_f_.resize(n);
   double weighted_norms = 0;  // sum_j w_j ||C_j||
@@ -285,28 +268,33 @@ void ActiveSetLasso::zero_atom_gradients(const GramLassoOf<float>& p, const doub
   // of summation (the weights' rounding included); doubled for the margin.
   const double du = static_cast<double>(n + 2) * 0x1p-24;
   const double bound = 2.0 * du / (1.0 - du) * max_norm_ * weighted_norms;
-  double lowest_most = -std::numeric_limits<double>::infinity();
+  // The float gradients, -inf for the atoms that cannot enter (passive or blocked).
+  estimate_.resize(static_cast<std::size_t>(k));
+  double* estimate = estimate_.data();
+  const double* q = q_.data();
+  const float* product = product_f_.data();
+  for (std::int64_t i = 0; i < k; ++i) estimate[i] = q[i] - static_cast<double>(product[i]);
+  constexpr double kNever = -std::numeric_limits<double>::infinity();
+  for (const std::int64_t j : passive_) estimate[j] = kNever;
   for (std::int64_t i = 0; i < k; ++i)
-    if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)])
-      lowest_most = std::max(lowest_most, q_[static_cast<std::size_t>(i)] - product_f_[static_cast<std::size_t>(i)] - bound);
-  const double relevant = std::max(tolerance_, 0.5 * lowest_most);
-  for (std::int64_t i = 0; i < k; ++i) {
-    if (w[i] != 0 || blocked_[static_cast<std::size_t>(i)]) continue;
-    const auto ii = static_cast<std::size_t>(i);
-    if (q_[ii] - product_f_[ii] + bound < relevant) {
-      gradient_[ii] = -std::numeric_limits<double>::infinity();
-      continue;
-    }
+    if (blocked_[static_cast<std::size_t>(i)]) estimate[i] = kNever;
+  double largest = kNever;
+#pragma omp simd reduction(max : largest)
+  for (std::int64_t i = 0; i < k; ++i) largest = largest > estimate[i] ? largest : estimate[i];
+  const double relevant = std::max(tolerance_, 0.5 * (largest - bound)) - bound;
+  candidates_.clear();
+  for (std::int64_t i = 0; i < k; ++i)
+    if (estimate[i] >= relevant) candidates_.push_back(i);
+  for (const std::int64_t i : candidates_) {
     const float* gi = p.row(i);
     double sum = 0;
-    for (std::size_t y = 0; y < n; ++y) sum += static_cast<double>(gi[passive_[y]]) * w[passive_[y]];
-    gradient_[ii] = q_[ii] - sum;
+    for (const std::int64_t j : passive_) sum += static_cast<double>(gi[j]) * w[j];
+    gradient_[static_cast<std::size_t>(i)] = q[i] - sum;
   }
 }
 
 template <typename T>
 int ActiveSetLasso::iterate(const GramLassoOf<T>& p, double* w, int max_steps) {
-  const std::int64_t k = p.k;
   const double tolerance = tolerance_;
   int steps = 0;
   while (true) {
@@ -346,16 +334,14 @@ int ActiveSetLasso::iterate(const GramLassoOf<T>& p, double* w, int max_steps) {
     // zero can enter, so only their gradients q_i - G_i. w are needed (w is zero off P).
     zero_atom_gradients(p, w);
     double most = tolerance;
-    for (std::int64_t i = 0; i < k; ++i)
-      if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)]) most = std::max(most, gradient_[static_cast<std::size_t>(i)]);
+    for (const std::int64_t i : candidates_) most = std::max(most, gradient_[static_cast<std::size_t>(i)]);
     if (most <= tolerance) return steps;
     // Every atom within kEnteringFraction of the largest violation enters at once; the
     // inner loop drops those the joint solve does not want, so fewer solves are needed.
     const double entering = std::max(tolerance, kEnteringFraction * most);
     entering_.clear();
-    for (std::int64_t i = 0; i < k; ++i)
-      if (w[i] == 0 && !blocked_[static_cast<std::size_t>(i)] && gradient_[static_cast<std::size_t>(i)] >= entering)
-        entering_.push_back(i);
+    for (const std::int64_t i : candidates_)
+      if (gradient_[static_cast<std::size_t>(i)] >= entering) entering_.push_back(i);
     steps += static_cast<int>(entering_.size());
     if (steps > max_steps) return -1;
     enter(p, entering_.data(), entering_.size());

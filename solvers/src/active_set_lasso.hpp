@@ -46,7 +46,8 @@ class ActiveSetLasso {
   void reserve(std::int64_t k);
   template <typename T>
   int iterate(const GramLassoOf<T>& p, double* w, int max_steps);
-  // gradient_i = q_i - G_i. w for the atoms at zero (w is zero off the passive set).
+  // gradient_i = q_i - G_i. w for the atoms at zero (w is zero off the passive set)
+  // that can enter, listed in candidates_.
   template <typename T>
   void zero_atom_gradients(const GramLassoOf<T>& p, const double* w);
   // Appends the atoms to the passive set and its factor; an atom that depends on the
@@ -60,6 +61,8 @@ class ActiveSetLasso {
   std::vector<double> factor_;  // lower Cholesky factor of G_PP, row-major with stride k
   std::vector<double> q_, x_, gradient_, ratio_, weights_, product_;
   std::vector<float> weights_f_, product_f_;
+  std::vector<double> estimate_;            // float gradients (whole-dictionary problems)
+  std::vector<std::int64_t> candidates_;    // the atoms whose gradient_ the outer step reads, in order
   double max_norm_ = 0;  // an upper bound of the largest atom norm, sqrt(max_i G_ii)
   // L^-1 q_P, kept across entries and removals (each step then needs only the
   // back substitution); invalid when q changes.
