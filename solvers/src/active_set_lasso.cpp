@@ -44,6 +44,33 @@ CONCISE_VECTOR_CLONES void add_scaled4(float* y, const float* a, const float* x0
   for (std::int64_t i = 0; i < n; ++i) y[i] += (a0 * x0[i] + a1 * x1[i]) + (a2 * x2[i] + a3 * x3[i]);
 }
 
+// estimate_i = q_i - y_i, or -inf where blocked_i; returns the largest.
+CONCISE_VECTOR_CLONES double estimate_gradients(double* estimate, const double* q, const float* y,
+                                                const std::uint8_t* blocked, std::int64_t n) {
+  constexpr double kNever = -std::numeric_limits<double>::infinity();
+  double largest = kNever;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double e = blocked[i] ? kNever : q[i] - static_cast<double>(y[i]);
+    estimate[i] = e;
+    largest = largest > e ? largest : e;
+  }
+  return largest;
+}
+
+// sum_j g[atoms[j]] w[atoms[j]] in float64, four partial sums.
+double gathered_dot(const float* g, const double* w, const std::int64_t* atoms, std::size_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  std::size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    s0 += static_cast<double>(g[atoms[j]]) * w[atoms[j]];
+    s1 += static_cast<double>(g[atoms[j + 1]]) * w[atoms[j + 1]];
+    s2 += static_cast<double>(g[atoms[j + 2]]) * w[atoms[j + 2]];
+    s3 += static_cast<double>(g[atoms[j + 3]]) * w[atoms[j + 3]];
+  }
+  for (; j < n; ++j) s0 += static_cast<double>(g[atoms[j]]) * w[atoms[j]];
+  return (s0 + s1) + (s2 + s3);
+}
+
 template <typename T, typename Y>
 void add_scaled(Y* y, Y a, const T* x, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) y[i] += a * static_cast<Y>(x[i]);
@@ -268,29 +295,27 @@ void ActiveSetLasso::zero_atom_gradients(const GramLassoOf<float>& p, const doub
   // of summation (the weights' rounding included); doubled for the margin.
   const double du = static_cast<double>(n + 2) * 0x1p-24;
   const double bound = 2.0 * du / (1.0 - du) * max_norm_ * weighted_norms;
-  // The float gradients, -inf for the atoms that cannot enter (passive or blocked).
+  // The float gradients, -inf for the atoms that cannot enter (passive or blocked;
+  // a passive atom's is q_i - (G w)_i = 0 up to rounding, so it is cleared after).
   estimate_.resize(static_cast<std::size_t>(k));
   double* estimate = estimate_.data();
-  const double* q = q_.data();
-  const float* product = product_f_.data();
-  for (std::int64_t i = 0; i < k; ++i) estimate[i] = q[i] - static_cast<double>(product[i]);
+  double largest = estimate_gradients(estimate, q_.data(), product_f_.data(), blocked_.data(), k);
   constexpr double kNever = -std::numeric_limits<double>::infinity();
-  for (const std::int64_t j : passive_) estimate[j] = kNever;
-  for (std::int64_t i = 0; i < k; ++i)
-    if (blocked_[static_cast<std::size_t>(i)]) estimate[i] = kNever;
-  double largest = kNever;
-#pragma omp simd reduction(max : largest)
-  for (std::int64_t i = 0; i < k; ++i) largest = largest > estimate[i] ? largest : estimate[i];
+  bool passive_largest = false;
+  for (const std::int64_t j : passive_) {
+    passive_largest = passive_largest || estimate[j] == largest;
+    estimate[j] = kNever;
+  }
+  if (passive_largest) {
+    largest = kNever;
+    for (std::int64_t i = 0; i < k; ++i) largest = std::max(largest, estimate[i]);
+  }
   const double relevant = std::max(tolerance_, 0.5 * (largest - bound)) - bound;
   candidates_.clear();
   for (std::int64_t i = 0; i < k; ++i)
     if (estimate[i] >= relevant) candidates_.push_back(i);
-  for (const std::int64_t i : candidates_) {
-    const float* gi = p.row(i);
-    double sum = 0;
-    for (const std::int64_t j : passive_) sum += static_cast<double>(gi[j]) * w[j];
-    gradient_[static_cast<std::size_t>(i)] = q[i] - sum;
-  }
+  for (const std::int64_t i : candidates_)
+    gradient_[static_cast<std::size_t>(i)] = q_[static_cast<std::size_t>(i)] - gathered_dot(p.row(i), w, passive_.data(), n);
 }
 
 template <typename T>
