@@ -42,7 +42,7 @@ class ActiveSetLasso {
  private:
   template <typename T>
   void start(const GramLassoOf<T>& p);  // q = b - lambda/2, the violation tolerance
-  // Grows the factor's leading dimension to hold k atoms, keeping the factor.
+  // Grows the factor's leading dimension to hold k passive atoms, keeping the factor.
   void reserve(std::int64_t k);
   template <typename T>
   int iterate(const GramLassoOf<T>& p, double* w, int max_steps);
@@ -58,7 +58,7 @@ class ActiveSetLasso {
   void solve_passive(std::vector<double>& x);  // G_PP x = q_P
 
   std::vector<std::int64_t> passive_, entering_;
-  std::vector<double> factor_;  // lower Cholesky factor of G_PP, row-major with stride k
+  std::vector<double> factor_;  // lower Cholesky factor of G_PP, row-major with stride stride_
   std::vector<double> q_, x_, gradient_, ratio_, weights_, product_;
   std::vector<float> weights_f_, product_f_;
   std::vector<double> estimate_;            // float gradients (whole-dictionary problems)
