@@ -266,20 +266,28 @@ TEST(Learn, PiecesCodedApartGiveTheLearnersAtomsBitForBit) {
   EXPECT_EQ(0, std::memcmp(whole.atoms().data(), apart.atoms().data(), whole.atoms().values().size() * sizeof(float)));
 }
 
+// The planted atoms, the first `fixed` as they are and the others moved by Gaussian
+// noise of this size and renormalized.
+Matrix<float> perturbed_atoms(const Planted& p, std::int64_t fixed, float noise, unsigned seed) {
+  const std::int64_t k = p.atoms.rows(), d = p.atoms.cols();
+  Matrix<float> atoms(k, d);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  for (std::int64_t j = 0; j < fixed; ++j) std::copy_n(p.atoms.row(j), d, atoms.row(j));
+  for (std::int64_t j = fixed; j < k; ++j) {
+    for (std::int64_t i = 0; i < d; ++i) atoms.row(j)[i] = p.atoms.row(j)[i] + noise * normal(rng);
+    normalize(atoms.row(j), d);
+  }
+  return atoms;
+}
+
 // The CPU updater keeps R = B - A D from batch to batch (decayed, plus each batch's
 // sum w_L (z - D^T w)^T); it must move the atoms as recomputing R every batch does,
 // up to rounding, with fixed atoms, decay and batches of two pieces.
 TEST(Learn, KeptResidualMovesTheAtomsAsARecomputedOne) {
   const std::int64_t fixed = 4, learned = 600, d = 24;  // more atoms than one group of blocks
   const Planted p = planted(fixed + learned, d, 800, 0.02f, 11);
-  Matrix<float> kept_atoms(fixed + learned, d);
-  std::mt19937 rng(3);
-  std::normal_distribution<float> normal;
-  for (std::int64_t j = 0; j < fixed; ++j) std::copy_n(p.atoms.row(j), d, kept_atoms.row(j));
-  for (std::int64_t j = fixed; j < fixed + learned; ++j) {
-    for (std::int64_t i = 0; i < d; ++i) kept_atoms.row(j)[i] = p.atoms.row(j)[i] + 0.5f * normal(rng);
-    normalize(kept_atoms.row(j), d);
-  }
+  Matrix<float> kept_atoms = perturbed_atoms(p, fixed, 0.5f, 3);
   Matrix<float> fresh_atoms = kept_atoms;
   auto kept = make_cpu_atom_updater(fixed, learned, d), fresh = make_cpu_atom_updater(fixed, learned, d);
   SolveOptions solve;
@@ -314,14 +322,7 @@ TEST(Learn, KeptResidualMovesTheAtomsAsARecomputedOne) {
 TEST(Learn, SparseSweepMovesTheAtomsAsTheGemms) {
   const std::int64_t fixed = 3, learned = 700, d = 160;  // two groups of blocks; rows of r in chunks and a tail
   const Planted p = planted(fixed + learned, d, 600, 0.02f, 13);
-  Matrix<float> start(fixed + learned, d);
-  std::mt19937 rng(5);
-  std::normal_distribution<float> normal;
-  for (std::int64_t j = 0; j < fixed; ++j) std::copy_n(p.atoms.row(j), d, start.row(j));
-  for (std::int64_t j = fixed; j < fixed + learned; ++j) {
-    for (std::int64_t i = 0; i < d; ++i) start.row(j)[i] = p.atoms.row(j)[i] + 0.05f * normal(rng);
-    normalize(start.row(j), d);
-  }
+  const Matrix<float> start = perturbed_atoms(p, fixed, 0.05f, 5);
   const auto run = [&](double sparse_density, std::int64_t k, std::int64_t batch, std::int64_t rows, Matrix<float>& atoms) {
     atoms = Matrix<float>(fixed + k, d);
     std::copy_n(start.data(), (fixed + k) * d, atoms.data());

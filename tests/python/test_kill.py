@@ -98,16 +98,23 @@ def write_png(path, pixels):
                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def test_embed_killed_at_random_points_resumes_to_identical_bytes(tmp_path, concise_bin):
+def embed_command(tmp_path, concise_bin, count, batch, seed):
+    """`concise embed` of `count` random photos with the tiny CLIP, without -o; skips
+    the test when this concise has no LibTorch encoders."""
     version = subprocess.run([concise_bin, "--version"], capture_output=True, text=True).stdout
     if "(CLIP encoders): plugin " not in version:
         pytest.skip(f"this concise has no LibTorch encoders ({version.strip()})")
-    rng = np.random.default_rng(13)
-    images, count = tmp_path / "images", 60
+    rng = np.random.default_rng(seed)
+    images = tmp_path / "images"
     images.mkdir()
     for k in range(count):
         write_png(images / f"{k:03d}.png", rng.integers(0, 256, size=(24, 32, 3), dtype=np.uint8))
-    argv = [concise_bin, "embed", "--model", str(TINY_CLIP), "--images", str(images), "--batch", "2", "--quiet"]
+    return [concise_bin, "embed", "--model", str(TINY_CLIP), "--images", str(images), "--batch", str(batch), "--quiet"]
+
+
+def test_embed_killed_at_random_points_resumes_to_identical_bytes(tmp_path, concise_bin):
+    count = 60
+    argv = embed_command(tmp_path, concise_bin, count, batch=2, seed=13)
     mid_run = check_kills(argv, tmp_path / "embeddings.h5", count, seed=13)
     assert mid_run >= 3, f"only {mid_run} of {2 * ROUNDS} kills landed mid-run: use more images"
 
@@ -156,15 +163,7 @@ def test_resume_rewrites_the_committed_rows_and_starts_over_when_they_do_not_rea
 
 
 def test_embed_resume_rewrites_the_committed_rows_and_starts_over_when_they_do_not_read_back(tmp_path, concise_bin):
-    version = subprocess.run([concise_bin, "--version"], capture_output=True, text=True).stdout
-    if "(CLIP encoders): plugin " not in version:
-        pytest.skip(f"this concise has no LibTorch encoders ({version.strip()})")
-    rng = np.random.default_rng(17)
-    images, count = tmp_path / "images", 12
-    images.mkdir()
-    for k in range(count):
-        write_png(images / f"{k:03d}.png", rng.integers(0, 256, size=(24, 32, 3), dtype=np.uint8))
-    argv = [concise_bin, "embed", "--model", str(TINY_CLIP), "--images", str(images), "--batch", "4", "--quiet"]
+    argv = embed_command(tmp_path, concise_bin, 12, batch=4, seed=17)
     reference = tmp_path / "reference.h5"
     run_to_completion([*argv, "-o", str(reference)])
     out = tmp_path / "embeddings.h5"
