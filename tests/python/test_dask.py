@@ -239,6 +239,10 @@ def test_tampering_gives_a_clear_error(client, workspace, tmp_path):
     codes.write_bytes(saved[:-1] + bytes([saved[-1] ^ 1]))
     with pytest.raises(cd.ManifestError, match=f"{codes.name}.*changed"):
         cd.load_csr(out)
+    first_row = sum(s["rows"] for s in cd.read_manifest(out)["shards"][:2])
+    with pytest.raises(cd.ManifestError, match=f"{codes.name}.*changed"):
+        cd.explain(out, [first_row])
+    assert cd.explain(out, [0])  # the rows of other shards still read
     codes.unlink()
     with pytest.raises(cd.ManifestError, match=f"{codes.name}.*missing"):
         cd.verify(out)

@@ -245,26 +245,30 @@ def verify(manifest, *, inputs=False, rows=None):
     every input shard against its identity); raises ManifestError naming the first file
     that differs. rows=(first, last): only the shards holding some of those global rows."""
     manifest = manifest if isinstance(manifest, dict) else read_manifest(manifest)
-    folder = manifest["_folder"]
     for s in _shards_with_rows(manifest, rows):
-        codes = os.path.join(folder, s["codes"])
-        if s.get("sha256") is None:
-            raise ManifestError(f"shard {s['input']} is not finished; rerun decompose_shards to complete it")
-        if not os.path.exists(codes):
-            raise ManifestError(f"codes file {codes} (shard {s['input']}) is missing")
-        if file_sha256(codes) != s["sha256"]:
-            raise ManifestError(f"codes file {codes} (shard {s['input']}) changed: its sha256 differs from the manifest's")
-        held = _codes_rows(codes)
-        if held != s["rows"]:
-            raise ManifestError(f"codes file {codes} (shard {s['input']}) holds {held} rows, the manifest "
-                                f"expects {s['rows']}")
-        if inputs and s.get("identity") is not None:
-            if not os.path.exists(s["input"]):
-                raise ManifestError(f"input shard {s['input']} is missing")
-            if shard_identity(s["input"]) != s["identity"]:
-                raise ManifestError(f"input shard {s['input']} changed since its codes were written "
-                                    "(size or modification time differ)")
+        _verify_shard(manifest, s, inputs)
     return manifest
+
+
+def _verify_shard(manifest, s, inputs):
+    """verify() for one shard s of the manifest."""
+    codes = os.path.join(manifest["_folder"], s["codes"])
+    if s.get("sha256") is None:
+        raise ManifestError(f"shard {s['input']} is not finished; rerun decompose_shards to complete it")
+    if not os.path.exists(codes):
+        raise ManifestError(f"codes file {codes} (shard {s['input']}) is missing")
+    if file_sha256(codes) != s["sha256"]:
+        raise ManifestError(f"codes file {codes} (shard {s['input']}) changed: its sha256 differs from the manifest's")
+    held = _codes_rows(codes)
+    if held != s["rows"]:
+        raise ManifestError(f"codes file {codes} (shard {s['input']}) holds {held} rows, the manifest "
+                            f"expects {s['rows']}")
+    if inputs and s.get("identity") is not None:
+        if not os.path.exists(s["input"]):
+            raise ManifestError(f"input shard {s['input']} is missing")
+        if shard_identity(s["input"]) != s["identity"]:
+            raise ManifestError(f"input shard {s['input']} changed since its codes were written "
+                                "(size or modification time differ)")
 
 
 # --------------------------------------------------------------------------- the client side
@@ -525,15 +529,19 @@ def _locate(manifest, row):
     raise IndexError(f"row {row} is out of range: the shards hold {offset} rows")
 
 
-def explain(manifest, rows, top=10):
+def explain(manifest, rows, top=10, *, check=True):
     """Per global row (in shard order), its `top` concepts and weights, largest first:
-    [[("cat", 0.09), ...], ...], read from each row's shard without loading the others."""
+    [[("cat", 0.09), ...], ...], read from each row's shard without loading the others.
+    check: each shard read is first verified against the manifest (as verify does)."""
     manifest = manifest if isinstance(manifest, dict) else read_manifest(manifest)
     names = concepts(manifest)
     h5py = _h5py()
-    out = []
+    out, checked = [], set()
     for row in ([rows] if np.isscalar(rows) else rows):
         s, local = _locate(manifest, int(row))
+        if check and s["codes"] not in checked:
+            _verify_shard(manifest, s, False)
+            checked.add(s["codes"])
         with h5py.File(os.path.join(manifest["_folder"], s["codes"]), "r") as f:
             lo, hi = (int(x) for x in f["codes/indptr"][local:local + 2])
             cols, weights = f["codes/indices"][lo:hi], f["codes/data"][lo:hi]
