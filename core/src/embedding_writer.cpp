@@ -23,6 +23,8 @@ EmbeddingWriter::EmbeddingWriter(std::unique_ptr<State> state) : state_(std::mov
 
 namespace {
 
+// The writer's file at file_path: the rows x dim dataset and, for a resumable run,
+// the growing /names, the run's key and zero counters.
 void start_file(EmbeddingWriter::State& s, const std::string& file_path) {
   s.file = detail::create_h5(file_path);
   detail::H5QuietScope quiet;
@@ -59,6 +61,20 @@ void read_rows(const detail::H5File& file, const std::string& dataset, std::int6
     throw Error("dataset " + in_quotes(dataset) + " does not read back");
 }
 
+// Writes rows [first, first + count) of a rows x dim float dataset.
+void write_rows(const detail::H5File& file, const std::string& dataset, std::int64_t first, std::int64_t count,
+                std::int64_t dim, const float* rows) {
+  detail::H5Id ds = detail::open_dataset(file, dataset);
+  detail::H5QuietScope quiet;
+  detail::H5Id space(H5Dget_space(ds.get()), H5Sclose);
+  hsize_t start[2] = {static_cast<hsize_t>(first), 0}, n[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(dim)};
+  detail::H5Id mem(H5Screate_simple(2, n, nullptr), H5Sclose);
+  if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr) < 0 ||
+      H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, rows) < 0)
+    throw Error("file " + in_quotes(file.path) + ": writing rows failed: " +
+                (detail::hdf5_system_reason().empty() ? "HDF5 write error" : detail::hdf5_system_reason()));
+}
+
 // Copies an interrupted run's committed rows and their names into the writer's fresh
 // file, checking them on the way; throws Error when they do not read back whole (a run
 // killed mid-write can tear what it had not committed yet).
@@ -71,14 +87,7 @@ void copy_committed_rows(const detail::H5File& from, EmbeddingWriter::State& to)
     read_rows(from, to.dataset, first, n, to.dim, rows.data());
     for (float v : rows)
       if (!std::isfinite(v)) throw Error("dataset " + in_quotes(to.dataset) + " is inconsistent");
-    detail::H5Id ds = detail::open_dataset(to.file, to.dataset);
-    detail::H5QuietScope quiet;
-    detail::H5Id space(H5Dget_space(ds.get()), H5Sclose);
-    hsize_t start[2] = {static_cast<hsize_t>(first), 0}, count[2] = {static_cast<hsize_t>(n), static_cast<hsize_t>(to.dim)};
-    detail::H5Id mem(H5Screate_simple(2, count, nullptr), H5Sclose);
-    if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
-        H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, rows.data()) < 0)
-      throw Error("file " + in_quotes(to.file.path) + ": writing rows failed");
+    write_rows(to.file, to.dataset, first, n, to.dim, rows.data());
   }
   std::vector<std::string> names = detail::read_strings(from, "/names");
   names.resize(static_cast<std::size_t>(to.done));  // names past the last commit were never committed
@@ -88,14 +97,6 @@ void copy_committed_rows(const detail::H5File& from, EmbeddingWriter::State& to)
   detail::set_attr(to.file, to.file.id.get(), "inputs_done", to.inputs);
   detail::flush_h5(to.file);
 }
-
-}  // namespace
-
-namespace {
-
-// The writer's file at file_path: the rows x dim dataset and, for a resumable run,
-// the growing /names, the run's key and zero counters.
-void start_file(EmbeddingWriter::State& s, const std::string& file_path);
 
 }  // namespace
 
@@ -198,15 +199,7 @@ void EmbeddingWriter::append(const float* rows, std::int64_t count) {
   State& s = *state_;
   if (count <= 0) return;
   if (s.done + count > s.rows) throw Error("embedding writer: more rows than announced");
-  detail::H5Id ds = detail::open_dataset(s.file, s.dataset);
-  detail::H5QuietScope quiet;
-  detail::H5Id space(H5Dget_space(ds.get()), H5Sclose);
-  hsize_t start[2] = {static_cast<hsize_t>(s.done), 0}, n[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(s.dim)};
-  detail::H5Id mem(H5Screate_simple(2, n, nullptr), H5Sclose);
-  if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr) < 0 ||
-      H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, rows) < 0)
-    throw Error("file " + in_quotes(s.partial) + ": writing rows failed: " +
-                (detail::hdf5_system_reason().empty() ? "HDF5 write error" : detail::hdf5_system_reason()));
+  write_rows(s.file, s.dataset, s.done, count, s.dim, rows);
   s.done += count;
 }
 
