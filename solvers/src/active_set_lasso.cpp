@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "concise/solvers/rules.hpp"
 #include "cpu_blas.hpp"
 
 namespace concise::cpu {
@@ -206,9 +207,6 @@ void ActiveSetLasso::start(const GramLassoOf<T>& p) {
     scale = std::max(scale, std::abs(q_[static_cast<std::size_t>(i)]));
   }
   tolerance_ = kViolationTolerance * std::max(scale, 1e-30);
-  double largest = 0;
-  for (std::int64_t i = 0; i < k; ++i) largest = std::max(largest, static_cast<double>(p.row(i)[i]));
-  max_norm_ = std::sqrt(largest) * (1 + 1e-6);
   forward_valid_ = false;
 }
 
@@ -294,8 +292,7 @@ void ActiveSetLasso::zero_atom_gradients(const GramLassoOf<float>& p, const doub
   for (; x < n; ++x) add_scaled(product_f_.data(), weights_f_[x], p.row(passive_[x]), k);
   // |fl(sum_j w_j G_ij) - sum_j w_j G_ij| <= gamma_(n+2) ||C_i|| sum_j w_j ||C_j|| in any order
   // of summation (the weights' rounding included); doubled for the margin.
-  const double du = static_cast<double>(n + 2) * 0x1p-24;
-  const double bound = 2.0 * du / (1.0 - du) * max_norm_ * weighted_norms;
+  const double bound = 2.0 * rules::float_dot_gamma(static_cast<std::int64_t>(n) + 2) * p.max_atom_norm * weighted_norms;
   // The float gradients, -inf for the atoms that cannot enter (passive or blocked;
   // a passive atom's is q_i - (G w)_i = 0 up to rounding, so it is cleared after).
   estimate_.resize(static_cast<std::size_t>(k));

@@ -20,6 +20,7 @@ struct GramLassoOf {
   double l1;
   std::int64_t ld = 0;  // 0: k
   const T* const* rows = nullptr;  // when given, the Gram's row i is rows[i] (gram is unused)
+  double max_atom_norm = 0;  // float rows: an upper bound of the largest ||C_i|| (for their rounding bound)
   std::int64_t stride() const { return ld > 0 ? ld : k; }
   const T* row(std::int64_t i) const { return rows != nullptr ? rows[i] : gram + i * stride(); }
 };
@@ -63,7 +64,6 @@ class ActiveSetLasso {
   std::vector<float> weights_f_, product_f_;
   std::vector<double> estimate_;            // float gradients (whole-dictionary problems)
   std::vector<std::int64_t> candidates_;    // the atoms whose gradient_ the outer step reads, in order
-  double max_norm_ = 0;  // an upper bound of the largest atom norm, sqrt(max_i G_ii)
   // L^-1 q_P, kept across entries and removals (each step then needs only the
   // back substitution); invalid when q changes.
   std::vector<double> forward_;

@@ -355,7 +355,7 @@ void CpuWorkingSet::solve_whole(RowProblem& p, std::int64_t row, RowSet& set, Ac
   std::vector<double> b(b_row, b_row + c), w(static_cast<std::size_t>(c), 0.0);
   std::vector<float> g(static_cast<std::size_t>(c));
   for (std::size_t x = 0; x < set.atoms.size(); ++x) w[static_cast<std::size_t>(set.atoms[x])] = set.w[x];
-  const GramRowsLasso problem{nullptr, b.data(), c, l1, 0, rows.data()};
+  const GramRowsLasso problem{nullptr, b.data(), c, l1, 0, rows.data(), max_atom_norm_};
   const int max_steps = static_cast<int>(kStepsPerAtom * c + 100);
   for (bool first = true;; first = false) {
     if (first)
