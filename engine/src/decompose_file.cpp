@@ -39,7 +39,7 @@ DecomposeSummary decompose_file(const DecomposeJob& job, const Dictionary& dict)
   if (source->dim() != dict.dim())
     throw InputError(source->describe() + ": embeddings have dimension " + std::to_string(source->dim()) +
                      ", expected " + std::to_string(dict.dim()) + " (the dictionary's)");
-  const Resources resources(job.options.device);
+  const Resources resources(solving_device(job.options.device, job.options.l0));
   auto decomposer = resources.make_decomposer(dict.atoms.view(), job.options);
 
   CodesRunInfo info;

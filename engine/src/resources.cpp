@@ -60,6 +60,10 @@ struct Resources::Cuda {
   }
 };
 
+std::string solving_device(const std::string& device, int l0) {
+  return l0 > 0 && parse_device(device).automatic ? "cpu" : device;
+}
+
 Resources::Resources(const std::string& device) {
   const DeviceRequest request = parse_device(device);
   if (!request.automatic && request.device.kind == Device::Kind::Cpu) return;

@@ -76,7 +76,7 @@ void gemm_abt(const float* a, const float* b, float* c, std::int64_t m, std::int
 }
 
 DictionaryLearner::DictionaryLearner(const LearnOptions& options, Matrix<float> fixed_atoms, std::int64_t dim)
-    : options_(options), resources_(options.device), fixed_(fixed_atoms.rows()) {
+    : options_(options), resources_(solving_device(options.device, options.solve.l0)), fixed_(fixed_atoms.rows()) {
   options_.validate();
   if (fixed_ > 0 && fixed_atoms.cols() != dim)
     throw InputError("the fixed atoms have dimension " + std::to_string(fixed_atoms.cols()) + ", expected " +

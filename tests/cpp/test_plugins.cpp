@@ -96,6 +96,16 @@ TEST(PluginSearch, ABrokenOrForeignPluginIsRefusedWithItsReason) {
   fs::remove_all(dir);
 }
 
+// Target sparsity runs on the CPU: "auto" goes there with it, on a GPU machine too,
+// while a GPU asked for by name is still refused with the reason (make_decomposer).
+TEST(Resources, AutoSolvesTargetSparsityOnTheCpu) {
+  EXPECT_EQ(solving_device("auto", 8), "cpu");
+  EXPECT_EQ(solving_device("auto", 0), "auto");
+  EXPECT_EQ(solving_device("cuda:1", 8), "cuda:1");
+  EXPECT_EQ(solving_device("cpu", 0), "cpu");
+  EXPECT_FALSE(Resources(solving_device("auto", 8)).on_cuda());
+}
+
 TEST(Resources, AskingForCudaWithoutThePluginSaysWhatIsMissing) {
   const fs::path dir = empty_folder("none");
   PluginPath path(dir.string());

@@ -65,7 +65,7 @@ class Solver {
  public:
   Solver(const Dictionary& dict, double l1, double tol, const std::string& solver, const std::string& device,
          int max_iterations, int l0, double l0_ratio, int max_rounds, int threads)
-      : dict_(dict), resources_(device) {
+      : dict_(dict), resources_(solving_device(device, l0)) {
     SolveOptions options = solve_options(l1, tol, solver, l0, l0_ratio);
     options.device = device;
     options.max_iterations = max_iterations;

@@ -210,7 +210,7 @@ nb::dict learn_piece(HostRows atoms, std::int64_t fixed, HostRows rows, HostIndi
     const Matrix<float> z = learn::shuffled_rows(reader.read(0, n), visit);
     const MatrixView<const float> dictionary{atoms.data(), total, d};
     SolveResult result;
-    Resources(device).make_decomposer(dictionary, solve)->solve(z.view(), result);
+    Resources(solving_device(device, solve.l0)).make_decomposer(dictionary, solve)->solve(z.view(), result);
     learn::piece_statistics(result.codes, z.view(), fixed, learned, a, b);
     learn::tally_rows(result, dictionary, fixed, z.view(), first_order, tally);
   }

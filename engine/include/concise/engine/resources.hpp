@@ -15,6 +15,10 @@
 
 namespace concise {
 
+// The device to open for a solve: "auto" stays on the CPU for target sparsity (l0 > 0),
+// which the GPU does not solve yet, so a machine with a GPU does not refuse it.
+std::string solving_device(const std::string& device, int l0);
+
 class Resources {
  public:
   // device: "auto", "cpu", "cuda" or "cuda:N". "auto" is the first GPU when the CUDA
