@@ -2,10 +2,12 @@
 // "floor" is one FP32 pass of C z per row (an l1 so large that w = 0 certifies),
 // the least work any exact solver must do (docs/DESIGN.md §1).
 //
-//   bench_solvers [--device cpu|cuda[:N]] [--solvers ws,fista,admm] [--rows N,...]
+//   bench_solvers [--device cpu|cuda[:N]] [--solvers ws,ws-tf32,fista,admm] [--rows N,...]
 //                 [--concepts 1000,10000] [--dims 512] [--gpu-batch 4096,16384]
 //                 [google benchmark flags]
-// On the GPU the floor is one correlation GEMM per row (w = 0 certifies at once).
+// On the GPU the floor is one correlation GEMM per row (w = 0 certifies at once);
+// "ws-tf32" is the working set with its correlation pass on TF32 tensor cores
+// (SolveOptions::gpu_tf32).
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -93,7 +95,9 @@ void run_solver(benchmark::State& state, ProblemCache& cache, const Config& conf
   SolveOptions options;
   options.l1 = l1;
   options.tol = config.tol;
-  options.solver = parse_solver(solver);
+  const bool tf32 = solver == "ws-tf32";
+  options.solver = parse_solver(tf32 ? "ws" : solver);
+  options.gpu_tf32 = tf32;
   options.gpu_batch_rows = gpu_batch;
   const Resources resources(config.device);
   auto decomposer = resources.make_decomposer(problem.dict.atoms.view(), options);

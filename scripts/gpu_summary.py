@@ -1,6 +1,7 @@
 """One page from the GPU bundle's logs (scripts/gpu_bundle.sh): the device, rows/s of
-the floor and the working set per size and batch, the ratios to the floor and to
-SpLiCE's ADMM, and the parity and memcheck verdicts, as Markdown for bench/RESULTS.md.
+the floor and the working set (FP32 and TF32 passes) per size and batch, the ratios to
+the floor and to SpLiCE's ADMM, the TF32 GEMM's error against its bound, and the parity
+and memcheck verdicts, as Markdown for bench/RESULTS.md.
 
     python3 gpu_summary.py OUTPUT_FOLDER > OUTPUT_FOLDER/summary.md
 """
@@ -53,6 +54,10 @@ def main(out):
     print("## GPU run of the bundle\n")
     print(f"Device: {gpu.group(0).strip() if gpu else 'unknown (see device.txt)'}\n")
     print("- " + verdict(read(os.path.join(out, "parity.log")), r"\[  PASSED  \] \d+ tests?\.\s*$", "Parity tests"))
+    tf32 = re.search(r"TF32 GEMM error / bound: worst ([\d.]+), built rows ([\d.]+)", read(os.path.join(out, "parity.log")))
+    print("- TF32 GEMM error / its bound (rules::tf32_dot_error): " +
+          (f"worst {tf32.group(1)}, built rows {tf32.group(2)} (at most 1 keeps the TF32 pass exact)" if tf32 else
+           "no number (see parity.log)"))
     memcheck = read(os.path.join(out, "memcheck.log"))
     print("- compute-sanitizer memcheck: " + ("0 errors" if "ERROR SUMMARY: 0 errors" in memcheck else
                                             ("NOT RUN" if not memcheck else "see memcheck.log")))

@@ -1,13 +1,15 @@
 // The working set on the GPU, the twin of the CPU fast path (cpu_working_set.cpp) under
 // the same rules (concise/solvers/rules.hpp) and certificate. Per pass, for every
 // active row of a batch: the residual from its set (float64), one correlation GEMM
-// g = C r, the certified gap on the device; rows that are certified leave, the others
+// g = C r (FP32, or TF32 with the atoms near a decision recomputed: gpu_tf32), the
+// certified gap on the device; rows that are certified leave, the others
 // drop their zero weights, take the best-ranked violators (deterministically), grow
 // their Gram block from the new atoms, and solve their set by coordinate descent.
 // Each row holds at most the batch's capacity of atoms and a capacity x capacity
 // Gram block: no c x c matrix, so c = 200k fits. Every row progresses or stops with
 // its honest gap, marked at limit (concise/cuda/ws_rules.hpp).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "concise/core/error.hpp"
@@ -46,7 +48,8 @@ struct SetBuffers {
 class CudaWorkingSet final : public CudaBatchSolver {
  public:
   CudaWorkingSet(MatrixView<const float> atoms, const SolveOptions& options, int device)
-      : CudaBatchSolver(atoms, options, device, "ws") {
+      : CudaBatchSolver(atoms, options, device, options.gpu_tf32 ? "ws-tf32" : "ws"),
+        max_atom_norm_(largest_norm(atoms)) {
     if (options.l0 > 0) throw InputError("target sparsity (l0) runs on the CPU for now: pass --device cpu");
   }
 
@@ -64,6 +67,12 @@ class CudaWorkingSet final : public CudaBatchSolver {
                       std::int64_t first, SolveResult& result);
   void compact(const std::vector<std::uint8_t>& keep);
 
+  // An upper bound of the atoms' norms, for the TF32 pass's bound.
+  static double largest_norm(MatrixView<const float> atoms);
+  // g = C r for the m active rows: FP32, or TF32 then refined (SolveOptions::gpu_tf32).
+  void correlate(std::int64_t m, bool first_pass);
+
+  double max_atom_norm_;
   SetBuffers sets_, spare_sets_;
   DeviceBuffer<double> terms_, certificates_;
   DeviceBuffer<std::uint8_t> converged_, act_;
@@ -74,6 +83,32 @@ class CudaWorkingSet final : public CudaBatchSolver {
   std::vector<float> tol_;  // sweep tolerance of each active row
   std::vector<RowCode> codes_;
 };
+
+double CudaWorkingSet::largest_norm(MatrixView<const float> atoms) {
+  double largest = 0;
+  for (std::int64_t k = 0; k < atoms.rows; ++k) {
+    double sum = 0;
+    for (std::int64_t i = 0; i < atoms.cols; ++i) sum += static_cast<double>(atoms.row(k)[i]) * atoms.row(k)[i];
+    largest = std::max(largest, sum);
+  }
+  return std::sqrt(largest) * (1 + 1e-6);
+}
+
+void CudaWorkingSet::correlate(std::int64_t m, bool first_pass) {
+  const float one = 1.0f, zero = 0.0f;
+  const auto c = static_cast<int>(c_), d = static_cast<int>(d_), rows = static_cast<int>(m);
+  // Row-major G (m x c) = R C^T, as column-major G^T = C R^T.
+  if (!options_.gpu_tf32) {
+    CONCISE_CUDA_CHECK(cublasSgemm(ctx_.blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, c, rows, d, &one, atoms_.data(), d,
+                                   r_.data(), d, &zero, g_.data(), c));
+    return;
+  }
+  CONCISE_CUDA_CHECK(cublasGemmEx(ctx_.blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, c, rows, d, &one, atoms_.data(), CUDA_R_32F,
+                                  d, r_.data(), CUDA_R_32F, d, &zero, g_.data(), CUDA_R_32F, c,
+                                  CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
+  ws::refine_correlations(g_.data(), r_.data(), atoms_.data(), terms_.data(), m, c_, d_,
+                          ws::candidate_threshold(options_.l1, first_pass), max_atom_norm_, ctx_.compute.get());
+}
 
 std::vector<int> CudaWorkingSet::select(const std::vector<std::uint8_t>& act, bool first_pass) {
   const Stream& stream = ctx_.compute;
@@ -93,7 +128,16 @@ bool CudaWorkingSet::grow_capacity() {
   std::size_t free_bytes = 0, total_bytes = 0;
   CONCISE_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   if (needed > free_bytes / 10 * 8) return false;
-  spare_sets_.resize(active_, next);
+  try {
+    spare_sets_.resize(active_, next);
+  } catch (const Error& e) {
+    // Memory taken meanwhile (another process on the GPU): these rows stop with their
+    // honest gap, as when the check above refuses. A failed allocation leaves the
+    // context usable; its error is cleared so that the next launch check does not see it.
+    if (reports_lost_context(e.what())) throw;
+    cudaGetLastError();
+    return false;
+  }
   ws::restride(sets_.view(), spare_sets_.view(), active_, ctx_.compute.get());
   ctx_.compute.synchronize();
   std::swap(sets_, spare_sets_);
@@ -181,16 +225,12 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
   codes_.assign(rows, RowCode{});
   if (result.l1.size() != result.gap.size()) result.l1.assign(result.gap.size(), static_cast<float>(options_.l1));
   if (result.at_limit.size() != result.gap.size()) result.at_limit.assign(result.gap.size(), 0);
-  const float one = 1.0f, zero = 0.0f;
 
   for (int pass = 0; active_ > 0; ++pass) {
     const std::int64_t m = active_;
     const auto active = static_cast<std::size_t>(m);
     ws::set_residuals(z_.data(), atoms_.data(), sets_.view(), m, d_, r_.data(), terms_.data(), stream.get());
-    // Row-major G (m x c) = R C^T, as column-major G^T = C R^T.
-    CONCISE_CUDA_CHECK(cublasSgemm(ctx_.blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(c_), static_cast<int>(m),
-                                   static_cast<int>(d_), &one, atoms_.data(), static_cast<int>(d_), r_.data(),
-                                   static_cast<int>(d_), &zero, g_.data(), static_cast<int>(c_)));
+    correlate(m, pass == 0);
     ws::certify_rows(g_.data(), r_.data(), atoms_.data(), terms_.data(), m, c_, d_, options_.l1, options_.tol,
                      certificates_.data(), converged_.data(), stream.get());
     host_certificates_.resize(2 * active);

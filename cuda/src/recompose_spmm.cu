@@ -62,9 +62,9 @@ void Session::recompose_on_device(const SparseRows& codes, bool add_image_mean, 
     throw InputError("codes have " + std::to_string(codes.cols) + " concepts, expected " + std::to_string(c) +
                      " (the dictionary's)");
   if (codes.nnz() > std::numeric_limits<int>::max()) throw Error("recompose on the GPU takes at most 2^31 weights per call");
+  DeviceScope on(ctx_.device());  // before the output's allocation, which must land on this GPU
   d_out.resize(static_cast<std::size_t>(std::max<std::int64_t>(n * d, 1)));
   if (n == 0) return;
-  DeviceScope on(ctx_.device());
   cudaStream_t stream = ctx_.compute.get();
   const std::vector<int> offsets(codes.indptr.begin(), codes.indptr.end());
   DeviceBuffer<int> d_offsets, d_columns;

@@ -57,6 +57,38 @@ __global__ void set_residuals_kernel(const float* __restrict__ z, const float* _
   }
 }
 
+__global__ void refine_correlations_kernel(float* __restrict__ g, const float* __restrict__ r,
+                                           const float* __restrict__ atoms, const double* __restrict__ terms,
+                                           std::int64_t c, std::int64_t d, double lowest, double max_atom_norm) {
+  __shared__ typename FloatReduce::TempStorage storage;
+  __shared__ float max_shared;
+  const std::int64_t row = blockIdx.x;
+  float* g_row = g + row * c;
+  const float* r_row = r + row * d;
+  float top = -FLT_MAX;
+  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) top = fmaxf(top, g_row[k]);
+  top = FloatReduce(storage).Reduce(top, MaxOf());
+  if (threadIdx.x == 0) max_shared = top;
+  __syncthreads();
+  const double floor = refine_floor(lowest, max_shared, tf32_pass_bound(d, max_atom_norm, terms[3 * row]));
+  // Each warp owns chunks of 32 atoms: it reads their flags before it rewrites any.
+  constexpr int kWarps = kThreads / 32;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (std::int64_t base = static_cast<std::int64_t>(warp) * 32; base < c; base += kWarps * 32) {
+    const std::int64_t k = base + lane;
+    unsigned flagged = __ballot_sync(0xffffffffu, k < c && static_cast<double>(g_row[k]) >= floor);
+    while (flagged != 0u) {
+      const int bit = __ffs(static_cast<int>(flagged)) - 1;
+      flagged &= flagged - 1u;
+      const float* atom = atoms + (base + bit) * d;
+      double s = 0;
+      for (std::int64_t i = lane; i < d; i += 32) s += static_cast<double>(atom[i]) * r_row[i];
+      for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+      if (lane == 0) g_row[base + bit] = static_cast<float>(s);
+    }
+  }
+}
+
 __global__ void certify_rows_kernel(const float* __restrict__ g, const float* __restrict__ r,
                                     const float* __restrict__ atoms, const double* __restrict__ terms, std::int64_t c,
                                     std::int64_t d, double l1, double tol, double* certificates,
@@ -311,6 +343,13 @@ void set_residuals(const float* z, const float* atoms, Sets sets, std::int64_t r
                    double* terms, cudaStream_t stream) {
   if (rows == 0) return;
   set_residuals_kernel<<<blocks(rows), kThreads, 0, stream>>>(z, atoms, sets, d, r, terms);
+  CONCISE_CUDA_CHECK_LAUNCH();
+}
+
+void refine_correlations(float* g, const float* r, const float* atoms, const double* terms, std::int64_t rows,
+                         std::int64_t c, std::int64_t d, double lowest, double max_atom_norm, cudaStream_t stream) {
+  if (rows == 0) return;
+  refine_correlations_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, r, atoms, terms, c, d, lowest, max_atom_norm);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 

@@ -24,6 +24,12 @@ struct Sets {
 void set_residuals(const float* z, const float* atoms, Sets sets, std::int64_t rows, std::int64_t d, float* r,
                    double* terms, cudaStream_t stream);
 
+// After a TF32 correlation GEMM: per row, every g_k at or above ws::refine_floor
+// (lowest: the pass's candidate threshold; the bound from terms' ||r||^2 and
+// max_atom_norm) is recomputed from the atom and r in float64, one warp per atom.
+void refine_correlations(float* g, const float* r, const float* atoms, const double* terms, std::int64_t rows,
+                         std::int64_t c, std::int64_t d, double lowest, double max_atom_norm, cudaStream_t stream);
+
 // Per row, from g = C r: the certified max_k g_k (float64), the certificate
 // (rules::certify) and whether it meets tol. certificates: objective and gap per row.
 void certify_rows(const float* g, const float* r, const float* atoms, const double* terms, std::int64_t rows,

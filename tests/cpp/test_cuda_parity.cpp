@@ -1,13 +1,16 @@
 // GPU against CPU: same objective (1e-4 relative), same support for weights above
 // 1e-4, certified gaps, on random and real data. Skips where no GPU is usable.
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <random>
 
 #include "concise/core/error.hpp"
@@ -76,7 +79,80 @@ void expect_parity(const Dictionary& dict, const Matrix<float>& z, double l1, co
   }
 }
 
-class GpuSolverParity : public CudaParity, public ::testing::WithParamInterface<SolverKind> {};
+// The TF32 pass's bound (rules::tf32_dot_error) on this GPU's tensor cores: the
+// working set's correlation GEMM, called as it calls it, against float64, on random
+// rows and on rows built so that every product loses about 2^-10 (entries that drop
+// nearly 2^-11 when cut to TF32, truncated or rounded, products all positive): half
+// the bound. The worst ratio to the bound is printed; above 1 the TF32 pass must stay
+// off on this GPU.
+TEST_F(CudaParity, Tf32CorrelationGemmStaysWithinItsBound) {
+  const int c = 4096, d = 512, n = 256, built = 32;
+  std::mt19937 random(8);
+  std::normal_distribution<float> normal;
+  std::vector<float> atoms(static_cast<std::size_t>(c) * d), rows(static_cast<std::size_t>(n) * d);
+  for (float& x : atoms) x = normal(random);
+  for (float& x : rows) x = normal(random);
+  const float lossy = (1.0f + 0x1p-11f - 0x1p-23f) / 16.0f;  // 16 = sqrt(d): cut to TF32, it loses 2^-11
+  for (int j = 0; j < built; ++j)
+    for (int i = 0; i < d; ++i) {
+      const float sign = normal(random) > 0 ? 1.0f : -1.0f;
+      atoms[static_cast<std::size_t>(j) * d + i] = sign * lossy;
+      rows[static_cast<std::size_t>(j) * d + i] = sign * lossy;
+    }
+  float *device_atoms = nullptr, *device_rows = nullptr, *device_g = nullptr;
+  ASSERT_EQ(cudaMalloc(&device_atoms, atoms.size() * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&device_rows, rows.size() * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&device_g, static_cast<std::size_t>(c) * n * sizeof(float)), cudaSuccess);
+  const auto free_all = [&] {
+    cudaFree(device_atoms);
+    cudaFree(device_rows);
+    cudaFree(device_g);
+  };
+  cublasHandle_t handle = nullptr;
+  ASSERT_EQ(cublasCreate(&handle), CUBLAS_STATUS_SUCCESS);
+  const std::unique_ptr<cublasContext, cublasStatus_t (*)(cublasHandle_t)> owned(handle, cublasDestroy);
+  ASSERT_EQ(cudaMemcpy(device_atoms, atoms.data(), atoms.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(device_rows, rows.data(), rows.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  const float one = 1.0f, zero = 0.0f;
+  ASSERT_EQ(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, c, n, d, &one, device_atoms, CUDA_R_32F, d, device_rows,
+                         CUDA_R_32F, d, &zero, device_g, CUDA_R_32F, c, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+            CUBLAS_STATUS_SUCCESS);
+  std::vector<float> g(static_cast<std::size_t>(c) * n);
+  ASSERT_EQ(cudaMemcpy(g.data(), device_g, g.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  free_all();
+  double worst = 0, worst_built = 0;
+  for (int j = 0; j < n; ++j) {
+    const float* r = rows.data() + static_cast<std::size_t>(j) * d;
+    const double r_norm = std::sqrt(dot(r, r, d));
+    for (int k = 0; k < c; ++k) {
+      const float* a = atoms.data() + static_cast<std::size_t>(k) * d;
+      double exact = 0;
+      for (int i = 0; i < d; ++i) exact += static_cast<double>(a[i]) * r[i];
+      const double bound = rules::tf32_dot_error(d) * std::sqrt(dot(a, a, d)) * r_norm;
+      const double ratio = std::abs(g[static_cast<std::size_t>(j) * c + k] - exact) / bound;
+      worst = std::max(worst, ratio);
+      if (j < built && k == j) worst_built = std::max(worst_built, ratio);
+    }
+  }
+  std::printf("TF32 GEMM error / bound: worst %.3f, built rows %.3f (about 0.5 when the GEMM ran on TF32)\n", worst,
+              worst_built);
+  EXPECT_LE(worst, 1.0) << "the TF32 pass's bound does not hold on this GPU";
+  EXPECT_GT(worst_built, 0.3) << "the GEMM did not run on TF32 (an FP32 GEMM is far inside the bound)";
+}
+
+// A GPU solver: FISTA, ADMM, or the working set with its FP32 or TF32 pass.
+struct GpuSolver {
+  SolverKind kind;
+  bool tf32 = false;
+  void apply(SolveOptions& options) const {
+    options.solver = kind;
+    options.gpu_tf32 = tf32;
+  }
+  std::string name() const { return to_string(kind) + (tf32 ? "_tf32" : ""); }
+};
+void PrintTo(const GpuSolver& solver, std::ostream* out) { *out << solver.name(); }
+
+class GpuSolverParity : public CudaParity, public ::testing::WithParamInterface<GpuSolver> {};
 
 TEST_P(GpuSolverParity, RandomProblemsMatchTheCpu) {
   for (unsigned seed : {1u, 2u}) {
@@ -86,7 +162,7 @@ TEST_P(GpuSolverParity, RandomProblemsMatchTheCpu) {
     options.tol = 1e-5;
     SolveResult cpu;
     make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), cpu);
-    options.solver = GetParam();
+    GetParam().apply(options);
     SolveResult gpu = poisoned(p.z.rows());
     cuda::make_decomposer(p.dict.atoms.view(), options, 0)->solve(p.z.view(), gpu);
     expect_parity(p.dict, p.z, options.l1, cpu, gpu, options.tol);
@@ -124,7 +200,7 @@ TEST_P(GpuSolverParity, RealLvisImagesMatchTheCpu) {
   SolveOptions options;
   SolveResult cpu;
   make_cpu_decomposer(dict.atoms.view(), options)->solve(z.view(), cpu);
-  options.solver = GetParam();
+  GetParam().apply(options);
   SolveResult gpu = poisoned(z.rows());
   cuda::make_decomposer(dict.atoms.view(), options, 0)->solve(z.view(), gpu);
   expect_parity(dict, z, options.l1, cpu, gpu, options.tol);
@@ -205,14 +281,15 @@ TEST_F(CudaParity, WorkingSetOverManyBatchesLargeDictionaryAndLargeSets) {
     }
     normalize(row, p.z.cols());
   }
-  for (double l1 : {0.2, 0.01}) {
-    SCOPED_TRACE("l1 " + std::to_string(l1));
+  for (const auto& [l1, tf32] : {std::pair{0.2, false}, std::pair{0.01, false}, std::pair{0.2, true}, std::pair{0.01, true}}) {
+    SCOPED_TRACE("l1 " + std::to_string(l1) + (tf32 ? ", TF32 pass" : ", FP32 pass"));
     SolveOptions options;
     options.l1 = l1;
     options.tol = 1e-4;
     SolveResult cpu;
     make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), cpu);
     options.solver = SolverKind::WorkingSet;
+    options.gpu_tf32 = tf32;
     options.gpu_batch_rows = 16;
     SolveResult gpu = poisoned(p.z.rows()), again = poisoned(p.z.rows());
     auto decomposer = cuda::make_decomposer(p.dict.atoms.view(), options, 0);
@@ -253,7 +330,7 @@ TEST_P(GpuSolverParity, SmallBatchesAndEveryGapCertifiedInFloat64) {
   options.l1 = 0.1;
   SolveResult cpu;
   make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), cpu);
-  options.solver = GetParam();
+  GetParam().apply(options);
   options.gpu_batch_rows = 24;
   SolveResult gpu = poisoned(p.z.rows());
   cuda::make_decomposer(p.dict.atoms.view(), options, 0)->solve(p.z.view(), gpu);
@@ -261,7 +338,9 @@ TEST_P(GpuSolverParity, SmallBatchesAndEveryGapCertifiedInFloat64) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EverySolver, GpuSolverParity,
-                         ::testing::Values(SolverKind::Fista, SolverKind::Admm, SolverKind::WorkingSet));
+                         ::testing::Values(GpuSolver{SolverKind::Fista}, GpuSolver{SolverKind::Admm},
+                                           GpuSolver{SolverKind::WorkingSet}, GpuSolver{SolverKind::WorkingSet, true}),
+                         [](const ::testing::TestParamInfo<GpuSolver>& param) { return param.param.name(); });
 
 TEST_F(CudaParity, DeviceRowsArePreprocessedAndScoredOnTheGpuLikeOnTheHost) {
   const auto p = testing::random_problem(800, 64, 50, 5);

@@ -6,6 +6,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -194,7 +195,64 @@ float float_dot(const float* a, const float* b, std::int64_t d) {
   return s;
 }
 
-EmulatedRow emulate_gpu_row(MatrixView<const float> atoms, const float* z, double l1, double tol, int max_rounds) {
+// TF32 as the tensor cores read a float32: 10 of its 23 mantissa bits, truncated
+// (what the bound must survive) or rounded to nearest.
+float to_tf32(float x, bool round) {
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &x, sizeof bits);
+  if (round) bits += 0x1000u;
+  bits &= 0xffffe000u;
+  float y = 0;
+  std::memcpy(&y, &bits, sizeof y);
+  return y;
+}
+
+// A TF32 dot product: products of TF32 inputs (exact in float32) summed in float32,
+// in order or by blocks of 8 (as a tensor core's k-steps).
+float tf32_dot(const float* a, const float* b, std::int64_t d, bool round, bool blocked) {
+  float total = 0.0f;
+  for (std::int64_t start = 0; start < d; start += blocked ? 8 : d) {
+    float part = 0.0f;
+    for (std::int64_t i = start; i < std::min(d, start + (blocked ? 8 : d)); ++i)
+      part += to_tf32(a[i], round) * to_tf32(b[i], round);
+    total += part;
+  }
+  return total;
+}
+
+double exact_dot(const float* a, const float* b, std::int64_t d) {
+  double s = 0;
+  for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+double largest_norm(MatrixView<const float> atoms) {
+  double largest = 0;
+  for (std::int64_t k = 0; k < atoms.rows; ++k) largest = std::max(largest, exact_dot(atoms.row(k), atoms.row(k), atoms.cols));
+  return std::sqrt(largest) * (1 + 1e-6);
+}
+
+// refine_correlations_kernel, sequentially: the TF32 pass, then every atom at or above
+// refine_floor recomputed in float64. `refined` counts them.
+std::vector<float> tf32_pass(MatrixView<const float> atoms, const float* r, double rr, double lowest,
+                             std::int64_t* refined = nullptr) {
+  const std::int64_t c = atoms.rows, d = atoms.cols;
+  std::vector<float> g(static_cast<std::size_t>(c));
+  for (std::int64_t k = 0; k < c; ++k) g[static_cast<std::size_t>(k)] = tf32_dot(atoms.row(k), r, d, false, true);
+  const float top = *std::max_element(g.begin(), g.end());
+  const double floor = refine_floor(lowest, top, tf32_pass_bound(d, largest_norm(atoms), rr));
+  std::int64_t count = 0;
+  for (std::int64_t k = 0; k < c; ++k)
+    if (static_cast<double>(g[static_cast<std::size_t>(k)]) >= floor) {
+      g[static_cast<std::size_t>(k)] = static_cast<float>(exact_dot(atoms.row(k), r, d));
+      ++count;
+    }
+  if (refined != nullptr) *refined = count;
+  return g;
+}
+
+EmulatedRow emulate_gpu_row(MatrixView<const float> atoms, const float* z, double l1, double tol, int max_rounds,
+                            bool tf32 = false) {
   const std::int64_t c = atoms.rows, d = atoms.cols;
   int capacity = kInitialCapacity;
   float sweep_tol = kFirstSweepTol;
@@ -215,11 +273,11 @@ EmulatedRow emulate_gpu_row(MatrixView<const float> atoms, const float* z, doubl
     }
     for (float x : w) t.sum_w += x;
     std::vector<float> g(static_cast<std::size_t>(c));
-    float largest = -FLT_MAX;
-    for (std::int64_t k = 0; k < c; ++k) {
-      g[static_cast<std::size_t>(k)] = float_dot(atoms.row(k), r.data(), d);
-      largest = std::max(largest, g[static_cast<std::size_t>(k)]);
-    }
+    if (tf32)
+      g = tf32_pass(atoms, r.data(), t.rr, candidate_threshold(l1, pass == 0));
+    else
+      for (std::int64_t k = 0; k < c; ++k) g[static_cast<std::size_t>(k)] = float_dot(atoms.row(k), r.data(), d);
+    const float largest = *std::max_element(g.begin(), g.end());
     t.max_g = -DBL_MAX;
     for (std::int64_t k = 0; k < c; ++k) {
       if (g[static_cast<std::size_t>(k)] < largest - rules::certified_max_margin(largest)) continue;
@@ -313,15 +371,16 @@ EmulatedRow emulate_gpu_row(MatrixView<const float> atoms, const float* z, doubl
 // objective within the two gaps, and its gap is the float64 gap of its own weights.
 TEST(DeviceRules, TheGpuPassLoopCertifiesLikeTheCpuFastPath) {
   const auto p = concise::testing::random_problem(1500, 96, 30, 21);
-  for (double l1 : {0.2, 0.03}) {
-    SCOPED_TRACE("l1 " + std::to_string(l1));
+  for (const auto& [l1, tf32] : {std::pair{0.2, false}, std::pair{0.03, false}, std::pair{0.2, true}, std::pair{0.03, true}}) {
+    SCOPED_TRACE("l1 " + std::to_string(l1) + (tf32 ? ", TF32 pass" : ", FP32 pass"));
     SolveOptions options;  // tol 1e-4
     options.l1 = l1;
     SolveResult cpu;
     make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), cpu);
     for (std::int64_t row = 0; row < p.z.rows(); ++row) {
       SCOPED_TRACE("row " + std::to_string(row));
-      const EmulatedRow gpu = emulate_gpu_row(p.dict.atoms.view(), p.z.row(row), l1, options.tol, options.max_rounds);
+      const EmulatedRow gpu =
+          emulate_gpu_row(p.dict.atoms.view(), p.z.row(row), l1, options.tol, options.max_rounds, tf32);
       EXPECT_FALSE(gpu.at_limit) << "gap " << gpu.cert.gap << " objective " << gpu.cert.objective << " after "
                                  << gpu.passes << " passes";
       const Certificate exact = certify_row(p.dict.atoms.view(), p.z.row(row), gpu.w.data(), l1);
@@ -358,6 +417,103 @@ TEST(DeviceRules, ARowLargerThanOneCapacityStepCertifies) {
   EXPECT_NEAR(gpu.cert.gap, exact.gap, 1e-5 * exact.objective);
   EXPECT_FALSE(gpu.at_limit) << "gap " << exact.gap << " objective " << exact.objective << " after " << gpu.passes
                              << " passes";
+}
+
+// The TF32 bound holds for truncated and rounded inputs, summed in order or by blocks,
+// and is nearly reached: inputs that lose almost 2^-10 each, all of one sign.
+TEST(DeviceRules, TheTf32BoundHoldsAndIsTight) {
+  std::mt19937 random(5);
+  std::normal_distribution<float> normal;
+  for (std::int64_t d : {64, 512, 768}) {
+    for (int trial = 0; trial < 200; ++trial) {
+      std::vector<float> a(static_cast<std::size_t>(d)), b(a.size());
+      for (float& x : a) x = normal(random);
+      for (float& x : b) x = trial % 2 ? std::abs(normal(random)) : normal(random);
+      const double norms = std::sqrt(exact_dot(a.data(), a.data(), d) * exact_dot(b.data(), b.data(), d));
+      for (const bool round : {false, true})
+        for (const bool blocked : {false, true})
+          EXPECT_LE(std::abs(tf32_dot(a.data(), b.data(), d, round, blocked) - exact_dot(a.data(), b.data(), d)),
+                    rules::tf32_dot_error(d) * norms);
+    }
+    const float x = 1.0f + 0x1p-10f - 0x1p-23f;  // truncates to 1: relative error just below 2^-10
+    std::vector<float> a(static_cast<std::size_t>(d), x);
+    const double error = exact_dot(a.data(), a.data(), d) - tf32_dot(a.data(), a.data(), d, false, true);
+    const double bound = rules::tf32_dot_error(d) * exact_dot(a.data(), a.data(), d);
+    EXPECT_LE(error, bound);
+    EXPECT_GT(error, 0.9 * bound) << "d " << d;
+  }
+}
+
+// After the refinement every atom that may be a candidate or the maximum holds its
+// exact value, so the kernel selects what it would from exact correlations, and the
+// certificate's maximum is the exact one. Residuals at w = 0 (the first pass) and
+// after a partial solve; lambdas from usual to small (half the atoms are candidates).
+TEST(DeviceRules, TheRefinedTf32PassSelectsAndCertifiesAsExactCorrelations) {
+  const auto p = concise::testing::random_problem(2000, 128, 40, 31);
+  const MatrixView<const float> atoms = p.dict.atoms.view();
+  const std::int64_t c = atoms.rows, d = atoms.cols;
+  std::int64_t refined_total = 0, candidates_total = 0;
+  for (std::int64_t row = 0; row < p.z.rows(); ++row) {
+    std::vector<float> r(p.z.row(row), p.z.row(row) + d);
+    if (row % 2) {  // a residual: part of the best-correlated atom taken out
+      std::vector<double> g0(static_cast<std::size_t>(c));
+      for (std::int64_t k = 0; k < c; ++k) g0[static_cast<std::size_t>(k)] = exact_dot(atoms.row(k), r.data(), d);
+      const auto best = std::max_element(g0.begin(), g0.end()) - g0.begin();
+      for (std::int64_t i = 0; i < d; ++i) r[static_cast<std::size_t>(i)] -= 0.7f * static_cast<float>(g0[static_cast<std::size_t>(best)]) * atoms.row(best)[i];
+    }
+    const double rr = exact_dot(r.data(), r.data(), d);
+    std::vector<float> exact(static_cast<std::size_t>(c));
+    for (std::int64_t k = 0; k < c; ++k) exact[static_cast<std::size_t>(k)] = static_cast<float>(exact_dot(atoms.row(k), r.data(), d));
+    for (const double l1 : {0.25, 0.1, 0.02}) {
+      for (const bool first_pass : {true, false}) {
+        SCOPED_TRACE("row " + std::to_string(row) + ", l1 " + std::to_string(l1) + (first_pass ? ", first pass" : ""));
+        const double lowest = candidate_threshold(l1, first_pass);
+        std::int64_t refined = 0;
+        const std::vector<float> g = tf32_pass(atoms, r.data(), rr, lowest, &refined);
+        const float top = *std::max_element(exact.begin(), exact.end());
+        for (std::int64_t k = 0; k < c; ++k) {
+          const auto i = static_cast<std::size_t>(k);
+          if (exact[i] > static_cast<float>(lowest) || exact[i] >= top - rules::certified_max_margin(top))
+            ASSERT_EQ(g[i], exact[i]) << "atom " << k << " was not refined";
+          else
+            ASSERT_LT(g[i], std::min(static_cast<float>(lowest), top - rules::certified_max_margin(top)))
+                << "atom " << k;
+        }
+        const int wanted = 64;
+        EXPECT_EQ(select_like_the_kernel(g, static_cast<float>(lowest), wanted),
+                  select_like_the_kernel(exact, static_cast<float>(lowest), wanted));
+        EXPECT_EQ(*std::max_element(g.begin(), g.end()), top);
+        refined_total += refined;
+        candidates_total += std::count_if(exact.begin(), exact.end(), [&](float x) { return x > static_cast<float>(lowest); });
+      }
+    }
+  }
+  // The refinement stays near the candidates: few atoms beyond them are recomputed.
+  EXPECT_LT(refined_total, candidates_total + c * p.z.rows() * 6 / 10);
+}
+
+// An atom built to read low in TF32: where its products with r are positive both
+// factors lose almost 2^-10, where they are negative neither loses anything. Exactly
+// it is a candidate (above lowest); in TF32 it reads below lowest, half a bound off,
+// so only the bound's margin brings it to the refinement.
+TEST(DeviceRules, AnAtomThatReadsLowInTf32IsRefined) {
+  constexpr std::int64_t d = 256, positive = 141;
+  const float s = 1.0f / 16.0f, m = s * (1.0f + 0x1p-10f - 0x1p-23f);  // m truncates to s
+  Matrix<float> atoms(2, d);
+  std::vector<float> r(static_cast<std::size_t>(d));
+  for (std::int64_t i = 0; i < d; ++i) {
+    const bool lossy = i < positive;
+    r[static_cast<std::size_t>(i)] = lossy ? m : s;
+    atoms.row(0)[i] = lossy ? m : -s;
+    atoms.row(1)[i] = r[static_cast<std::size_t>(i)];  // the row's maximum, far above
+  }
+  const double exact = exact_dot(atoms.row(0), r.data(), d), rr = exact_dot(r.data(), r.data(), d);
+  const double lowest = 0.102;
+  const float unrefined = tf32_dot(atoms.row(0), r.data(), d, false, true);
+  ASSERT_GT(exact, lowest);
+  ASSERT_LT(unrefined, lowest);
+  const std::vector<float> g = tf32_pass(atoms.view(), r.data(), rr, lowest);
+  EXPECT_EQ(g[0], static_cast<float>(exact));
 }
 
 // No c x c matrix: c = 200k at d = 768 leaves room for large batches on an 80 GB card.

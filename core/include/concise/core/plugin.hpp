@@ -12,7 +12,7 @@
 namespace concise {
 
 // Bumped whenever a plugin table, or a type passed through one, changes.
-inline constexpr std::uint32_t kPluginAbiVersion = 2;  // 2: DeviceSession::decompose_device_rows takes the caller's stream
+inline constexpr std::uint32_t kPluginAbiVersion = 3;  // 3: SolveOptions::gpu_tf32 (its size alone would not tell)
 
 struct PluginHeader {
   std::uint32_t abi_version;

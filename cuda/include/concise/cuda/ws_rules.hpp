@@ -3,6 +3,7 @@
 // the kernels call them, and the CPU unit tests (tests/cpp/test_device_rules.cpp) run
 // them in CI. Thresholds, margins and the certificate themselves come from
 // concise/solvers/rules.hpp, shared with the CPU fast path.
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -63,6 +64,22 @@ CONCISE_HOST_DEVICE inline std::uint32_t order_key(float x) {
 // atom index, so the chosen set never depends on thread timing.
 CONCISE_HOST_DEVICE inline bool ranks_before(float g_a, std::int32_t a, float g_b, std::int32_t b) {
   return g_a > g_b || (g_a == g_b && a < b);
+}
+
+// The TF32 candidate pass (SolveOptions::gpu_tf32): g = C r from TF32 tensor cores is
+// within bound = rules::tf32_dot_error(d) A ||r|| of the exact C r (A the largest atom
+// norm), and is refined before anything reads it: every atom whose TF32 value reaches
+// the floor below gets its value recomputed in float64 (stored as float). Then every
+// atom that may be a candidate (exactly above `lowest`) or the row's maximum holds its
+// exact value, and every other atom lies below both, so selection and certificate
+// are those of exact correlations. Why 2 bounds: the TF32 maximum may overstate the
+// exact one by a bound, and the atom of the exact maximum may read a bound low.
+CONCISE_HOST_DEVICE inline double tf32_pass_bound(std::int64_t d, double max_atom_norm, double rr) {
+  return rules::tf32_dot_error(d) * max_atom_norm * sqrt(rr) * (1.0 + 1e-6);
+}
+CONCISE_HOST_DEVICE inline double refine_floor(double lowest, float tf32_max, double bound) {
+  const double candidates = lowest - bound, maximum = static_cast<double>(tf32_max) - 2.0 * bound;
+  return candidates < maximum ? candidates : maximum;
 }
 
 // Coordinate descent on the set's problem  min w^T G w - 2 b^T w + l1 sum(w), w >= 0:

@@ -23,6 +23,10 @@ struct SolveOptions {
   bool screening = true;       // gap-safe screening (FISTA, ADMM)
   int threads = 0;             // CPU threads for a solve; 0: OMP_NUM_THREADS if set, else all cores
   long long gpu_batch_rows = 0;  // rows the GPU solves at once; 0 picks from the dictionary size
+  // GPU working set: each pass's correlation GEMM on TF32 tensor cores; the atoms within
+  // its rounding bound of a decision are recomputed in float64 (rules::tf32_dot_error),
+  // so the sets and the certificate are those of exact correlations.
+  bool gpu_tf32 = false;
   // CPU working set: keep rows of the Gram matrix C C^T from row to row and call to call.
   // They pay when many rows are solved over one dictionary; a dictionary that changes every
   // mini-batch (dictionary learning) would rebuild them for every batch.

@@ -78,6 +78,19 @@ CONCISE_HOST_DEVICE inline double float_dot_gamma(std::int64_t d) {
   return du / (1.0 - du);
 }
 
+// A TF32 tensor-core dot product of length d (the GPU's candidate pass): each float32
+// input keeps 10 of its 23 mantissa bits, truncated or rounded (relative error below
+// 2^-10 either way), the products are exact in float32 and summed in float32 in any
+// order (rounding or truncating: unit 2^-23). So
+//   |tf32(<a, b>) - <a, b>| <= ((2^-9 + 2^-20)(1 + g) + g) ||a|| ||b||,  g = d 2^-23 / (1 - d 2^-23),
+// plus below 2^-126 per term for inputs flushed to zero, negligible next to it for
+// normalized vectors.
+CONCISE_HOST_DEVICE inline double tf32_dot_error(std::int64_t d) {
+  const double du = static_cast<double>(d) * 0x1p-23;
+  const double g = du / (1.0 - du);
+  return ((0x1p-9 + 0x1p-20) * (1.0 + g) + g) * (1.0 + 1e-6);
+}
+
 // A pass from Gram rows instead of the dictionary: g_k = b_k - sum_j w_j G_kj, with
 // b = C z and the rows of G = C C^T from float32 dot products, summed in float64 and
 // stored in float32. Every g_k is then within this bound of the exact (C r)_k, with
