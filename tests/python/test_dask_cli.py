@@ -179,7 +179,8 @@ def test_ctrl_c_stops_the_run_and_a_rerun_finishes_it(cli, concise_bin, schedule
     proc = subprocess.Popen([concise_bin, *map(str, command)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "CONCISE_PYTHON": sys.executable})
     deadline = time.time() + 60
-    while time.time() < deadline and not any(out.glob("*.partial")) and proc.poll() is None:
+    # A shard's codes file in progress (the manifest's own temporary file also ends in .partial).
+    while time.time() < deadline and not any(out.glob("*.h5.partial")) and proc.poll() is None:
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
