@@ -3,7 +3,7 @@
 // the least work any exact solver must do (docs/DESIGN.md §1).
 //
 //   bench_solvers [--device cpu|cuda[:N]] [--solvers ws,ws-tf32,fista,admm] [--rows N,...]
-//                 [--concepts 1000,10000] [--dims 512] [--gpu-batch 4096,16384]
+//                 [--concepts 1000,10000] [--dims 512] [--gpu-batch 4096,16384] [--l1 L | --l0 K]
 //                 [google benchmark flags]
 // On the GPU the floor is one correlation GEMM per row (w = 0 certifies at once);
 // "ws-tf32" is the working set with its correlation pass on TF32 tensor cores
@@ -34,6 +34,7 @@ struct Config {
   std::vector<std::int64_t> rows{200};
   std::vector<std::int64_t> gpu_batches{0};  // 0: the solver's own choice
   double l1 = 0.25, tol = 1e-4;
+  int l0 = 0;  // > 0: target sparsity instead of l1 (the working set)
 };
 
 std::vector<std::string> split(const std::string& text) {
@@ -63,6 +64,7 @@ Config parse_config(int& argc, char** argv) {
     else if (flag == "--rows" && has_value) config.rows = split_ints(argv[++i]);
     else if (flag == "--gpu-batch" && has_value) config.gpu_batches = split_ints(argv[++i]);
     else if (flag == "--l1" && has_value) config.l1 = std::stod(argv[++i]);
+    else if (flag == "--l0" && has_value) config.l0 = std::stoi(argv[++i]);
     else if (flag == "--tol" && has_value) config.tol = std::stod(argv[++i]);
     else argv[kept++] = argv[i];
   }
@@ -90,7 +92,7 @@ class ProblemCache {
 };
 
 void run_solver(benchmark::State& state, ProblemCache& cache, const Config& config, const std::string& solver,
-                std::int64_t c, std::int64_t d, std::int64_t n, std::int64_t gpu_batch, double l1) {
+                std::int64_t c, std::int64_t d, std::int64_t n, std::int64_t gpu_batch, double l1, int l0 = 0) {
   const SyntheticProblem& problem = cache.get(c, d, n);
   SolveOptions options;
   options.l1 = l1;
@@ -99,6 +101,7 @@ void run_solver(benchmark::State& state, ProblemCache& cache, const Config& conf
   options.solver = parse_solver(tf32 ? "ws" : solver);
   options.gpu_tf32 = tf32;
   options.gpu_batch_rows = gpu_batch;
+  options.l0 = l0;
   const Resources resources(config.device);
   auto decomposer = resources.make_decomposer(problem.dict.atoms.view(), options);
   SolveResult result;
@@ -107,13 +110,13 @@ void run_solver(benchmark::State& state, ProblemCache& cache, const Config& conf
     decomposer->solve(problem.rows.view(), result);
     benchmark::DoNotOptimize(result.codes.data.data());
   }
-  double l0 = 0, iterations = 0;
+  double atoms_kept = 0, iterations = 0;
   for (std::int64_t r = 0; r < n; ++r) {
-    l0 += static_cast<double>(result.codes.indptr[static_cast<std::size_t>(r) + 1] - result.codes.indptr[static_cast<std::size_t>(r)]);
+    atoms_kept += static_cast<double>(result.codes.indptr[static_cast<std::size_t>(r) + 1] - result.codes.indptr[static_cast<std::size_t>(r)]);
     iterations += result.iterations[static_cast<std::size_t>(r)];
   }
   state.counters["rows/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["mean_l0"] = l0 / static_cast<double>(n);
+  state.counters["mean_l0"] = atoms_kept / static_cast<double>(n);
   state.counters["mean_iters"] = iterations / static_cast<double>(n);
   state.SetLabel(decomposer->name());
 }
@@ -135,7 +138,7 @@ int main(int argc, char** argv) try {
           for (const auto& solver : config.solvers)
             benchmark::RegisterBenchmark((solver + size).c_str(),
                                          [&cache, &config, solver, c, d, n, batch](benchmark::State& state) {
-                                           run_solver(state, cache, config, solver, c, d, n, batch, config.l1);
+                                           run_solver(state, cache, config, solver, c, d, n, batch, config.l1, config.l0);
                                          })
                 ->Unit(benchmark::kMillisecond)
                 ->UseRealTime();

@@ -84,7 +84,7 @@ bench=(--device cuda --benchmark_min_time=0.3 --benchmark_out_format=json)
 
 step device 15 bash -c "nvidia-smi > '$out/device.txt' 2>&1; rc=\$?; '$bin/concise' backends 2>&1 | tee '$out/backends.log'; exit \$rc"
 # 1. Parity: with CONCISE_REQUIRE_GPU a missing GPU fails instead of skipping; any skip left fails too.
-step parity 110 bash -c "cd '$here/..' && CONCISE_REQUIRE_GPU=1 '$bin/concise_cuda_tests' 2>&1 | tee '$out/parity.log'; \
+step parity 100 bash -c "cd '$here/..' && CONCISE_REQUIRE_GPU=1 '$bin/concise_cuda_tests' 2>&1 | tee '$out/parity.log'; \
   rc=\${PIPESTATUS[0]}; if grep -q '\[  SKIPPED \]' '$out/parity.log'; then echo '!!! parity tests SKIPPED'; exit 3; fi; exit \$rc"
 # 2. The floor and the working set (FP32 and TF32 passes) at c = 10k, d = 512, lambda = 0.25, over batch sizes.
 step ws_10k 120 "$bin/bench_solvers" "${bench[@]}" --solvers ws,ws-tf32 --concepts 10000 --dims 512 --rows 65536 --l1 0.25 \
@@ -93,16 +93,18 @@ step ws_10k 120 "$bin/bench_solvers" "${bench[@]}" --solvers ws,ws-tf32 --concep
 step splice_admm 55 env -u LD_LIBRARY_PATH PYTHONUNBUFFERED=1 python3 "$here/splice_admm_baseline.py" --device cuda \
   --concepts 10000 --dim 512 --rows 4096 --l1 0.25 > "$out/splice_admm.log" 2>&1
 cat "$out/splice_admm.log"
-# 4. A small lambda (many atoms per row); target sparsity (l0) is refused on the GPU by design.
+# 4. A small lambda (many atoms per row), then target sparsity (at most 10 atoms per row, the lambda grid's walk).
 step ws_small_lambda 50 "$bin/bench_solvers" "${bench[@]}" --solvers ws,ws-tf32 --concepts 10000 --dims 512 --rows 16384 \
   --l1 0.02 --benchmark_out="$out/ws_small_lambda.json"
+step ws_l0 35 "$bin/bench_solvers" "${bench[@]}" --solvers ws --concepts 10000 --dims 512 --rows 16384 \
+  --l0 10 --benchmark_out="$out/ws_l0.json"
 # 5. Large dictionaries: no c x c matrix, so c = 200k fits.
-step ws_large 100 "$bin/bench_solvers" "${bench[@]}" --solvers ws,ws-tf32 --concepts 50000,200000 --dims 768 --rows 16384 \
+step ws_large 90 "$bin/bench_solvers" "${bench[@]}" --solvers ws,ws-tf32 --concepts 50000,200000 --dims 768 --rows 16384 \
   --l1 0.25 --benchmark_out="$out/ws_large.json"
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 # 6. compute-sanitizer memcheck on the working set's own tests (memcheck runs on the H100, not on the H200).
-step memcheck 70 bash -c "cd '$here/..' && CONCISE_REQUIRE_GPU=1 '$sanitizer' --tool memcheck --error-exitcode 9 \
-  '$bin/concise_cuda_tests' --gtest_filter='*TiedCorrelations*:*DevicePointers*:EverySolver/GpuSolverParity.SmallBatches*/ws:EverySolver/GpuSolverParity.SmallBatches*/ws_tf32' \
+step memcheck 65 bash -c "cd '$here/..' && CONCISE_REQUIRE_GPU=1 '$sanitizer' --tool memcheck --error-exitcode 9 \
+  '$bin/concise_cuda_tests' --gtest_filter='*TiedCorrelations*:*DevicePointers*:EverySolver/GpuSolverParity.SmallBatches*/ws:EverySolver/GpuSolverParity.SmallBatches*/ws_tf32:*TargetSparsity*' \
   > '$out/memcheck.log' 2>&1; rc=\$?; tail -5 '$out/memcheck.log'; exit \$rc"
 env -u LD_LIBRARY_PATH python3 "$here/gpu_summary.py" "$out" > "$out/summary.md" 2>&1
 cat "$out/summary.md"

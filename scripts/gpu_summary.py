@@ -21,7 +21,7 @@ def read(path):
 
 def benchmarks(out):
     rows = []
-    for name in ("ws_10k", "ws_small_lambda", "ws_large"):
+    for name in ("ws_10k", "ws_small_lambda", "ws_l0", "ws_large"):
         text = read(os.path.join(out, name + ".json"))
         if not text:
             rows.append((name, None))

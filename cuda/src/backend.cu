@@ -26,6 +26,8 @@ std::string describe_device(int device) {
 std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const SolveOptions& options, int device) {
   switch (options.solver) {
     case SolverKind::Auto:
+      if (options.l0 > 0) return make_working_set(atoms, options, device);  // target sparsity walks in the set
+      return make_fista(atoms, options, device);
     case SolverKind::Fista:
       return make_fista(atoms, options, device);
     case SolverKind::Admm:

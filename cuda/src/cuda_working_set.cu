@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "concise/core/error.hpp"
 #include "concise/cuda/ws_rules.hpp"
@@ -45,27 +46,54 @@ struct SetBuffers {
   ws::Sets view() { return {atoms.data(), weights.data(), b.data(), gram.data(), size.data(), capacity}; }
 };
 
+// Target sparsity (l0): a row's walk down its lambda grid (rules::grid_lambda), as
+// the CPU fast path walks it.
+struct GridRow {
+  double max_correlation = 0;  // max_k (C z)_k, from the first pass
+  double zz = 0;               // ||z||^2, the objective of w = 0
+  int grid = 0, best_grid = 0, rounds = 0, passes = 0;
+  int beyond = std::numeric_limits<int>::max();  // the last grid point certified beyond K
+  Certificate best_cert;
+  RowCode best;  // the code at best_grid (empty at 0: w = 0 at lambda_max)
+};
+
+// How a row leaves the batch after a pass.
+enum class Leave : std::uint8_t { Stays, Current, Best };
+
 class CudaWorkingSet final : public CudaBatchSolver {
  public:
   CudaWorkingSet(MatrixView<const float> atoms, const SolveOptions& options, int device)
       : CudaBatchSolver(atoms, options, device, options.gpu_tf32 ? "ws-tf32" : "ws"),
         max_atom_norm_(largest_norm(atoms)) {
-    if (options.l0 > 0) throw InputError("target sparsity (l0) runs on the CPU for now: pass --device cpu");
+    if (options.l0 > ws::kMaxTargetAtoms)
+      throw InputError("target sparsity on the GPU takes at most " + std::to_string(ws::kMaxTargetAtoms) +
+                       " atoms per row, got l0 = " + std::to_string(options.l0) + ": pass --device cpu");
   }
 
  private:
-  std::int64_t bytes_per_row() const override { return ws::bytes_per_row(c_, d_, ws::kInitialCapacity); }
+  std::int64_t bytes_per_row() const override {
+    return ws::bytes_per_row(c_, d_, ws::initial_capacity(options_.l0));
+  }
   void keep_solver_rows(std::int64_t) override {}  // solve_batch compacts its own buffers
   void solve_batch(const float* z, std::int64_t n, std::int64_t first, SolveResult& result) override;
 
-  // Runs select_atoms on the rows flagged in `act` and returns their status (added, violated).
+  bool target() const { return options_.l0 > 0; }
+  // Runs select_atoms on the rows flagged in `act` and returns their status (added,
+  // violated); the rows not flagged get 0, 0.
   std::vector<int> select(const std::vector<std::uint8_t>& act, bool first_pass);
   // The next capacity for the active rows, when the GPU's free memory holds it.
   bool grow_capacity();
-  // Moves the codes of the rows whose keep flag is 0 to codes_ and their numbers to result.
-  void record_leaving(const std::vector<std::uint8_t>& keep, const std::vector<std::uint8_t>& at_limit, int pass,
+  // The codes of the sets at these active positions, by atom.
+  std::vector<RowCode> download_codes(const std::vector<int>& positions);
+  // Records the rows that leave (their set's code, or their best grid point's) in
+  // codes_ and result.
+  void record_leaving(const std::vector<Leave>& leave, const std::vector<std::uint8_t>& at_limit, int pass,
                       std::int64_t first, SolveResult& result);
   void compact(const std::vector<std::uint8_t>& keep);
+  // The decisions of one target-sparsity row after its pass's certificate.
+  Leave grid_decision(std::size_t i, int pass, bool converged, std::vector<std::uint8_t>& selects,
+                      std::vector<int>& new_best, std::vector<std::uint8_t>& at_limit);
+  void upload_lambdas();
 
   // An upper bound of the atoms' norms, for the TF32 pass's bound.
   static double largest_norm(MatrixView<const float> atoms);
@@ -74,14 +102,17 @@ class CudaWorkingSet final : public CudaBatchSolver {
 
   double max_atom_norm_;
   SetBuffers sets_, spare_sets_;
-  DeviceBuffer<double> terms_, certificates_;
+  DeviceBuffer<double> terms_, certificates_, l1_rows_, max_correlation_;
   DeviceBuffer<std::uint8_t> converged_, act_;
-  DeviceBuffer<int> status_, int_spare_, leaving_, leaving_atoms_, leaving_size_;
+  DeviceBuffer<int> status_, int_spare_, leaving_, leaving_atoms_, leaving_size_, grid_, beyond_;
   DeviceBuffer<float> sweep_tol_, leaving_weights_;
   PinnedBuffer<double> host_certificates_;
   PinnedBuffer<std::uint8_t> host_converged_;
-  std::vector<float> tol_;  // sweep tolerance of each active row
-  std::vector<RowCode> codes_;
+  // Per active row, compacted with the rows:
+  std::vector<float> tol_;      // sweep tolerance
+  std::vector<double> l1_;      // lambda of the row's next certificate
+  std::vector<GridRow> walk_;   // l0 only
+  std::vector<RowCode> codes_;  // per batch row
 };
 
 double CudaWorkingSet::largest_norm(MatrixView<const float> atoms) {
@@ -106,18 +137,25 @@ void CudaWorkingSet::correlate(std::int64_t m, bool first_pass) {
   CONCISE_CUDA_CHECK(cublasGemmEx(ctx_.blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, c, rows, d, &one, atoms_.data(), CUDA_R_32F,
                                   d, r_.data(), CUDA_R_32F, d, &zero, g_.data(), CUDA_R_32F, c,
                                   CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
-  ws::refine_correlations(g_.data(), r_.data(), atoms_.data(), terms_.data(), m, c_, d_,
-                          ws::candidate_threshold(options_.l1, first_pass), max_atom_norm_, ctx_.compute.get());
+  ws::refine_correlations(g_.data(), r_.data(), atoms_.data(), terms_.data(), m, c_, d_, l1_rows_.data(),
+                          options_.l0, first_pass, max_atom_norm_, ctx_.compute.get());
+}
+
+void CudaWorkingSet::upload_lambdas() {
+  l1_rows_.resize(l1_.size());
+  upload_now(l1_rows_.data(), l1_.data(), l1_.size(), ctx_.compute);
 }
 
 std::vector<int> CudaWorkingSet::select(const std::vector<std::uint8_t>& act, bool first_pass) {
   const Stream& stream = ctx_.compute;
   act_.resize(act.size());
   CONCISE_CUDA_CHECK(cudaMemcpyAsync(act_.data(), act.data(), act.size(), cudaMemcpyHostToDevice, stream.get()));
-  ws::select_atoms(g_.data(), sets_.view(), active_, c_, options_.l1, first_pass, act_.data(), status_.data(),
-                   stream.get());
+  ws::select_atoms(g_.data(), sets_.view(), active_, c_, l1_rows_.data(), options_.l0, first_pass, act_.data(),
+                   status_.data(), stream.get());
   std::vector<int> status(static_cast<std::size_t>(2 * active_));
   download_now(status.data(), status_.data(), status.size(), stream);
+  for (std::size_t i = 0; i < act.size(); ++i)
+    if (!act[i]) status[2 * i] = status[2 * i + 1] = 0;
   return status;
 }
 
@@ -144,12 +182,9 @@ bool CudaWorkingSet::grow_capacity() {
   return true;
 }
 
-void CudaWorkingSet::record_leaving(const std::vector<std::uint8_t>& keep, const std::vector<std::uint8_t>& at_limit,
-                                    int pass, std::int64_t first, SolveResult& result) {
-  std::vector<int> positions;
-  for (std::size_t i = 0; i < keep.size(); ++i)
-    if (!keep[i]) positions.push_back(static_cast<int>(i));
-  if (positions.empty()) return;
+std::vector<RowCode> CudaWorkingSet::download_codes(const std::vector<int>& positions) {
+  std::vector<RowCode> codes(positions.size());
+  if (positions.empty()) return codes;
   const Stream& stream = ctx_.compute;
   const auto m = static_cast<std::int64_t>(positions.size());
   const int k = sets_.capacity;
@@ -167,34 +202,61 @@ void CudaWorkingSet::record_leaving(const std::vector<std::uint8_t>& keep, const
   download_now(weights.data(), leaving_weights_.data(), weights.size(), stream);
   download_now(sizes.data(), leaving_size_.data(), sizes.size(), stream);
   for (std::int64_t j = 0; j < m; ++j) {
-    const auto i = static_cast<std::size_t>(positions[static_cast<std::size_t>(j)]);
-    const std::int64_t row = row_ids_[i];
-    RowCode& code = codes_[static_cast<std::size_t>(row)];
-    code = RowCode{};
     std::vector<std::pair<std::int32_t, float>> entries;
     for (int x = 0; x < sizes[static_cast<std::size_t>(j)]; ++x) {
       const float w = weights[static_cast<std::size_t>(j * k + x)];
       if (w > 0.0f) entries.emplace_back(atoms[static_cast<std::size_t>(j * k + x)], w);
     }
     std::sort(entries.begin(), entries.end());
+    RowCode& code = codes[static_cast<std::size_t>(j)];
     for (const auto& [atom, w] : entries) {
       code.atoms.push_back(atom);
       code.weights.push_back(w);
     }
+  }
+  return codes;
+}
+
+void CudaWorkingSet::record_leaving(const std::vector<Leave>& leave, const std::vector<std::uint8_t>& at_limit,
+                                    int pass, std::int64_t first, SolveResult& result) {
+  std::vector<int> current;
+  for (std::size_t i = 0; i < leave.size(); ++i)
+    if (leave[i] == Leave::Current) current.push_back(static_cast<int>(i));
+  std::vector<RowCode> codes = download_codes(current);
+  std::size_t next_current = 0;
+  for (std::size_t i = 0; i < leave.size(); ++i) {
+    if (leave[i] == Leave::Stays) continue;
+    const std::int64_t row = row_ids_[i];
     const auto at = static_cast<std::size_t>(first + row);
-    result.objective[at] = static_cast<float>(host_certificates_.data()[2 * i]);
-    result.gap[at] = static_cast<float>(host_certificates_.data()[2 * i + 1]);
+    Certificate cert{host_certificates_.data()[ws::kTermsPerRow * i], host_certificates_.data()[ws::kTermsPerRow * i + 1]};
+    double l1 = l1_[i];
+    if (leave[i] == Leave::Current) {
+      codes_[static_cast<std::size_t>(row)] = std::move(codes[next_current++]);
+    } else {  // the best grid point, or w = 0 at lambda_max
+      GridRow& walk = walk_[i];
+      codes_[static_cast<std::size_t>(row)] = std::move(walk.best);
+      l1 = rules::grid_lambda(walk.max_correlation, options_.l0_ratio, walk.best_grid);
+      cert = walk.best_cert;
+      if (walk.best_grid == 0) cert = rules::certify(GapTerms{walk.zz, walk.zz, 0.0, walk.max_correlation}, l1);
+    }
+    result.objective[at] = static_cast<float>(cert.objective);
+    result.gap[at] = static_cast<float>(cert.gap);
     result.iterations[at] = pass;
-    result.l1[at] = static_cast<float>(options_.l1);
+    result.l1[at] = static_cast<float>(l1);
     result.at_limit[at] = at_limit[i];
   }
 }
 
 void CudaWorkingSet::compact(const std::vector<std::uint8_t>& keep) {
-  std::vector<float> staying_tol;
-  for (std::size_t i = 0; i < keep.size(); ++i)
-    if (keep[i]) staying_tol.push_back(tol_[i]);
-  tol_.swap(staying_tol);
+  const auto keep_entries = [&keep](auto& values) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < values.size(); ++i)
+      if (keep[i]) values[kept++] = std::move(values[i]);
+    values.resize(kept);
+  };
+  keep_entries(tol_);
+  keep_entries(l1_);
+  if (target()) keep_entries(walk_);
   if (!select_kept(keep) || active_ == 0) return;
   const std::int64_t remaining = active_;
   const std::int64_t k = sets_.capacity;
@@ -208,20 +270,69 @@ void CudaWorkingSet::compact(const std::vector<std::uint8_t>& keep) {
   ctx_.compute.synchronize();
 }
 
+Leave CudaWorkingSet::grid_decision(std::size_t i, int pass, bool converged, std::vector<std::uint8_t>& selects,
+                                    std::vector<int>& new_best, std::vector<std::uint8_t>& at_limit) {
+  GridRow& walk = walk_[i];
+  const double* cert = host_certificates_.data() + ws::kTermsPerRow * i;
+  if (pass == 0) {  // w = 0, certified at lambda 0
+    walk.zz = cert[0];
+    walk.max_correlation = cert[2];
+    if (converged) return Leave::Current;  // max_k (C z)_k <= 0: w = 0 at every lambda
+    walk.grid = 1;
+    selects[i] = 1;
+    return Leave::Stays;
+  }
+  ++walk.rounds;
+  ++walk.passes;
+  if (walk.rounds >= options_.max_rounds || walk.passes >= rules::kGridPassesPerRound * options_.max_rounds) {
+    at_limit[i] = 1;
+    return Leave::Best;
+  }
+  if (!converged) {
+    selects[i] = 1;
+    return Leave::Stays;
+  }
+  const bool within = cert[3] <= options_.l0;
+  const bool last_point = rules::grid_ends_before(walk.max_correlation, options_.l0_ratio, walk.grid + 1);
+  switch (rules::after_certified_grid_point(within, last_point, walk.grid, walk.best_grid)) {
+    case rules::GridStep::Next:
+      walk.best_grid = walk.grid;
+      walk.best_cert = Certificate{cert[0], cert[1]};
+      new_best.push_back(static_cast<int>(i));
+      ++walk.grid;
+      break;
+    case rules::GridStep::Back:
+      walk.beyond = walk.grid;
+      walk.grid = rules::grid_back(walk.grid, walk.best_grid);
+      break;
+    case rules::GridStep::FinishBest:
+      return Leave::Best;
+    case rules::GridStep::GridEnd:
+      at_limit[i] = 1;
+      return Leave::Current;
+  }
+  walk.rounds = 0;
+  tol_[i] = ws::kFirstSweepTol;  // a new lambda: its set is solved afresh
+  return Leave::Stays;
+}
+
 void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t first, SolveResult& result) {
   const Stream& stream = ctx_.compute;
   const auto rows = static_cast<std::size_t>(n);
   start_rows(z, n);
-  sets_.resize(n, ws::kInitialCapacity);
+  sets_.resize(n, ws::initial_capacity(options_.l0));
   CONCISE_CUDA_CHECK(cudaMemsetAsync(sets_.size.data(), 0, sets_.size.bytes(), stream.get()));
   r_.resize(static_cast<std::size_t>(n * d_));
   g_.resize(static_cast<std::size_t>(n * c_));
-  terms_.resize(3 * rows);
-  certificates_.resize(2 * rows);
+  terms_.resize(ws::kTermsPerRow * rows);
+  certificates_.resize(ws::kTermsPerRow * rows);
   converged_.resize(rows);
   status_.resize(2 * rows);
   CONCISE_CUDA_CHECK(cudaMemsetAsync(status_.data(), 0, status_.bytes(), stream.get()));
   tol_.assign(rows, ws::kFirstSweepTol);
+  // Target sparsity: the first pass certifies w = 0 at lambda 0 and finds lambda_max.
+  l1_.assign(rows, target() ? 0.0 : options_.l1);
+  walk_.assign(target() ? rows : 0, GridRow{});
   codes_.assign(rows, RowCode{});
   if (result.l1.size() != result.gap.size()) result.l1.assign(result.gap.size(), static_cast<float>(options_.l1));
   if (result.at_limit.size() != result.gap.size()) result.at_limit.assign(result.gap.size(), 0);
@@ -229,56 +340,98 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
   for (int pass = 0; active_ > 0; ++pass) {
     const std::int64_t m = active_;
     const auto active = static_cast<std::size_t>(m);
+    upload_lambdas();
     ws::set_residuals(z_.data(), atoms_.data(), sets_.view(), m, d_, r_.data(), terms_.data(), stream.get());
     correlate(m, pass == 0);
-    ws::certify_rows(g_.data(), r_.data(), atoms_.data(), terms_.data(), m, c_, d_, options_.l1, options_.tol,
+    ws::certify_rows(g_.data(), r_.data(), atoms_.data(), terms_.data(), m, c_, d_, l1_rows_.data(), options_.tol,
                      certificates_.data(), converged_.data(), stream.get());
-    host_certificates_.resize(2 * active);
+    host_certificates_.resize(ws::kTermsPerRow * active);
     host_converged_.resize(active);
     CONCISE_CUDA_CHECK(cudaMemcpyAsync(host_converged_.data(), converged_.data(), active, cudaMemcpyDeviceToHost,
                                        stream.get()));
-    download_now(host_certificates_.data(), certificates_.data(), 2 * active, stream);
+    download_now(host_certificates_.data(), certificates_.data(), ws::kTermsPerRow * active, stream);
 
-    const bool last = pass >= options_.max_rounds;
-    std::vector<std::uint8_t> keep(active, 1), at_limit(active, 0);
-    bool any_stays = false;
+    std::vector<Leave> leave(active, Leave::Stays);
+    std::vector<std::uint8_t> at_limit(active, 0), selects(active, 0);
+    std::vector<int> new_best;
     for (std::size_t i = 0; i < active; ++i) {
       const bool converged = host_converged_.data()[i] != 0;
-      if (converged || last) {
-        keep[i] = 0;
+      if (target()) {
+        leave[i] = grid_decision(i, pass, converged, selects, new_best, at_limit);
+      } else if (converged || pass >= options_.max_rounds) {
+        leave[i] = Leave::Current;
         at_limit[i] = converged ? 0 : 1;
+      } else {
+        selects[i] = 1;
       }
-      any_stays = any_stays || keep[i];
     }
-    if (any_stays) {
-      std::vector<int> status = select(keep, pass == 0);
+    std::vector<RowCode> best = download_codes(new_best);
+    for (std::size_t j = 0; j < new_best.size(); ++j)
+      walk_[static_cast<std::size_t>(new_best[j])].best = std::move(best[j]);
+    // A row that stops early leaves with its current code, or with its best grid point's.
+    const Leave stopped = target() ? Leave::Best : Leave::Current;
+
+    std::vector<int> status(2 * active, 0);
+    if (std::find(selects.begin(), selects.end(), 1) != selects.end()) {
+      status = select(selects, pass == 0);
       std::vector<std::uint8_t> needs(active, 0);
       bool any_needs = false;
       for (std::size_t i = 0; i < active; ++i) {
-        if (!keep[i]) continue;
+        if (!selects[i]) continue;
         const ws::RowStep step = ws::next_step(status[2 * i + 1] != 0, status[2 * i], sets_.capacity, tol_[i]);
         if (step == ws::RowStep::NeedCapacity) needs[i] = 1, any_needs = true;
         if (step == ws::RowStep::Tighten) tol_[i] = ws::tighter_sweep_tol(tol_[i]);
-        if (ws::stops(step)) keep[i] = 0, at_limit[i] = 1;
+        if (ws::stops(step)) leave[i] = stopped, at_limit[i] = 1;
       }
       if (any_needs && grow_capacity()) {
         const std::vector<int> regrown = select(needs, false);
         for (std::size_t i = 0; i < active; ++i)
           if (needs[i]) status[2 * i] = regrown[2 * i], status[2 * i + 1] = regrown[2 * i + 1];
-        upload_now(status_.data(), status.data(), status.size(), stream);
       } else if (any_needs) {
         // No memory for a larger set: these rows stop with their honest gap.
         for (std::size_t i = 0; i < active; ++i)
-          if (needs[i]) keep[i] = 0, at_limit[i] = 1;
+          if (needs[i]) leave[i] = stopped, at_limit[i] = 1;
       }
     }
-    record_leaving(keep, at_limit, pass, first, result);
+    // Rows that stay without a selection (a new grid point) add no atoms.
+    upload_now(status_.data(), status.data(), status.size(), stream);
+    record_leaving(leave, at_limit, pass, first, result);
+    std::vector<std::uint8_t> keep(active);
+    for (std::size_t i = 0; i < active; ++i) keep[i] = leave[i] == Leave::Stays ? 1 : 0;
     compact(keep);
     if (active_ == 0) break;
     sweep_tol_.resize(tol_.size());
     upload_now(sweep_tol_.data(), tol_.data(), tol_.size(), stream);
+    ws::GridWalk walk{nullptr, nullptr, nullptr, options_.l0_ratio, options_.l0};
+    std::vector<double> max_correlation;
+    std::vector<int> grid, beyond;
+    if (target()) {
+      for (std::size_t i = 0; i < walk_.size(); ++i) {
+        l1_[i] = rules::grid_lambda(walk_[i].max_correlation, options_.l0_ratio, walk_[i].grid);
+        max_correlation.push_back(walk_[i].max_correlation);
+        grid.push_back(walk_[i].grid);
+        beyond.push_back(walk_[i].beyond);
+      }
+      max_correlation_.resize(max_correlation.size());
+      grid_.resize(grid.size());
+      beyond_.resize(beyond.size());
+      upload_now(max_correlation_.data(), max_correlation.data(), max_correlation.size(), stream);
+      upload_now(grid_.data(), grid.data(), grid.size(), stream);
+      upload_now(beyond_.data(), beyond.data(), beyond.size(), stream);
+      walk.max_correlation = max_correlation_.data();
+      walk.grid = grid_.data();
+      walk.beyond = beyond_.data();
+    }
+    upload_lambdas();
     ws::grow_gram(atoms_.data(), z_.data(), sets_.view(), status_.data(), active_, d_, stream.get());
-    ws::solve_sets(sets_.view(), active_, static_cast<float>(options_.l1), sweep_tol_.data(), stream.get());
+    ws::solve_sets(sets_.view(), active_, l1_rows_.data(), sweep_tol_.data(), walk, stream.get());
+    if (target()) {  // the point each set's walk ended on is the next certificate's lambda
+      download_now(grid.data(), grid_.data(), grid.size(), stream);
+      for (std::size_t i = 0; i < walk_.size(); ++i) {
+        walk_[i].grid = grid[i];
+        l1_[i] = rules::grid_lambda(walk_[i].max_correlation, options_.l0_ratio, grid[i]);
+      }
+    }
   }
 
   // CSR straight from the sets.

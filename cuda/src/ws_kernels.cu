@@ -33,7 +33,7 @@ __global__ void set_residuals_kernel(const float* __restrict__ z, const float* _
   const float* weights = sets.weights + row * k;
   const float* z_row = z + row * d;
   float* r_row = r + row * d;
-  double rr = 0, rz = 0, sum_w = 0;
+  double rr = 0, rz = 0, sum_w = 0, support = 0;
   for (std::int64_t y = threadIdx.x; y < d; y += kThreads) {
     double residual = z_row[y];
     for (int j = 0; j < s; ++j) {
@@ -44,22 +44,30 @@ __global__ void set_residuals_kernel(const float* __restrict__ z, const float* _
     rr += residual * residual;
     rz += residual * z_row[y];
   }
-  for (int j = threadIdx.x; j < s; j += kThreads) sum_w += weights[j];
+  for (int j = threadIdx.x; j < s; j += kThreads) {
+    sum_w += weights[j];
+    support += weights[j] > 0.0f ? 1.0 : 0.0;
+  }
   rr = DoubleReduce(storage).Sum(rr);
   __syncthreads();
   rz = DoubleReduce(storage).Sum(rz);
   __syncthreads();
   sum_w = DoubleReduce(storage).Sum(sum_w);
+  __syncthreads();
+  support = DoubleReduce(storage).Sum(support);
   if (threadIdx.x == 0) {
-    terms[3 * row] = rr;
-    terms[3 * row + 1] = rz;
-    terms[3 * row + 2] = sum_w;
+    double* t = terms + kTermsPerRow * row;
+    t[0] = rr;
+    t[1] = rz;
+    t[2] = sum_w;
+    t[3] = support;
   }
 }
 
 __global__ void refine_correlations_kernel(float* __restrict__ g, const float* __restrict__ r,
                                            const float* __restrict__ atoms, const double* __restrict__ terms,
-                                           std::int64_t c, std::int64_t d, double lowest, double max_atom_norm) {
+                                           std::int64_t c, std::int64_t d, const double* __restrict__ l1, int l0,
+                                           bool first_pass, double max_atom_norm) {
   __shared__ typename FloatReduce::TempStorage storage;
   __shared__ float max_shared;
   const std::int64_t row = blockIdx.x;
@@ -70,7 +78,8 @@ __global__ void refine_correlations_kernel(float* __restrict__ g, const float* _
   top = FloatReduce(storage).Reduce(top, MaxOf());
   if (threadIdx.x == 0) max_shared = top;
   __syncthreads();
-  const double floor = refine_floor(lowest, max_shared, tf32_pass_bound(d, max_atom_norm, terms[3 * row]));
+  const double floor = refine_floor(candidates_above(l1[row], l0, first_pass), max_shared,
+                                    tf32_pass_bound(d, max_atom_norm, terms[kTermsPerRow * row]));
   // Each warp owns chunks of 32 atoms: it reads their flags before it rewrites any.
   constexpr int kWarps = kThreads / 32;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -91,16 +100,20 @@ __global__ void refine_correlations_kernel(float* __restrict__ g, const float* _
 
 __global__ void certify_rows_kernel(const float* __restrict__ g, const float* __restrict__ r,
                                     const float* __restrict__ atoms, const double* __restrict__ terms, std::int64_t c,
-                                    std::int64_t d, double l1, double tol, double* certificates,
+                                    std::int64_t d, const double* __restrict__ l1, double tol, double* certificates,
                                     std::uint8_t* converged) {
   __shared__ RowMaxStorage<kThreads> storage;
   const std::int64_t row = blockIdx.x;
   const double max_g = certified_row_max<kThreads>(g + row * c, r + row * d, atoms, c, d, storage);
   if (threadIdx.x == 0) {
-    const GapTerms t{terms[3 * row], terms[3 * row + 1], terms[3 * row + 2], max_g};
-    const Certificate cert = rules::certify(t, l1);
-    certificates[2 * row] = cert.objective;
-    certificates[2 * row + 1] = cert.gap;
+    const double* row_terms = terms + kTermsPerRow * row;
+    const GapTerms t{row_terms[0], row_terms[1], row_terms[2], max_g};
+    const Certificate cert = rules::certify(t, l1[row]);
+    double* out = certificates + kTermsPerRow * row;
+    out[0] = cert.objective;
+    out[1] = cert.gap;
+    out[2] = max_g;
+    out[3] = row_terms[3];
     converged[row] = cert.converged(tol) ? 1 : 0;
   }
 }
@@ -162,8 +175,8 @@ __device__ int prune_set(Sets sets, std::int64_t row, int* keep, int* int_buffer
   return kept;
 }
 
-__global__ void select_atoms_kernel(float* g, Sets sets, std::int64_t c, double l1, bool first_pass,
-                                    const std::uint8_t* act, int* status) {
+__global__ void select_atoms_kernel(float* g, Sets sets, std::int64_t c, const double* __restrict__ l1, int l0,
+                                    bool first_pass, const std::uint8_t* act, int* status) {
   __shared__ typename IntReduce::TempStorage int_storage;
   __shared__ typename FloatReduce::TempStorage float_storage;
   __shared__ typename IntScan::TempStorage scan_storage;
@@ -183,8 +196,8 @@ __global__ void select_atoms_kernel(float* g, Sets sets, std::int64_t c, double 
   for (int j = threadIdx.x; j < size; j += kThreads) g_row[members[j]] = -FLT_MAX;  // members are no candidates
   __syncthreads();
 
-  const auto threshold = static_cast<float>(rules::violation_threshold(l1));
-  const auto lowest = static_cast<float>(candidate_threshold(l1, first_pass));
+  const auto threshold = static_cast<float>(rules::violation_threshold(l1[row]));
+  const auto lowest = static_cast<float>(candidates_above(l1[row], l0, first_pass));
   float top = -FLT_MAX;
   for (std::int64_t j = threadIdx.x; j < c; j += kThreads) top = fmaxf(top, g_row[j]);
   top = FloatReduce(float_storage).Reduce(top, MaxOf());
@@ -192,7 +205,8 @@ __global__ void select_atoms_kernel(float* g, Sets sets, std::int64_t c, double 
   __syncthreads();
   top = max_shared;
   const bool violated = top > threshold;
-  const int wanted = violated ? atoms_to_add(size, k, first_pass) : 0;
+  int wanted = violated ? atoms_to_add(size, k, first_pass) : 0;
+  if (l0 > 0) wanted = top > 0.0f ? target_atoms_to_add(size, k, first_pass, violated, l0) : 0;
   int added = 0;
   if (wanted > 0) {
     const std::uint32_t lowest_key = order_key(lowest);
@@ -275,22 +289,10 @@ __global__ void grow_gram_kernel(const float* __restrict__ atoms, const float* _
   }
 }
 
-__global__ void solve_sets_kernel(Sets sets, std::int64_t rows, float l1, const float* __restrict__ tol) {
-  extern __shared__ float shared[];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kSolveWarps + warp;
-  if (row >= rows) return;  // no block-wide barrier below: whole warps leave
-  const int k = sets.capacity, s = sets.size[row];
-  float* w = shared + static_cast<std::int64_t>(warp) * 3 * k;
-  float* grad = w + k;
-  float* b = grad + k;
-  const float* gram = sets.gram + gram_offset(row, k);
-  for (int j = lane; j < s; j += 32) {
-    w[j] = sets.weights[row * k + j];
-    b[j] = sets.b[row * k + j];
-  }
-  __syncwarp();
-  const float stop = tol[row];
+// Coordinate descent on the warp's set at l1 from w (shared memory), in place, until
+// ws::sweep_settled at `stop` or ws::max_sweeps(stop).
+__device__ void descend(float* w, float* grad, const float* b, const float* gram, int k, int s, float l1, float stop) {
+  const int lane = threadIdx.x % 32;
   const int sweeps = max_sweeps(stop);
   for (int sweep = 0; sweep < sweeps; ++sweep) {
     // G w afresh each sweep, so float rounding cannot pile up.
@@ -317,6 +319,57 @@ __global__ void solve_sets_kernel(Sets sets, std::int64_t rows, float l1, const 
     }
     if (sweep_settled(largest_step, largest_weight, stop)) break;
   }
+}
+
+// The atoms of positive weight, on every lane.
+__device__ int warp_support(const float* w, int s) {
+  const int lane = threadIdx.x % 32;
+  int n = 0;
+  for (int j = lane; j < s; j += 32) n += w[j] > 0.0f ? 1 : 0;
+  for (int offset = 16; offset > 0; offset /= 2) n += __shfl_down_sync(0xffffffffu, n, offset);
+  return __shfl_sync(0xffffffffu, n, 0);
+}
+
+__global__ void solve_sets_kernel(Sets sets, std::int64_t rows, const double* __restrict__ l1,
+                                  const float* __restrict__ tol, GridWalk walk) {
+  extern __shared__ float shared[];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kSolveWarps + warp;
+  if (row >= rows) return;  // no block-wide barrier below: whole warps leave
+  const int k = sets.capacity, s = sets.size[row];
+  const int arrays = walk.l0 > 0 ? 4 : 3;
+  float* w = shared + static_cast<std::int64_t>(warp) * arrays * k;
+  float* grad = w + k;
+  float* b = grad + k;
+  const float* gram = sets.gram + gram_offset(row, k);
+  for (int j = lane; j < s; j += 32) {
+    w[j] = sets.weights[row * k + j];
+    b[j] = sets.b[row * k + j];
+  }
+  __syncwarp();
+  const float stop = tol[row];
+  descend(w, grad, b, gram, k, s, static_cast<float>(l1[row]), stop);
+  if (walk.l0 > 0) {
+    float* next = b + k;
+    const double m = walk.max_correlation[row];
+    int grid = walk.grid[row];
+    const double start = l1[row];
+    if (warp_support(w, s) <= walk.l0) {
+      while (rules::walk_goes_on(m, walk.ratio, grid, start, walk.beyond[row])) {
+        for (int j = lane; j < s; j += 32) next[j] = w[j];
+        __syncwarp();
+        descend(next, grad, b, gram, k, s, static_cast<float>(rules::grid_lambda(m, walk.ratio, grid + 1)), stop);
+        const int support = warp_support(next, s);
+        // A set its solution fills is too small to tell how many atoms the row wants.
+        if (support > walk.l0 || support >= s) break;
+        for (int j = lane; j < s; j += 32) w[j] = next[j];
+        __syncwarp();
+        ++grid;
+      }
+    }
+    if (lane == 0) walk.grid[row] = grid;
+  }
+  __syncwarp();
   for (int j = lane; j < s; j += 32) sets.weights[row * k + j] = w[j];
 }
 
@@ -347,14 +400,16 @@ void set_residuals(const float* z, const float* atoms, Sets sets, std::int64_t r
 }
 
 void refine_correlations(float* g, const float* r, const float* atoms, const double* terms, std::int64_t rows,
-                         std::int64_t c, std::int64_t d, double lowest, double max_atom_norm, cudaStream_t stream) {
+                         std::int64_t c, std::int64_t d, const double* l1, int l0, bool first_pass,
+                         double max_atom_norm, cudaStream_t stream) {
   if (rows == 0) return;
-  refine_correlations_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, r, atoms, terms, c, d, lowest, max_atom_norm);
+  refine_correlations_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, r, atoms, terms, c, d, l1, l0, first_pass,
+                                                                    max_atom_norm);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 
 void certify_rows(const float* g, const float* r, const float* atoms, const double* terms, std::int64_t rows,
-                  std::int64_t c, std::int64_t d, double l1, double tol, double* certificates,
+                  std::int64_t c, std::int64_t d, const double* l1, double tol, double* certificates,
                   std::uint8_t* converged, cudaStream_t stream) {
   if (rows == 0) return;
   certify_rows_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, r, atoms, terms, c, d, l1, tol, certificates,
@@ -362,10 +417,10 @@ void certify_rows(const float* g, const float* r, const float* atoms, const doub
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 
-void select_atoms(float* g, Sets sets, std::int64_t rows, std::int64_t c, double l1, bool first_pass,
+void select_atoms(float* g, Sets sets, std::int64_t rows, std::int64_t c, const double* l1, int l0, bool first_pass,
                   const std::uint8_t* act, int* status, cudaStream_t stream) {
   if (rows == 0) return;
-  select_atoms_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, sets, c, l1, first_pass, act, status);
+  select_atoms_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, sets, c, l1, l0, first_pass, act, status);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 
@@ -376,12 +431,13 @@ void grow_gram(const float* atoms, const float* z, Sets sets, const int* status,
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 
-void solve_sets(Sets sets, std::int64_t rows, float l1, const float* tol, cudaStream_t stream) {
+void solve_sets(Sets sets, std::int64_t rows, const double* l1, const float* tol, GridWalk walk, cudaStream_t stream) {
   if (rows == 0) return;
-  const int shared_bytes = kSolveWarps * 3 * sets.capacity * static_cast<int>(sizeof(float));
+  const int arrays = walk.l0 > 0 ? 4 : 3;  // w, gradient, b, and the walk's next point
+  const int shared_bytes = kSolveWarps * arrays * sets.capacity * static_cast<int>(sizeof(float));
   CONCISE_CUDA_CHECK(cudaFuncSetAttribute(solve_sets_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes));
   const auto grid = static_cast<unsigned>((rows + kSolveWarps - 1) / kSolveWarps);
-  solve_sets_kernel<<<grid, 32 * kSolveWarps, shared_bytes, stream>>>(sets, rows, l1, tol);
+  solve_sets_kernel<<<grid, 32 * kSolveWarps, shared_bytes, stream>>>(sets, rows, l1, tol, walk);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 

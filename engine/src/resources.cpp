@@ -101,8 +101,6 @@ std::string Resources::describe() const {
 
 std::unique_ptr<Decomposer> Resources::make_decomposer(MatrixView<const float> atoms, const SolveOptions& options) const {
   if (!on_cuda()) return make_cpu_decomposer(atoms, options);
-  if (options.l0 > 0)
-    throw InputError("target sparsity (l0) runs on the CPU for now: pass --device cpu (device='cpu')");
   return std::make_unique<PluginDecomposer>(cuda_->plugin,
                                             cuda_->plugin->table().make_decomposer(atoms, options, device_.index));
 }

@@ -11,6 +11,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <limits>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -36,8 +37,6 @@ constexpr std::int64_t kMinBlockRows = 16;
 constexpr std::int64_t kPassRows = 128;
 constexpr int kSlabAbsent = 0, kSlabPending = 1, kSlabReady = 2;
 constexpr int kStepsPerAtom = 8;  // active-set steps allowed per set atom and solve
-// l0: a row's passes over all its grid points stop at this many times max_rounds.
-constexpr int kGridPassesPerRound = 4;
 // Sets from this size take their Gram blocks from the dictionary's cached Gram rows
 // (a GEMM per row and round costs more than the rows, shared by all rows, from there).
 constexpr std::int64_t kCachedGramAtoms = 32;
@@ -64,6 +63,7 @@ struct RowSet {
   int passes = 0;              // passes in all
   std::int64_t violators = 0;  // atoms outside the set above the near-violation threshold in the last pass
   int best_grid = 0;           // l0: the last certified grid point with at most K atoms (0: w = 0)
+  int beyond = std::numeric_limits<int>::max();  // l0: the last grid point certified beyond K
   Certificate best_cert;
   std::vector<std::int32_t> best_atoms;
   std::vector<float> best_weights;
@@ -413,7 +413,8 @@ void CpuWorkingSet::solve_set(RowSet& set, const float* b_row, ActiveSetLasso& s
   solver.solve(GramLasso{set.gram.get(), b.data(), k, lambda(set, set.grid), set.gram_ld}, set.w.data(), max_steps);
   if (options_.l0 <= 0 || support(set.w) > options_.l0) return;
   std::vector<double> next;
-  while (!last_grid_point(set)) {
+  const double start = lambda(set, set.grid);
+  while (rules::walk_goes_on(set.max_correlation, options_.l0_ratio, set.grid, start, set.beyond)) {
     next = set.w;
     solver.solve(GramLasso{set.gram.get(), b.data(), k, lambda(set, set.grid + 1), set.gram_ld}, next.data(), max_steps);
     // A set its solution fills is too small to tell how many atoms the row wants.
@@ -564,7 +565,7 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
           finish(certify(zero, lambda(set, 0)), lambda(set, 0), at_limit);
         };
         const bool out_of_rounds =
-            set.rounds >= options_.max_rounds || (target && set.passes >= kGridPassesPerRound * options_.max_rounds);
+            set.rounds >= options_.max_rounds || (target && set.passes >= rules::kGridPassesPerRound * options_.max_rounds);
         if (!cert.converged(options_.tol) || (target && out_of_rounds)) {
           if (out_of_rounds) {
             if (target)
@@ -593,29 +594,35 @@ void CpuWorkingSet::solve_block(RowProblem& p, const std::int64_t* rows, std::in
           }
           continue;
         }
-        const bool within = !target || support(set.w) <= options_.l0;
-        if (target && within && !last_grid_point(set)) {  // certified: the next grid point must exceed K
-          set.best_grid = set.grid;
-          set.best_cert = cert;
-          set.best_atoms.clear();
-          set.best_weights.clear();
-          for (std::size_t x = 0; x < set.atoms.size(); ++x)
-            if (set.w[x] > 0) set.best_atoms.push_back(set.atoms[x]), set.best_weights.push_back(static_cast<float>(set.w[x]));
-          ++set.grid;
-          set.rounds = 0;
-          continue;
-        }
-        if (target && !within && set.grid > set.best_grid + 1) {  // the set's walk went too far: step back
-          --set.grid;
-          set.rounds = 0;
-          continue;
-        }
-        if (!target)
+        if (!target) {
           finish_current(cert, l1, false);
-        else if (!within)
-          finish_best(false);
-        else  // at most K atoms at the grid's last point: the grid ends here
-          finish_current(cert, l1, true);
+          set = RowSet{};
+          continue;
+        }
+        const bool within = support(set.w) <= options_.l0;
+        switch (rules::after_certified_grid_point(within, last_grid_point(set), set.grid, set.best_grid)) {
+          case rules::GridStep::Next:
+            set.best_grid = set.grid;
+            set.best_cert = cert;
+            set.best_atoms.clear();
+            set.best_weights.clear();
+            for (std::size_t x = 0; x < set.atoms.size(); ++x)
+              if (set.w[x] > 0) set.best_atoms.push_back(set.atoms[x]), set.best_weights.push_back(static_cast<float>(set.w[x]));
+            ++set.grid;
+            set.rounds = 0;
+            continue;
+          case rules::GridStep::Back:
+            set.beyond = set.grid;
+            set.grid = rules::grid_back(set.grid, set.best_grid);
+            set.rounds = 0;
+            continue;
+          case rules::GridStep::FinishBest:
+            finish_best(false);
+            break;
+          case rules::GridStep::GridEnd:
+            finish_current(cert, l1, true);
+            break;
+        }
         set = RowSet{};
       }
     }

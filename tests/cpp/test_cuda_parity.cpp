@@ -187,16 +187,29 @@ TEST_F(CudaParity, DevicePointersGiveTheSameAnswer) {
   EXPECT_EQ(from_device.gap, from_host.gap);
 }
 
-TEST_P(GpuSolverParity, RealLvisImagesMatchTheCpu) {
-  const fs::path dir = fs::path(CONCISE_DATA_DIR) / "clip-vit-b32";
-  if (!fs::exists(dir / "lvis_concepts.npy")) GTEST_SKIP() << "public CLIP data not found at " << dir;
+// The public CLIP data that ships: the LVIS dictionary and seven photos, centered.
+fs::path real_data_dir() { return fs::path(CONCISE_DATA_DIR) / "clip-vit-b32"; }
+struct RealPhotos {
+  Dictionary dict;
+  Matrix<float> z;
+};
+RealPhotos real_photos() {
+  const fs::path dir = real_data_dir();
   std::vector<std::string> names;
   std::ifstream in(dir / "lvis_concepts.txt");
   for (std::string line; std::getline(in, line);) names.push_back(line);
-  const Dictionary dict = Dictionary::build(read_npy_matrix((dir / "lvis_concepts.npy").string()), names,
-                                            read_npy_vector((dir / "image_mean.npy").string()));
-  Matrix<float> z = read_npy_matrix((dir / "image_embeddings.npy").string());
-  center_embeddings(z.view(), dict.image_mean, [](std::int64_t r) { return std::to_string(r); });
+  RealPhotos real{Dictionary::build(read_npy_matrix((dir / "lvis_concepts.npy").string()), names,
+                                    read_npy_vector((dir / "image_mean.npy").string())),
+                  read_npy_matrix((dir / "image_embeddings.npy").string())};
+  center_embeddings(real.z.view(), real.dict.image_mean, [](std::int64_t r) { return std::to_string(r); });
+  return real;
+}
+
+TEST_P(GpuSolverParity, RealLvisImagesMatchTheCpu) {
+  if (!fs::exists(real_data_dir() / "lvis_concepts.npy")) GTEST_SKIP() << "public CLIP data not found at " << real_data_dir();
+  const RealPhotos real = real_photos();
+  const Dictionary& dict = real.dict;
+  const Matrix<float>& z = real.z;
   SolveOptions options;
   SolveResult cpu;
   make_cpu_decomposer(dict.atoms.view(), options)->solve(z.view(), cpu);
@@ -341,6 +354,74 @@ INSTANTIATE_TEST_SUITE_P(EverySolver, GpuSolverParity,
                          ::testing::Values(GpuSolver{SolverKind::Fista}, GpuSolver{SolverKind::Admm},
                                            GpuSolver{SolverKind::WorkingSet}, GpuSolver{SolverKind::WorkingSet, true}),
                          [](const ::testing::TestParamInfo<GpuSolver>& param) { return param.param.name(); });
+
+// Target sparsity on the GPU walks the same lambda grid as the CPU: every row keeps at
+// most K atoms, its gap is certified in float64 at its own lambda, most rows end on the
+// CPU's grid point, and the next grid point, solved with a fixed lambda, holds more
+// than K atoms; runs are identical.
+void expect_target_sparsity_parity(const Dictionary& dict, const Matrix<float>& z) {
+  for (const int k : {5, 20}) {
+    for (const bool tf32 : {false, true}) {
+      SCOPED_TRACE("l0 " + std::to_string(k) + (tf32 ? ", TF32 pass" : ", FP32 pass"));
+      SolveOptions options;
+      options.l0 = k;
+      SolveResult cpu;
+      make_cpu_decomposer(dict.atoms.view(), options)->solve(z.view(), cpu);
+      options.gpu_tf32 = tf32;
+      options.gpu_batch_rows = 24;  // several batches: rows leave and are compacted mid-walk
+      SolveResult gpu = poisoned(z.rows());
+      auto decomposer = cuda::make_decomposer(dict.atoms.view(), options, 0);
+      decomposer->solve(z.view(), gpu);
+      ASSERT_EQ(gpu.codes.rows(), z.rows());
+      ASSERT_EQ(gpu.l1.size(), static_cast<std::size_t>(z.rows()));
+      const Matrix<float> wg = dense(gpu.codes);
+      std::int64_t same_point = 0;
+      for (std::int64_t r = 0; r < z.rows(); ++r) {
+        SCOPED_TRACE("row " + std::to_string(r));
+        const auto i = static_cast<std::size_t>(r);
+        const std::int64_t atoms = gpu.codes.indptr[i + 1] - gpu.codes.indptr[i];
+        EXPECT_LE(atoms, k);
+        EXPECT_GT(atoms, 0);
+        const double l1 = gpu.l1[i];
+        const Certificate at_lambda = certify_row(dict.atoms.view(), z.row(r), wg.row(r), l1);
+        EXPECT_NEAR(gpu.gap[i], at_lambda.gap, 1e-4 * at_lambda.objective);
+        if (!gpu.at_limit[i]) {
+          EXPECT_LE(at_lambda.gap, options.tol * at_lambda.objective * (1 + 1e-3));
+        }
+        const double steps = std::log(l1 / cpu.l1[i]) / std::log(options.l0_ratio);
+        same_point += std::abs(steps) < 0.01 ? 1 : 0;
+        // Another crossing of K than the CPU's (supports need not grow monotonically),
+        // or a sample of the rest: the next grid point holds more than K atoms.
+        if (std::abs(steps) >= 0.01 || r % 8 == 0) {
+          SolveOptions next;
+          next.solver = SolverKind::WorkingSet;
+          next.l1 = l1 * options.l0_ratio;
+          SolveResult denser;
+          make_cpu_decomposer(dict.atoms.view(), next)->solve({z.row(r), 1, z.cols()}, denser);
+          EXPECT_GT(denser.codes.indptr[1], k) << "lambda " << l1 << " * " << options.l0_ratio;
+        }
+      }
+      EXPECT_GE(same_point, z.rows() * 9 / 10) << "rows on the CPU's grid point";
+      SolveResult again = poisoned(z.rows());
+      decomposer->solve(z.view(), again);
+      EXPECT_EQ(again.codes.indices, gpu.codes.indices) << "results must not depend on thread timing";
+      EXPECT_EQ(again.l1, gpu.l1);
+    }
+  }
+}
+
+TEST_F(CudaParity, TargetSparsityWalksTheCpusLambdaGridOnRandomRows) {
+  const auto p = testing::random_problem(3000, 128, 150, 12);
+  expect_target_sparsity_parity(p.dict, p.z);
+}
+
+TEST_F(CudaParity, TargetSparsityWalksTheCpusLambdaGridOnRealPhotos) {
+  if (!fs::exists(real_data_dir() / "lvis_concepts.npy")) GTEST_SKIP() << "public CLIP data not found at " << real_data_dir();
+  const RealPhotos real = real_photos();
+  const Dictionary& dict = real.dict;
+  const Matrix<float>& z = real.z;
+  expect_target_sparsity_parity(dict, z);
+}
 
 TEST_F(CudaParity, DeviceRowsArePreprocessedAndScoredOnTheGpuLikeOnTheHost) {
   const auto p = testing::random_problem(800, 64, 50, 5);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -184,6 +185,7 @@ TEST(DeviceRules, SelectionTakesTheBestRankedCandidatesTiesIncluded) {
 struct EmulatedRow {
   std::vector<float> w;  // dense, c
   Certificate cert;
+  double l1 = 0;  // the lambda of the certificate (target sparsity: the row's grid point)
   bool at_limit = false;
   int passes = 0;
   int largest_set = 0;
@@ -251,14 +253,61 @@ std::vector<float> tf32_pass(MatrixView<const float> atoms, const float* r, doub
   return g;
 }
 
+// solve_sets' coordinate descent on one set (G w afresh each sweep).
+void descend(std::vector<float>& w, const std::vector<float>& b, const std::vector<float>& gram, float l1,
+             float sweep_tol) {
+  const std::size_t n = w.size();
+  for (int sweep = 0; sweep < max_sweeps(sweep_tol); ++sweep) {
+    std::vector<float> grad(n, 0.0f);
+    for (std::size_t j = 0; j < n; ++j)
+      if (w[j] != 0.0f)
+        for (std::size_t i = 0; i < n; ++i) grad[i] += gram[j * n + i] * w[j];
+    float largest_step = 0.0f, largest_weight = 0.0f;
+    for (std::size_t j = 0; j < n; ++j) {
+      const float next = coordinate_step(w[j], grad[j], b[j], gram[j * n + j], l1);
+      const float delta = next - w[j];
+      if (delta != 0.0f)
+        for (std::size_t i = 0; i < n; ++i) grad[i] += gram[j * n + i] * delta;
+      w[j] = next;
+      largest_step = std::max(largest_step, std::abs(delta));
+      largest_weight = std::max(largest_weight, next);
+    }
+    if (sweep_settled(largest_step, largest_weight, sweep_tol)) break;
+  }
+}
+
+// max_k (C z)_k in float64.
+double max_of(MatrixView<const float> atoms, const float* z) {
+  double largest = -DBL_MAX;
+  for (std::int64_t k = 0; k < atoms.rows; ++k) largest = std::max(largest, exact_dot(atoms.row(k), z, atoms.cols));
+  return largest;
+}
+
+int support_of(const std::vector<float>& w) {
+  return static_cast<int>(std::count_if(w.begin(), w.end(), [](float x) { return x > 0.0f; }));
+}
+
+// l0 > 0: target sparsity as CudaWorkingSet walks it (grid_decision, the kernels' walk
+// in solve_sets), with l1 unused; `ratio` is the grid's.
 EmulatedRow emulate_gpu_row(MatrixView<const float> atoms, const float* z, double l1, double tol, int max_rounds,
-                            bool tf32 = false) {
+                            bool tf32 = false, int l0 = 0, double ratio = 0.9) {
   const std::int64_t c = atoms.rows, d = atoms.cols;
-  int capacity = kInitialCapacity;
+  const bool target = l0 > 0;
+  int capacity = initial_capacity(l0);
   float sweep_tol = kFirstSweepTol;
   std::vector<int> set;
   std::vector<float> w, b, gram;  // gram: set.size() x set.size()
   EmulatedRow out;
+  // Target sparsity's walk: max_k (C z)_k, ||z||^2, grid points, and the best point's code.
+  double max_correlation = 0, zz = 0, row_l1 = target ? 0.0 : l1;
+  int grid = 0, best_grid = 0, rounds = 0, passes = 0, beyond = std::numeric_limits<int>::max();
+  Certificate best_cert;
+  std::vector<float> best_w(static_cast<std::size_t>(c), 0.0f);
+  const auto dense = [&] {
+    std::vector<float> all(static_cast<std::size_t>(c), 0.0f);
+    for (std::size_t j = 0; j < set.size(); ++j) all[static_cast<std::size_t>(set[j])] = w[j];
+    return all;
+  };
   for (int pass = 0;; ++pass) {
     std::vector<double> r64(z, z + d);
     GapTerms t;
@@ -274,7 +323,7 @@ EmulatedRow emulate_gpu_row(MatrixView<const float> atoms, const float* z, doubl
     for (float x : w) t.sum_w += x;
     std::vector<float> g(static_cast<std::size_t>(c));
     if (tf32)
-      g = tf32_pass(atoms, r.data(), t.rr, candidate_threshold(l1, pass == 0));
+      g = tf32_pass(atoms, r.data(), t.rr, candidates_above(row_l1, l0, pass == 0));
     else
       for (std::int64_t k = 0; k < c; ++k) g[static_cast<std::size_t>(k)] = float_dot(atoms.row(k), r.data(), d);
     const float largest = *std::max_element(g.begin(), g.end());
@@ -285,84 +334,130 @@ EmulatedRow emulate_gpu_row(MatrixView<const float> atoms, const float* z, doubl
       for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(atoms.row(k)[i]) * r[static_cast<std::size_t>(i)];
       t.max_g = std::max(t.max_g, s);
     }
-    out.cert = rules::certify(t, l1);
+    out.cert = rules::certify(t, row_l1);
     out.passes = pass;
+    const bool converged = out.cert.converged(tol);
     const auto finish = [&](bool at_limit) {
-      out.w.assign(static_cast<std::size_t>(c), 0.0f);
-      for (std::size_t j = 0; j < set.size(); ++j) out.w[static_cast<std::size_t>(set[j])] = w[j];
+      out.w = dense();
+      out.l1 = row_l1;
       out.at_limit = at_limit;
       return out;
     };
-    if (out.cert.converged(tol)) return finish(false);
-    if (pass >= max_rounds) return finish(true);
-    // select_atoms: prune, then the candidates.
-    std::vector<int> keep;
-    for (std::size_t j = 0; j < set.size(); ++j)
-      if (w[j] > 0.0f) keep.push_back(static_cast<int>(j));
+    const auto finish_best = [&](bool at_limit) {
+      out.w = best_w;
+      out.l1 = rules::grid_lambda(max_correlation, ratio, best_grid);
+      out.cert = best_grid > 0 ? best_cert : rules::certify(GapTerms{zz, zz, 0.0, max_correlation}, out.l1);
+      out.at_limit = at_limit;
+      return out;
+    };
+    bool selects = true;
+    if (!target) {
+      if (converged) return finish(false);
+      if (pass >= max_rounds) return finish(true);
+    } else if (pass == 0) {
+      zz = out.cert.objective;
+      max_correlation = t.max_g;
+      if (converged) return finish(false);
+      grid = 1;
+    } else {
+      ++rounds;
+      ++passes;
+      if (rounds >= max_rounds || passes >= rules::kGridPassesPerRound * max_rounds) return finish_best(true);
+      if (converged) {
+        const bool within = support_of(w) <= l0;
+        const bool last_point = rules::grid_ends_before(max_correlation, ratio, grid + 1);
+        switch (rules::after_certified_grid_point(within, last_point, grid, best_grid)) {
+          case rules::GridStep::Next:
+            best_grid = grid++;
+            best_cert = out.cert;
+            best_w = dense();
+            break;
+          case rules::GridStep::Back:
+            beyond = grid;
+            grid = rules::grid_back(grid, best_grid);
+            break;
+          case rules::GridStep::FinishBest:
+            return finish_best(false);
+          case rules::GridStep::GridEnd:
+            return finish(true);
+        }
+        rounds = 0;
+        sweep_tol = kFirstSweepTol;
+        selects = false;
+      }
+    }
+    std::vector<int> chosen;
     const std::size_t old_size = set.size();
-    std::vector<float> pruned_gram(keep.size() * keep.size());
-    for (std::size_t i = 0; i < keep.size(); ++i)
-      for (std::size_t j = 0; j < keep.size(); ++j)
-        pruned_gram[i * keep.size() + j] = gram[static_cast<std::size_t>(keep[i]) * old_size + static_cast<std::size_t>(keep[j])];
-    std::vector<int> kept_set;
-    std::vector<float> kept_w, kept_b;
-    for (int j : keep) {
-      kept_set.push_back(set[static_cast<std::size_t>(j)]);
-      kept_w.push_back(w[static_cast<std::size_t>(j)]);
-      kept_b.push_back(b[static_cast<std::size_t>(j)]);
+    if (selects) {
+      // select_atoms: prune, then the candidates.
+      std::vector<int> keep;
+      for (std::size_t j = 0; j < set.size(); ++j)
+        if (w[j] > 0.0f) keep.push_back(static_cast<int>(j));
+      std::vector<float> pruned_gram(keep.size() * keep.size());
+      for (std::size_t i = 0; i < keep.size(); ++i)
+        for (std::size_t j = 0; j < keep.size(); ++j)
+          pruned_gram[i * keep.size() + j] = gram[static_cast<std::size_t>(keep[i]) * old_size + static_cast<std::size_t>(keep[j])];
+      std::vector<int> kept_set;
+      std::vector<float> kept_w, kept_b;
+      for (int j : keep) {
+        kept_set.push_back(set[static_cast<std::size_t>(j)]);
+        kept_w.push_back(w[static_cast<std::size_t>(j)]);
+        kept_b.push_back(b[static_cast<std::size_t>(j)]);
+      }
+      set.swap(kept_set);
+      w.swap(kept_w);
+      b.swap(kept_b);
+      gram.swap(pruned_gram);
+      for (int a : set) g[static_cast<std::size_t>(a)] = -FLT_MAX;
+      const float top = *std::max_element(g.begin(), g.end());
+      const bool violated = top > static_cast<float>(rules::violation_threshold(row_l1));
+      const auto lowest = static_cast<float>(candidates_above(row_l1, l0, pass == 0));
+      const auto size = static_cast<int>(set.size());
+      const auto wanted_at = [&](int cap, bool first) {
+        if (target) return top > 0.0f ? target_atoms_to_add(size, cap, first, violated, l0) : 0;
+        return violated ? atoms_to_add(size, cap, first) : 0;
+      };
+      int wanted = wanted_at(capacity, pass == 0);
+      chosen = wanted > 0 ? select_like_the_kernel(g, lowest, wanted) : std::vector<int>{};
+      RowStep step = next_step(violated, static_cast<int>(chosen.size()), capacity, sweep_tol);
+      if (step == RowStep::NeedCapacity) {
+        capacity = next_capacity(capacity);
+        wanted = wanted_at(capacity, false);
+        chosen = select_like_the_kernel(g, lowest, wanted);
+        step = RowStep::Grow;
+      }
+      if (step == RowStep::Tighten) sweep_tol = tighter_sweep_tol(sweep_tol);
+      if (stops(step)) return target ? finish_best(true) : finish(true);
     }
-    set.swap(kept_set);
-    w.swap(kept_w);
-    b.swap(kept_b);
-    gram.swap(pruned_gram);
-    for (int a : set) g[static_cast<std::size_t>(a)] = -FLT_MAX;
-    const float top = *std::max_element(g.begin(), g.end());
-    const bool violated = top > static_cast<float>(rules::violation_threshold(l1));
-    const auto lowest = static_cast<float>(candidate_threshold(l1, pass == 0));
-    const auto size = static_cast<int>(set.size());
-    int wanted = violated ? atoms_to_add(size, capacity, pass == 0) : 0;
-    std::vector<int> chosen = wanted > 0 ? select_like_the_kernel(g, lowest, wanted) : std::vector<int>{};
-    RowStep step = next_step(violated, static_cast<int>(chosen.size()), capacity, sweep_tol);
-    if (step == RowStep::NeedCapacity) {
-      capacity = next_capacity(capacity);
-      wanted = atoms_to_add(size, capacity, false);
-      chosen = select_like_the_kernel(g, lowest, wanted);
-      step = RowStep::Grow;
-    }
-    if (step == RowStep::Tighten) sweep_tol = tighter_sweep_tol(sweep_tol);
-    if (stops(step)) return finish(true);
     // grow_gram: the new atoms' correlations with z and their Gram rows.
-    const std::size_t n = set.size() + chosen.size();
+    const std::size_t kept = set.size(), n = kept + chosen.size();
     std::vector<float> grown(n * n);
-    for (std::size_t i = 0; i < set.size(); ++i)
-      for (std::size_t j = 0; j < set.size(); ++j) grown[i * n + j] = gram[i * set.size() + j];
+    for (std::size_t i = 0; i < kept; ++i)
+      for (std::size_t j = 0; j < kept; ++j) grown[i * n + j] = gram[i * kept + j];
     for (int a : chosen) {
       set.push_back(a);
       w.push_back(0.0f);
       b.push_back(float_dot(atoms.row(a), z, d));
     }
-    for (std::size_t p = old_size > 0 ? n - chosen.size() : 0; p < n; ++p)
+    for (std::size_t p = kept; p < n; ++p)
       for (std::size_t q = 0; q <= p; ++q)
         grown[p * n + q] = grown[q * n + p] = float_dot(atoms.row(set[p]), atoms.row(set[q]), d);
     gram.swap(grown);
     out.largest_set = std::max(out.largest_set, static_cast<int>(n));
-    // solve_sets: coordinate descent, G w afresh each sweep.
-    for (int sweep = 0; sweep < max_sweeps(sweep_tol); ++sweep) {
-      std::vector<float> grad(n, 0.0f);
-      for (std::size_t j = 0; j < n; ++j)
-        if (w[j] != 0.0f)
-          for (std::size_t i = 0; i < n; ++i) grad[i] += gram[j * n + i] * w[j];
-      float largest_step = 0.0f, largest_weight = 0.0f;
-      for (std::size_t j = 0; j < n; ++j) {
-        const float next = coordinate_step(w[j], grad[j], b[j], gram[j * n + j], static_cast<float>(l1));
-        const float delta = next - w[j];
-        if (delta != 0.0f)
-          for (std::size_t i = 0; i < n; ++i) grad[i] += gram[j * n + i] * delta;
-        w[j] = next;
-        largest_step = std::max(largest_step, std::abs(delta));
-        largest_weight = std::max(largest_weight, next);
+    // solve_sets, and target sparsity's walk down the grid inside the set.
+    if (target) row_l1 = rules::grid_lambda(max_correlation, ratio, grid);
+    descend(w, b, gram, static_cast<float>(row_l1), sweep_tol);
+    if (target && support_of(w) <= l0) {
+      const double start = row_l1;
+      while (rules::walk_goes_on(max_correlation, ratio, grid, start, beyond)) {
+        std::vector<float> next = w;
+        descend(next, b, gram, static_cast<float>(rules::grid_lambda(max_correlation, ratio, grid + 1)), sweep_tol);
+        const int support = support_of(next);
+        if (support > l0 || support >= static_cast<int>(n)) break;
+        w.swap(next);
+        ++grid;
       }
-      if (sweep_settled(largest_step, largest_weight, sweep_tol)) break;
+      row_l1 = rules::grid_lambda(max_correlation, ratio, grid);
     }
   }
 }
@@ -392,6 +487,66 @@ TEST(DeviceRules, TheGpuPassLoopCertifiesLikeTheCpuFastPath) {
       EXPECT_LE(gpu.passes, 6);
     }
   }
+}
+
+// Target sparsity: the kernels' walk and the host's grid decisions end where the CPU
+// fast path ends, at its grid lambda, for most rows, and every row at a grid lambda
+// with at most K atoms, a float64 gap certified there, and more than K atoms at the
+// next grid point. (Supports need not grow monotonically as lambda falls, so a row can
+// have more than one such point.) The CPU rows end within the round budget too.
+TEST(DeviceRules, TheGpuGridWalkEndsOnTheCpusLambda) {
+  const auto p = concise::testing::random_problem(1500, 96, 30, 21);
+  for (const auto& [k, tf32] : {std::pair{5, false}, std::pair{15, false}, std::pair{5, true}}) {
+    SCOPED_TRACE("l0 " + std::to_string(k) + (tf32 ? ", TF32 pass" : ", FP32 pass"));
+    SolveOptions options;
+    options.l0 = k;
+    SolveResult cpu;
+    make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), cpu);
+    std::int64_t same_point = 0;
+    for (std::int64_t row = 0; row < p.z.rows(); ++row) {
+      SCOPED_TRACE("row " + std::to_string(row));
+      const EmulatedRow gpu = emulate_gpu_row(p.dict.atoms.view(), p.z.row(row), 0.0, options.tol, options.max_rounds,
+                                              tf32, k, options.l0_ratio);
+      EXPECT_FALSE(gpu.at_limit) << "after " << gpu.passes << " passes";
+      EXPECT_LE(support_of(gpu.w), k);
+      EXPECT_GT(support_of(gpu.w), 0);
+      const Certificate exact = certify_row(p.dict.atoms.view(), p.z.row(row), gpu.w.data(), gpu.l1);
+      EXPECT_NEAR(gpu.cert.gap, exact.gap, 1e-5 * exact.objective);
+      EXPECT_LE(exact.gap, options.tol * exact.objective * (1 + 1e-3));
+      EXPECT_EQ(cpu.at_limit[static_cast<std::size_t>(row)], 0);
+      const double steps = std::log(gpu.l1 / cpu.l1[static_cast<std::size_t>(row)]) / std::log(options.l0_ratio);
+      const double grid = std::log(gpu.l1 / rules::lambda_max(max_of(p.dict.atoms.view(), p.z.row(row)))) /
+                          std::log(options.l0_ratio);
+      EXPECT_NEAR(grid, std::round(grid), 1e-6) << "lambda " << gpu.l1 << " is no grid point";
+      same_point += std::abs(steps) < 0.01 ? 1 : 0;
+      if (std::abs(steps) >= 0.01) {  // another crossing of K: the next point must hold more than K atoms
+        SolveOptions next;
+        next.solver = SolverKind::WorkingSet;
+        next.l1 = gpu.l1 * options.l0_ratio;
+        SolveResult denser;
+        make_cpu_decomposer(p.dict.atoms.view(), next)->solve({p.z.row(row), 1, p.z.cols()}, denser);
+        EXPECT_GT(denser.codes.indptr[1], k) << "GPU lambda " << gpu.l1 << ", CPU " << cpu.l1[static_cast<std::size_t>(row)];
+      }
+    }
+    EXPECT_GE(same_point, p.z.rows() * 9 / 10);
+  }
+}
+
+TEST(DeviceRules, TargetSparsityKeepsTwiceKAtomsInItsSets) {
+  EXPECT_EQ(target_atoms_to_add(0, 128, true, true, 5), kInitialAtoms);
+  EXPECT_EQ(target_atoms_to_add(0, 256, true, true, 50), 100);
+  EXPECT_EQ(target_atoms_to_add(30, 256, false, false, 50), 70);   // no violator: topped up to 2K
+  EXPECT_EQ(target_atoms_to_add(120, 256, false, true, 50), 120);  // violators: the set doubles
+  EXPECT_EQ(target_atoms_to_add(120, 128, false, true, 50), 8);    // as far as the capacity has room
+  EXPECT_EQ(target_atoms_to_add(120, 256, false, false, 50), 0);   // no violator, more than 2K: nothing
+  EXPECT_EQ(initial_capacity(0), kInitialCapacity);
+  EXPECT_EQ(initial_capacity(32), kInitialCapacity);  // 2 x 32 atoms and a growth step fit 128
+  EXPECT_EQ(initial_capacity(40), 2 * kInitialCapacity);
+  EXPECT_EQ(initial_capacity(100), 512);
+  EXPECT_GE(initial_capacity(kMaxTargetAtoms), 2 * kMaxTargetAtoms + kGrowth);
+  EXPECT_LE(initial_capacity(kMaxTargetAtoms), kMaxCapacity);
+  EXPECT_EQ(candidates_above(0.25, 5, false), 0.0);
+  EXPECT_EQ(candidates_above(0.25, 0, false), candidate_threshold(0.25, false));
 }
 
 // A row whose optimum holds more atoms than the first capacity takes a capacity step

@@ -53,6 +53,16 @@ TEST(Rules, CertifiedMaximumMarginScalesWithTheMaximum) {
   EXPECT_FLOAT_EQ(rules::certified_max_margin(20.0f), 2e-3f);
 }
 
+TEST(Rules, AfterACertifiedGridPointTheRowTakesTheSmallestLambdaWithinK) {
+  using rules::GridStep;
+  EXPECT_EQ(rules::after_certified_grid_point(true, false, 3, 2), GridStep::Next);
+  EXPECT_EQ(rules::after_certified_grid_point(true, true, 3, 2), GridStep::GridEnd);
+  EXPECT_EQ(rules::after_certified_grid_point(false, false, 4, 3), GridStep::FinishBest);
+  EXPECT_EQ(rules::after_certified_grid_point(false, false, 1, 0), GridStep::FinishBest);  // beyond K at once: w = 0
+  EXPECT_EQ(rules::after_certified_grid_point(false, false, 6, 3), GridStep::Back);  // the set's walk went too far
+  EXPECT_EQ(rules::after_certified_grid_point(false, true, 6, 3), GridStep::Back);
+}
+
 TEST(Rules, LambdaGridOfTargetSparsity) {
   EXPECT_DOUBLE_EQ(rules::lambda_max(0.3), 0.6);
   EXPECT_DOUBLE_EQ(rules::lambda_max(-0.1), 0.0);

@@ -183,6 +183,31 @@ TEST_F(CifarRows, TargetSparsityTakesTheSmallestGridLambdaWithAtMostKAtoms) {
   }
 }
 
+// Rows that are sparse mixtures of atoms: a set's own lasso path keeps within K atoms
+// far below the row's answer (its atoms fit z, those that would fit the rest are not in
+// it yet). Its walk down the grid must not run to the grid's end, whose certificate
+// took the whole round budget and left half the rows at w = 0, marked at limit.
+TEST(WorkingSet, TargetSparsityOnSparseMixturesEndsWithinTheRoundBudget) {
+  const auto p = random_problem(1500, 96, 30, 21);
+  constexpr int k = 15;
+  SolveOptions options;
+  options.l0 = k;
+  SolveResult result;
+  make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), result);
+  for (std::int64_t r = 0; r < p.z.rows(); ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    EXPECT_EQ(result.at_limit[static_cast<std::size_t>(r)], 0);
+    EXPECT_LE(l0_of(result, r), k);
+    EXPECT_GT(l0_of(result, r), 0);
+    SolveOptions next;
+    next.solver = SolverKind::WorkingSet;
+    next.l1 = result.l1[static_cast<std::size_t>(r)] * options.l0_ratio;
+    SolveResult denser;
+    make_cpu_decomposer(p.dict.atoms.view(), next)->solve({p.z.row(r), 1, p.z.cols()}, denser);
+    EXPECT_GT(l0_of(denser, 0), k);
+  }
+}
+
 TEST(WorkingSet, FiftyThousandConceptsOnFewRows) {
   const auto p = random_problem(50000, 128, 3, 21);
   SolveOptions options;

@@ -47,6 +47,34 @@ CONCISE_HOST_DEVICE inline double candidate_threshold(double l1, bool first_pass
   return first_pass ? rules::violation_threshold(l1) : rules::near_violation_threshold(l1);
 }
 
+// Target sparsity (l0 > 0), as the CPU fast path: a set keeps at least 2 l0 of the
+// best-correlated atoms, so that its walk down the lambda grid can pass l0. The first
+// pass takes the max(64, 2 l0) best; later passes grow as with a lambda while
+// violators remain and top the set up to 2 l0 in any case. Every atom of positive
+// correlation is a candidate. Sets start large enough for 2 l0 atoms and their growth.
+CONCISE_HOST_DEVICE inline double candidates_above(double l1, int l0, bool first_pass) {
+  return l0 > 0 ? 0.0 : candidate_threshold(l1, first_pass);
+}
+CONCISE_HOST_DEVICE inline int target_atoms_to_add(int size, int capacity, bool first_pass, bool violated, int l0) {
+  const int room = capacity > size ? capacity - size : 0;
+  int wanted = 0;
+  if (first_pass) {
+    wanted = kInitialAtoms > 2 * l0 ? kInitialAtoms : 2 * l0;
+  } else {
+    const int grow = violated ? atoms_wanted(size, false) : 0, top_up = 2 * l0 - size;
+    wanted = grow > top_up ? grow : top_up;
+  }
+  return wanted < room ? wanted : room;
+}
+// The largest target sparsity the GPU takes: 2 l0 atoms and a growth step fit the
+// largest capacity.
+constexpr int kMaxTargetAtoms = (kMaxCapacity - kGrowth) / 2;
+CONCISE_HOST_DEVICE inline int initial_capacity(int l0) {
+  int capacity = kInitialCapacity;
+  while (capacity < 2 * l0 + kGrowth && capacity < kMaxCapacity) capacity *= 2;
+  return capacity;
+}
+
 // A key whose unsigned order is the order of the floats (negative ones included), so
 // that the k-th largest correlation is found by bisection on integers: exact, and
 // tied correlations (duplicate atoms) are resolved, never skipped.

@@ -15,8 +15,8 @@
 
 namespace concise {
 
-// The device to open for a solve: "auto" stays on the CPU for target sparsity (l0 > 0),
-// which the GPU does not solve yet, so a machine with a GPU does not refuse it.
+// The device to open for a solve: "auto" stays on the CPU for target sparsity (l0 > 0)
+// until the GPU's walk down the lambda grid has been measured against it; "cuda" runs it.
 std::string solving_device(const std::string& device, int l0);
 
 class Resources {

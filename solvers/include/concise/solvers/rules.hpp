@@ -121,5 +121,42 @@ CONCISE_HOST_DEVICE inline bool grid_ends_before(double max_correlation, double 
   return grid_lambda(max_correlation, rho, j) < kSmallestUsefulL1;
 }
 
+// Target sparsity: what a row does once grid point j is certified, from whether its
+// code keeps within K atoms, whether j is the grid's last point, and `best`, the
+// last certified point within K (0: w = 0 at lambda_max). The answer is the
+// smallest grid lambda within K: point j within K and point j + 1 beyond it.
+enum class GridStep : std::uint8_t {
+  Next,       // within K: j becomes the best, certify j + 1
+  Back,       // beyond K, and the set's walk skipped points after the best: j is the new
+              // `beyond`, certify grid_back(j, best)
+  FinishBest, // beyond K right after the best: the best is the answer
+  GridEnd,    // within K at the grid's last point: the answer, at limit
+};
+CONCISE_HOST_DEVICE inline GridStep after_certified_grid_point(bool within, bool last_point, int j, int best) {
+  if (within) return last_point ? GridStep::GridEnd : GridStep::Next;
+  return j > best + 1 ? GridStep::Back : GridStep::FinishBest;
+}
+// A target-sparsity row may take this many times the round limit in passes over all
+// its grid points.
+constexpr int kGridPassesPerRound = 4;
+
+// Back: halfway between the best point and j, so that a walk that went far costs
+// few certificates.
+CONCISE_HOST_DEVICE inline int grid_back(int j, int best) { return best + (j - best) / 2; }
+
+// Inside a set, the walk from the solution at grid point j goes on to j + 1 while the
+// grid goes on, while it stays within a factor kWalkRange of the lambda it started
+// from, and while j + 1 lies before `beyond`, the last point certified beyond K (no
+// point has been: INT_MAX). A set whose own path keeps within K atoms far below the
+// row's answer (its atoms fit z, the atoms that would fit the rest are not in it yet)
+// would otherwise walk to the grid's end, whose certificate can take the whole round
+// budget, or walk past a point it was sent back from, again and again.
+constexpr double kWalkRange = 0.25;
+CONCISE_HOST_DEVICE inline bool walk_goes_on(double max_correlation, double rho, int j, double start_lambda,
+                                             int beyond) {
+  return j + 1 < beyond && !grid_ends_before(max_correlation, rho, j + 1) &&
+         grid_lambda(max_correlation, rho, j + 1) >= kWalkRange * start_lambda;
+}
+
 }  // namespace rules
 }  // namespace concise
