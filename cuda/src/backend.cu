@@ -1,5 +1,6 @@
 #include "concise/core/error.hpp"
 #include "cuda_solvers.hpp"
+#include "gpu_context.hpp"
 #include "session.hpp"
 
 namespace concise::cuda {
@@ -23,7 +24,10 @@ std::string describe_device(int device) {
          std::to_string(props.totalGlobalMem >> 30) + " GiB)";
 }
 
+// The factories build on `device` and give the caller its own current device back
+// (torch's, say), which the objects' handles and uploads would otherwise leave changed.
 std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const SolveOptions& options, int device) {
+  const DeviceScope on(device);
   switch (options.solver) {
     case SolverKind::Auto:
       if (options.l0 > 0) return make_working_set(atoms, options, device);  // target sparsity walks in the set
@@ -40,6 +44,7 @@ std::unique_ptr<Decomposer> make_decomposer(MatrixView<const float> atoms, const
 
 std::unique_ptr<DeviceSession> open_session(MatrixView<const float> atoms, const std::vector<float>& image_mean,
                                             int device) {
+  const DeviceScope on(device);
   return std::make_unique<Session>(atoms, image_mean, device);
 }
 

@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "concise/core/error.hpp"
+#include "concise/cuda/keep_flagged.hpp"
 #include "concise/cuda/ws_rules.hpp"
 #include "cuda_batch_solver.hpp"
 #include "ws_kernels.cuh"
@@ -65,6 +66,9 @@ class CudaWorkingSet final : public CudaBatchSolver {
   CudaWorkingSet(MatrixView<const float> atoms, const SolveOptions& options, int device)
       : CudaBatchSolver(atoms, options, device, options.gpu_tf32 ? "ws-tf32" : "ws"),
         max_atom_norm_(largest_norm(atoms)) {
+    if (options.l0 > 0 && options.gpu_tf32)
+      throw InputError("the TF32 pass does not serve target sparsity (l0): its candidates are every atom of "
+                       "positive correlation, so nearly half the dictionary would be recomputed each pass");
     if (options.l0 > ws::kMaxTargetAtoms)
       throw InputError("target sparsity on the GPU takes at most " + std::to_string(ws::kMaxTargetAtoms) +
                        " atoms per row, got l0 = " + std::to_string(options.l0) + ": pass --device cpu");
@@ -248,15 +252,9 @@ void CudaWorkingSet::record_leaving(const std::vector<Leave>& leave, const std::
 }
 
 void CudaWorkingSet::compact(const std::vector<std::uint8_t>& keep) {
-  const auto keep_entries = [&keep](auto& values) {
-    std::size_t kept = 0;
-    for (std::size_t i = 0; i < values.size(); ++i)
-      if (keep[i]) values[kept++] = std::move(values[i]);
-    values.resize(kept);
-  };
-  keep_entries(tol_);
-  keep_entries(l1_);
-  if (target()) keep_entries(walk_);
+  keep_flagged(tol_, keep);
+  keep_flagged(l1_, keep);
+  if (target()) keep_flagged(walk_, keep);
   if (!select_kept(keep) || active_ == 0) return;
   const std::int64_t remaining = active_;
   const std::int64_t k = sets_.capacity;

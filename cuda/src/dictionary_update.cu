@@ -187,6 +187,7 @@ class CudaDictionaryUpdater final : public DictionaryUpdater {
 
 std::unique_ptr<DictionaryUpdater> make_dictionary_updater(std::int64_t fixed, std::int64_t learned, std::int64_t dim,
                                                            int device) {
+  const DeviceScope on(device);  // built there; the caller's current device comes back after
   return std::make_unique<CudaDictionaryUpdater>(fixed, learned, dim, device);
 }
 

@@ -356,18 +356,18 @@ INSTANTIATE_TEST_SUITE_P(EverySolver, GpuSolverParity,
                          [](const ::testing::TestParamInfo<GpuSolver>& param) { return param.param.name(); });
 
 // Target sparsity on the GPU walks the same lambda grid as the CPU: every row keeps at
-// most K atoms, its gap is certified in float64 at its own lambda, most rows end on the
-// CPU's grid point, and the next grid point, solved with a fixed lambda, holds more
-// than K atoms; runs are identical.
+// most K atoms, its objective and gap are those of its own code in float64 at its own
+// lambda, most rows end on the CPU's grid point, and the next grid point, solved with
+// a fixed lambda, holds more than K atoms; runs are identical. The TF32 pass refuses
+// target sparsity.
 void expect_target_sparsity_parity(const Dictionary& dict, const Matrix<float>& z) {
   for (const int k : {5, 20}) {
-    for (const bool tf32 : {false, true}) {
-      SCOPED_TRACE("l0 " + std::to_string(k) + (tf32 ? ", TF32 pass" : ", FP32 pass"));
+    {
+      SCOPED_TRACE("l0 " + std::to_string(k));
       SolveOptions options;
       options.l0 = k;
       SolveResult cpu;
       make_cpu_decomposer(dict.atoms.view(), options)->solve(z.view(), cpu);
-      options.gpu_tf32 = tf32;
       options.gpu_batch_rows = 24;  // several batches: rows leave and are compacted mid-walk
       SolveResult gpu = poisoned(z.rows());
       auto decomposer = cuda::make_decomposer(dict.atoms.view(), options, 0);
@@ -384,6 +384,7 @@ void expect_target_sparsity_parity(const Dictionary& dict, const Matrix<float>& 
         EXPECT_GT(atoms, 0);
         const double l1 = gpu.l1[i];
         const Certificate at_lambda = certify_row(dict.atoms.view(), z.row(r), wg.row(r), l1);
+        EXPECT_NEAR(gpu.objective[i], at_lambda.objective, 1e-5 * at_lambda.objective) << "the code is not the one certified";
         EXPECT_NEAR(gpu.gap[i], at_lambda.gap, 1e-4 * at_lambda.objective);
         if (!gpu.at_limit[i]) {
           EXPECT_LE(at_lambda.gap, options.tol * at_lambda.objective * (1 + 1e-3));
@@ -407,6 +408,15 @@ void expect_target_sparsity_parity(const Dictionary& dict, const Matrix<float>& 
       EXPECT_EQ(again.codes.indices, gpu.codes.indices) << "results must not depend on thread timing";
       EXPECT_EQ(again.l1, gpu.l1);
     }
+  }
+  SolveOptions tf32;
+  tf32.l0 = 5;
+  tf32.gpu_tf32 = true;
+  try {
+    cuda::make_decomposer(dict.atoms.view(), tf32, 0);
+    ADD_FAILURE() << "the TF32 pass took target sparsity";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("target sparsity"), std::string::npos) << e.what();
   }
 }
 
