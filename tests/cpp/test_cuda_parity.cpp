@@ -418,6 +418,16 @@ void expect_target_sparsity_parity(const Dictionary& dict, const Matrix<float>& 
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("target sparsity"), std::string::npos) << e.what();
   }
+  SolveOptions too_many;
+  too_many.l0 = cuda::ws::kMaxTargetAtoms + 1;
+  try {
+    cuda::make_decomposer(dict.atoms.view(), too_many, 0);
+    ADD_FAILURE() << "l0 above the GPU's largest set was taken";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("at most " + std::to_string(cuda::ws::kMaxTargetAtoms)), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("--device cpu"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(CudaParity, TargetSparsityWalksTheCpusLambdaGridOnRandomRows) {
