@@ -55,6 +55,8 @@ void CudaBatchSolver::solve(MatrixView<const float> z, SolveResult& result) {
   result.gap.assign(static_cast<std::size_t>(n), 0.0f);
   result.objective.assign(static_cast<std::size_t>(n), 0.0f);
   result.iterations.assign(static_cast<std::size_t>(n), 0);
+  result.l1.assign(static_cast<std::size_t>(n), static_cast<float>(options_.l1));
+  result.at_limit.assign(static_cast<std::size_t>(n), 0);
   result.codes.clear(c_);
   if (n == 0) return;
 
@@ -157,6 +159,7 @@ std::vector<std::uint8_t> CudaBatchSolver::certify_rows(int iteration, bool last
       result.gap[at] = static_cast<float>(cert.gap);
       result.objective[at] = static_cast<float>(cert.objective);
       result.iterations[at] = iteration;
+      result.at_limit[at] = cert.converged(options_.tol) ? 0 : 1;  // stopped by --max-iter
       keep[static_cast<std::size_t>(i)] = 0;
       leaving_positions.push_back(static_cast<int>(i));
       leaving_rows.push_back(static_cast<int>(row));

@@ -21,7 +21,8 @@ class CudaBatchSolver : public Decomposer {
   void solve(MatrixView<const float> z, SolveResult& result) override;
 
  protected:
-  // Solves rows z (device, n x d) of the input starting at row `first`; ends with finish_batch().
+  // Solves rows z (device, n x d) of the input starting at row `first` and appends their
+  // codes to result (finish_batch(), or the solver's own CSR).
   virtual void solve_batch(const float* z, std::int64_t n, std::int64_t first, SolveResult& result) = 0;
   // Keeps the solver's own per-row state for the rows in kept_ (`remaining` of them, in order).
   virtual void keep_solver_rows(std::int64_t remaining) = 0;

@@ -109,7 +109,7 @@ class CudaWorkingSet final : public CudaBatchSolver {
   DeviceBuffer<double> terms_, certificates_, l1_rows_, max_correlation_;
   DeviceBuffer<std::uint8_t> converged_, act_;
   DeviceBuffer<int> status_, int_spare_, leaving_, leaving_atoms_, leaving_size_, grid_, beyond_;
-  DeviceBuffer<float> sweep_tol_, leaving_weights_;
+  DeviceBuffer<float> sweep_tol_, leaving_weights_, set_spare_, gram_spare_;
   PinnedBuffer<double> host_certificates_;
   PinnedBuffer<std::uint8_t> host_converged_;
   // Per active row, compacted with the rows:
@@ -258,11 +258,13 @@ void CudaWorkingSet::compact(const std::vector<std::uint8_t>& keep) {
   if (!select_kept(keep) || active_ == 0) return;
   const std::int64_t remaining = active_;
   const std::int64_t k = sets_.capacity;
+  // One spare per width: a spare shared by all of them would come to hold a Gram
+  // block's size in every buffer it is swapped into.
   keep_rows(z_, spare_, d_, remaining);
   keep_rows(sets_.atoms, int_spare_, k, remaining);
-  keep_rows(sets_.weights, spare_, k, remaining);
-  keep_rows(sets_.b, spare_, k, remaining);
-  keep_rows(sets_.gram, spare_, k * k, remaining);
+  keep_rows(sets_.weights, set_spare_, k, remaining);
+  keep_rows(sets_.b, set_spare_, k, remaining);
+  keep_rows(sets_.gram, gram_spare_, k * k, remaining);
   keep_rows(sets_.size, int_spare_, 1, remaining);
   keep_rows(status_, int_spare_, 2, remaining);
   ctx_.compute.synchronize();
@@ -332,8 +334,6 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
   l1_.assign(rows, target() ? 0.0 : options_.l1);
   walk_.assign(target() ? rows : 0, GridRow{});
   codes_.assign(rows, RowCode{});
-  if (result.l1.size() != result.gap.size()) result.l1.assign(result.gap.size(), static_cast<float>(options_.l1));
-  if (result.at_limit.size() != result.gap.size()) result.at_limit.assign(result.gap.size(), 0);
 
   for (int pass = 0; active_ > 0; ++pass) {
     const std::int64_t m = active_;

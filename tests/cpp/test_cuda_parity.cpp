@@ -350,6 +350,38 @@ TEST_P(GpuSolverParity, SmallBatchesAndEveryGapCertifiedInFloat64) {
   expect_certified_parity(p.dict, p.z, options.l1, options.tol, cpu, gpu);
 }
 
+// As on the CPU: a row is marked at limit exactly when it stopped short of the
+// tolerance, and the results' per-row lambdas are the call's own (a result reused
+// from an earlier call keeps nothing of it).
+TEST_P(GpuSolverParity, RowsStoppedOnTheIterationLimitAreMarked) {
+  const auto p = testing::random_problem(200, 48, 40, 11);
+  SolveResult result = poisoned(p.z.rows());
+  result.l1.assign(3, 9.0f);
+  result.at_limit.assign(3, 7);
+  for (const bool short_limit : {true, false}) {
+    SCOPED_TRACE(short_limit ? "one iteration or round" : "enough iterations");
+    SolveOptions options;
+    GetParam().apply(options);
+    options.l1 = 0.15;
+    options.max_iterations = short_limit ? 1 : 20000;
+    options.max_rounds = short_limit ? 1 : 40;
+    options.gpu_batch_rows = 16;
+    cuda::make_decomposer(p.dict.atoms.view(), options, 0)->solve(p.z.view(), result);
+    ASSERT_EQ(result.at_limit.size(), static_cast<std::size_t>(p.z.rows()));
+    ASSERT_EQ(result.l1.size(), static_cast<std::size_t>(p.z.rows()));
+    std::int64_t marked = 0;
+    for (std::int64_t r = 0; r < p.z.rows(); ++r) {
+      const auto i = static_cast<std::size_t>(r);
+      const bool converged = rules::reported_converged(result.gap[i], result.objective[i], options.tol);
+      marked += result.at_limit[i];
+      EXPECT_EQ(result.at_limit[i] != 0, !converged) << "row " << r;
+      EXPECT_EQ(result.l1[i], static_cast<float>(options.l1)) << "row " << r;
+    }
+    if (short_limit) EXPECT_GT(marked, 0) << "one iteration should leave rows short of the tolerance";
+    else EXPECT_EQ(marked, 0);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(EverySolver, GpuSolverParity,
                          ::testing::Values(GpuSolver{SolverKind::Fista}, GpuSolver{SolverKind::Admm},
                                            GpuSolver{SolverKind::WorkingSet}, GpuSolver{SolverKind::WorkingSet, true}),
