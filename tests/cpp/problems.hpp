@@ -1,6 +1,8 @@
 #pragma once
 // Random nonnegative lasso problems and an independent float64 reference solver
 // (coordinate descent on the full Gram matrix) for the solver tests.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -9,6 +11,8 @@
 #include "concise/core/dictionary.hpp"
 #include "concise/core/preprocess.hpp"
 #include "concise/core/synthetic.hpp"
+#include "concise/solvers/decomposer.hpp"
+#include "concise/solvers/rules.hpp"
 
 namespace concise::testing {
 
@@ -86,6 +90,18 @@ inline double objective_of(const Dictionary& dict, const float* z, const SparseR
   double rr = 0;
   for (double v : r) rr += v * v;
   return rr + l1 * sum;
+}
+
+// Expects each row to be marked at limit exactly when it stopped short of tol (its
+// reported gap above tol * F); returns how many are marked.
+inline std::int64_t count_marked_at_limit(const SolveResult& result, double tol) {
+  std::int64_t marked = 0;
+  for (std::size_t i = 0; i < result.gap.size(); ++i) {
+    const bool converged = rules::reported_converged(result.gap[i], result.objective[i], tol);
+    marked += result.at_limit[i];
+    EXPECT_EQ(result.at_limit[i] != 0, !converged) << "row " << i;
+  }
+  return marked;
 }
 
 }  // namespace concise::testing
