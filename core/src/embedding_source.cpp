@@ -43,13 +43,10 @@ class Hdf5Source final : public EmbeddingSource {
   }
 
   void read(std::int64_t first, std::int64_t count, float* out) const override {
-    detail::H5Id space(H5Dget_space(ds_.get()), H5Sclose);
-    hsize_t start[2] = {static_cast<hsize_t>(first), 0};
-    hsize_t n[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(dim_)};
     detail::H5QuietScope quiet;
-    detail::H5Id mem(H5Screate_simple(2, n, nullptr), H5Sclose);
-    if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr) < 0 ||
-        H5Dread(ds_.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, out) < 0)
+    const detail::RowSlab slab = detail::select_rows(ds_.get(), first, count, dim_);
+    if (!slab.selected ||
+        H5Dread(ds_.get(), H5T_NATIVE_FLOAT, slab.memory.get(), slab.file_space.get(), H5P_DEFAULT, out) < 0)
       throw InputError(describe() + ": rows " + std::to_string(first) + " to " + std::to_string(first + count - 1) +
                        " cannot be read (truncated or corrupt file)");
   }

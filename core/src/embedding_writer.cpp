@@ -53,11 +53,9 @@ void read_rows(const detail::H5File& file, const std::string& dataset, std::int6
                std::int64_t dim, float* out) {
   detail::H5Id ds = detail::open_dataset(file, dataset);
   detail::H5QuietScope quiet;
-  detail::H5Id space(H5Dget_space(ds.get()), H5Sclose);
-  hsize_t start[2] = {static_cast<hsize_t>(first), 0}, n[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(dim)};
-  detail::H5Id mem(H5Screate_simple(2, n, nullptr), H5Sclose);
-  if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr) < 0 ||
-      H5Dread(ds.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, out) < 0)
+  const detail::RowSlab slab = detail::select_rows(ds.get(), first, count, dim);
+  if (!slab.selected ||
+      H5Dread(ds.get(), H5T_NATIVE_FLOAT, slab.memory.get(), slab.file_space.get(), H5P_DEFAULT, out) < 0)
     throw Error("dataset " + in_quotes(dataset) + " does not read back");
 }
 
@@ -66,11 +64,9 @@ void write_rows(const detail::H5File& file, const std::string& dataset, std::int
                 std::int64_t dim, const float* rows) {
   detail::H5Id ds = detail::open_dataset(file, dataset);
   detail::H5QuietScope quiet;
-  detail::H5Id space(H5Dget_space(ds.get()), H5Sclose);
-  hsize_t start[2] = {static_cast<hsize_t>(first), 0}, n[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(dim)};
-  detail::H5Id mem(H5Screate_simple(2, n, nullptr), H5Sclose);
-  if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr) < 0 ||
-      H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, rows) < 0)
+  const detail::RowSlab slab = detail::select_rows(ds.get(), first, count, dim);
+  if (!slab.selected ||
+      H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, slab.memory.get(), slab.file_space.get(), H5P_DEFAULT, rows) < 0)
     throw Error("file " + in_quotes(file.path) + ": writing rows failed: " +
                 (detail::hdf5_system_reason().empty() ? "HDF5 write error" : detail::hdf5_system_reason()));
 }

@@ -296,6 +296,16 @@ std::vector<std::string> read_strings(const H5File& file, const std::string& dat
   return out;
 }
 
+RowSlab select_rows(hid_t dataset, std::int64_t first, std::int64_t count, std::int64_t cols) {
+  RowSlab slab;
+  slab.file_space = H5Id(H5Dget_space(dataset), H5Sclose);
+  hsize_t start[2] = {static_cast<hsize_t>(first), 0}, n[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(cols)};
+  slab.memory = H5Id(H5Screate_simple(2, n, nullptr), H5Sclose);
+  slab.selected = slab.file_space.valid() && slab.memory.valid() &&
+                  H5Sselect_hyperslab(slab.file_space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr) >= 0;
+  return slab;
+}
+
 void read_slice(const H5File& file, const std::string& dataset, hid_t mem_type, std::int64_t first,
                 std::int64_t count, void* out) {
   if (count <= 0) return;

@@ -48,6 +48,15 @@ std::vector<float> read_vector_f32(const H5File& file, const std::string& datase
 std::vector<std::int32_t> read_vector_i32(const H5File& file, const std::string& dataset);
 std::vector<std::int64_t> read_vector_i64(const H5File& file, const std::string& dataset);
 std::vector<std::string> read_strings(const H5File& file, const std::string& dataset);
+// Rows [first, first + count) of a 2-D dataset of `cols` columns: the file's dataspace
+// with them selected and a memory dataspace of their shape; `selected` is false when
+// HDF5 refused either (the caller names the file and what it was doing).
+struct RowSlab {
+  H5Id file_space, memory;
+  bool selected = false;
+};
+RowSlab select_rows(hid_t dataset, std::int64_t first, std::int64_t count, std::int64_t cols);
+
 // Reads rows [first, first + count) of a 1-D dataset into out (converted by HDF5).
 void read_slice(const H5File& file, const std::string& dataset, hid_t mem_type, std::int64_t first,
                 std::int64_t count, void* out);
