@@ -97,6 +97,12 @@ class CudaWorkingSet final : public CudaBatchSolver {
   // The decisions of one target-sparsity row after its pass's certificate.
   Leave grid_decision(std::size_t i, int pass, bool converged, std::vector<std::uint8_t>& selects,
                       std::vector<int>& new_best, std::vector<std::uint8_t>& at_limit);
+  // The lambda of an active row's next certificate and solve: the options', or its grid
+  // point's. Before its first pass a target-sparsity row has grid 0 and max_k (C z)_k
+  // still 0, so its lambda is 0 (w = 0 certified at lambda 0 finds lambda_max).
+  double row_lambda(std::size_t i) const {
+    return target() ? rules::grid_lambda(walk_[i].max_correlation, options_.l0_ratio, walk_[i].grid) : options_.l1;
+  }
   void upload_lambdas();
 
   // An upper bound of the atoms' norms, for the TF32 pass's bound.
@@ -114,7 +120,6 @@ class CudaWorkingSet final : public CudaBatchSolver {
   PinnedBuffer<std::uint8_t> host_converged_;
   // Per active row, compacted with the rows:
   std::vector<float> tol_;      // sweep tolerance
-  std::vector<double> l1_;      // lambda of the row's next certificate
   std::vector<GridRow> walk_;   // l0 only
   std::vector<RowCode> codes_;  // per batch row
 };
@@ -146,8 +151,10 @@ void CudaWorkingSet::correlate(std::int64_t m, bool first_pass) {
 }
 
 void CudaWorkingSet::upload_lambdas() {
-  l1_rows_.resize(l1_.size());
-  upload_now(l1_rows_.data(), l1_.data(), l1_.size(), ctx_.compute);
+  std::vector<double> lambdas(static_cast<std::size_t>(active_));
+  for (std::size_t i = 0; i < lambdas.size(); ++i) lambdas[i] = row_lambda(i);
+  l1_rows_.resize(lambdas.size());
+  upload_now(l1_rows_.data(), lambdas.data(), lambdas.size(), ctx_.compute);
 }
 
 std::vector<int> CudaWorkingSet::select(const std::vector<std::uint8_t>& act, bool first_pass) {
@@ -233,7 +240,7 @@ void CudaWorkingSet::record_leaving(const std::vector<Leave>& leave, const std::
     const std::int64_t row = row_ids_[i];
     const auto at = static_cast<std::size_t>(first + row);
     Certificate cert{host_certificates_.data()[ws::kTermsPerRow * i], host_certificates_.data()[ws::kTermsPerRow * i + 1]};
-    double l1 = l1_[i];
+    double l1 = row_lambda(i);
     if (leave[i] == Leave::Current) {
       codes_[static_cast<std::size_t>(row)] = std::move(codes[next_current++]);
     } else {  // the best grid point, or w = 0 at lambda_max
@@ -253,7 +260,6 @@ void CudaWorkingSet::record_leaving(const std::vector<Leave>& leave, const std::
 
 void CudaWorkingSet::compact(const std::vector<std::uint8_t>& keep) {
   keep_flagged(tol_, keep);
-  keep_flagged(l1_, keep);
   if (target()) keep_flagged(walk_, keep);
   if (!select_kept(keep) || active_ == 0) return;
   const std::int64_t remaining = active_;
@@ -330,8 +336,6 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
   status_.resize(2 * rows);
   CONCISE_CUDA_CHECK(cudaMemsetAsync(status_.data(), 0, status_.bytes(), stream.get()));
   tol_.assign(rows, ws::kFirstSweepTol);
-  // Target sparsity: the first pass certifies w = 0 at lambda 0 and finds lambda_max.
-  l1_.assign(rows, target() ? 0.0 : options_.l1);
   walk_.assign(target() ? rows : 0, GridRow{});
   codes_.assign(rows, RowCode{});
 
@@ -405,7 +409,6 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
     std::vector<int> grid, beyond;
     if (target()) {
       for (std::size_t i = 0; i < walk_.size(); ++i) {
-        l1_[i] = rules::grid_lambda(walk_[i].max_correlation, options_.l0_ratio, walk_[i].grid);
         max_correlation.push_back(walk_[i].max_correlation);
         grid.push_back(walk_[i].grid);
         beyond.push_back(walk_[i].beyond);
@@ -425,10 +428,7 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
     ws::solve_sets(sets_.view(), active_, l1_rows_.data(), sweep_tol_.data(), walk, stream.get());
     if (target()) {  // the point each set's walk ended on is the next certificate's lambda
       download_now(grid.data(), grid_.data(), grid.size(), stream);
-      for (std::size_t i = 0; i < walk_.size(); ++i) {
-        walk_[i].grid = grid[i];
-        l1_[i] = rules::grid_lambda(walk_[i].max_correlation, options_.l0_ratio, grid[i]);
-      }
+      for (std::size_t i = 0; i < walk_.size(); ++i) walk_[i].grid = grid[i];
     }
   }
 

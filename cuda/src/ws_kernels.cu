@@ -205,8 +205,8 @@ __global__ void select_atoms_kernel(float* g, Sets sets, std::int64_t c, const d
   __syncthreads();
   top = max_shared;
   const bool violated = top > threshold;
-  int wanted = violated ? atoms_to_add(size, k, first_pass) : 0;
-  if (l0 > 0) wanted = top > 0.0f ? target_atoms_to_add(size, k, first_pass, violated, l0) : 0;
+  const int wanted = l0 > 0 ? (top > 0.0f ? target_atoms_to_add(size, k, first_pass, violated, l0) : 0)
+                           : (violated ? atoms_to_add(size, k, first_pass) : 0);
   int added = 0;
   if (wanted > 0) {
     const std::uint32_t lowest_key = order_key(lowest);

@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "concise/core/preprocess.hpp"
 #include "concise/cuda/keep_flagged.hpp"
 #include "concise/cuda/ws_rules.hpp"
 #include "concise/solvers/decomposer.hpp"
@@ -223,15 +224,9 @@ float tf32_dot(const float* a, const float* b, std::int64_t d, bool round, bool 
   return total;
 }
 
-double exact_dot(const float* a, const float* b, std::int64_t d) {
-  double s = 0;
-  for (std::int64_t i = 0; i < d; ++i) s += static_cast<double>(a[i]) * b[i];
-  return s;
-}
-
 double largest_norm(MatrixView<const float> atoms) {
   double largest = 0;
-  for (std::int64_t k = 0; k < atoms.rows; ++k) largest = std::max(largest, exact_dot(atoms.row(k), atoms.row(k), atoms.cols));
+  for (std::int64_t k = 0; k < atoms.rows; ++k) largest = std::max(largest, dot(atoms.row(k), atoms.row(k), atoms.cols));
   return std::sqrt(largest) * (1 + 1e-6);
 }
 
@@ -247,7 +242,7 @@ std::vector<float> tf32_pass(MatrixView<const float> atoms, const float* r, doub
   std::int64_t count = 0;
   for (std::int64_t k = 0; k < c; ++k)
     if (static_cast<double>(g[static_cast<std::size_t>(k)]) >= floor) {
-      g[static_cast<std::size_t>(k)] = static_cast<float>(exact_dot(atoms.row(k), r, d));
+      g[static_cast<std::size_t>(k)] = static_cast<float>(dot(atoms.row(k), r, d));
       ++count;
     }
   if (refined != nullptr) *refined = count;
@@ -280,7 +275,7 @@ void descend(std::vector<float>& w, const std::vector<float>& b, const std::vect
 // max_k (C z)_k in float64.
 double max_of(MatrixView<const float> atoms, const float* z) {
   double largest = -DBL_MAX;
-  for (std::int64_t k = 0; k < atoms.rows; ++k) largest = std::max(largest, exact_dot(atoms.row(k), z, atoms.cols));
+  for (std::int64_t k = 0; k < atoms.rows; ++k) largest = std::max(largest, dot(atoms.row(k), z, atoms.cols));
   return largest;
 }
 
@@ -585,16 +580,16 @@ TEST(DeviceRules, TheTf32BoundHoldsAndIsTight) {
       std::vector<float> a(static_cast<std::size_t>(d)), b(a.size());
       for (float& x : a) x = normal(random);
       for (float& x : b) x = trial % 2 ? std::abs(normal(random)) : normal(random);
-      const double norms = std::sqrt(exact_dot(a.data(), a.data(), d) * exact_dot(b.data(), b.data(), d));
+      const double norms = std::sqrt(dot(a.data(), a.data(), d) * dot(b.data(), b.data(), d));
       for (const bool round : {false, true})
         for (const bool blocked : {false, true})
-          EXPECT_LE(std::abs(tf32_dot(a.data(), b.data(), d, round, blocked) - exact_dot(a.data(), b.data(), d)),
+          EXPECT_LE(std::abs(tf32_dot(a.data(), b.data(), d, round, blocked) - dot(a.data(), b.data(), d)),
                     rules::tf32_dot_error(d) * norms);
     }
     const float x = 1.0f + 0x1p-10f - 0x1p-23f;  // truncates to 1: relative error just below 2^-10
     std::vector<float> a(static_cast<std::size_t>(d), x);
-    const double error = exact_dot(a.data(), a.data(), d) - tf32_dot(a.data(), a.data(), d, false, true);
-    const double bound = rules::tf32_dot_error(d) * exact_dot(a.data(), a.data(), d);
+    const double error = dot(a.data(), a.data(), d) - tf32_dot(a.data(), a.data(), d, false, true);
+    const double bound = rules::tf32_dot_error(d) * dot(a.data(), a.data(), d);
     EXPECT_LE(error, bound);
     EXPECT_GT(error, 0.9 * bound) << "d " << d;
   }
@@ -613,13 +608,13 @@ TEST(DeviceRules, TheRefinedTf32PassSelectsAndCertifiesAsExactCorrelations) {
     std::vector<float> r(p.z.row(row), p.z.row(row) + d);
     if (row % 2) {  // a residual: part of the best-correlated atom taken out
       std::vector<double> g0(static_cast<std::size_t>(c));
-      for (std::int64_t k = 0; k < c; ++k) g0[static_cast<std::size_t>(k)] = exact_dot(atoms.row(k), r.data(), d);
+      for (std::int64_t k = 0; k < c; ++k) g0[static_cast<std::size_t>(k)] = dot(atoms.row(k), r.data(), d);
       const auto best = std::max_element(g0.begin(), g0.end()) - g0.begin();
       for (std::int64_t i = 0; i < d; ++i) r[static_cast<std::size_t>(i)] -= 0.7f * static_cast<float>(g0[static_cast<std::size_t>(best)]) * atoms.row(best)[i];
     }
-    const double rr = exact_dot(r.data(), r.data(), d);
+    const double rr = dot(r.data(), r.data(), d);
     std::vector<float> exact(static_cast<std::size_t>(c));
-    for (std::int64_t k = 0; k < c; ++k) exact[static_cast<std::size_t>(k)] = static_cast<float>(exact_dot(atoms.row(k), r.data(), d));
+    for (std::int64_t k = 0; k < c; ++k) exact[static_cast<std::size_t>(k)] = static_cast<float>(dot(atoms.row(k), r.data(), d));
     for (const double l1 : {0.25, 0.1, 0.02}) {
       for (const bool first_pass : {true, false}) {
         SCOPED_TRACE("row " + std::to_string(row) + ", l1 " + std::to_string(l1) + (first_pass ? ", first pass" : ""));
@@ -663,7 +658,7 @@ TEST(DeviceRules, AnAtomThatReadsLowInTf32IsRefined) {
     atoms.row(0)[i] = lossy ? m : -s;
     atoms.row(1)[i] = r[static_cast<std::size_t>(i)];  // the row's maximum, far above
   }
-  const double exact = exact_dot(atoms.row(0), r.data(), d), rr = exact_dot(r.data(), r.data(), d);
+  const double exact = dot(atoms.row(0), r.data(), d), rr = dot(r.data(), r.data(), d);
   const double lowest = 0.102;
   const float unrefined = tf32_dot(atoms.row(0), r.data(), d, false, true);
   ASSERT_GT(exact, lowest);
