@@ -29,6 +29,18 @@ std::uint64_t byte_size(const std::vector<std::int64_t>& shape, std::uint64_t it
   return bytes;
 }
 
+// A header list of 64-bit whole numbers. A literal too large for 64 bits parses as a
+// floating-point number, which is refused here: casting it to an integer is undefined.
+template <class T>
+std::vector<T> whole_numbers(const nlohmann::json& list, const char* key, const std::string& where) {
+  if (list.is_array())
+    for (const auto& x : list)
+      if (x.is_number_float() ||
+          (x.is_number_unsigned() && x.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<T>::max())))
+        throw InputError(where + ": " + key + " holds " + x.dump() + ", which is no 64-bit whole number");
+  return list.get<std::vector<T>>();
+}
+
 }  // namespace
 
 std::vector<SafetensorsEntry> read_safetensors_header(std::istream& in, std::uint64_t file_size,
@@ -60,8 +72,8 @@ std::vector<SafetensorsEntry> read_safetensors_header(std::istream& in, std::uin
       SafetensorsEntry e;
       e.name = name;
       e.dtype = entry.at("dtype").get<std::string>();
-      e.shape = entry.at("shape").get<std::vector<std::int64_t>>();
-      const auto offsets = entry.at("data_offsets").get<std::vector<std::uint64_t>>();
+      e.shape = whole_numbers<std::int64_t>(entry.at("shape"), "shape", where);
+      const auto offsets = whole_numbers<std::uint64_t>(entry.at("data_offsets"), "data_offsets", where);
       e.bytes = byte_size(e.shape, element_size(e.dtype, where), where);
       if (offsets.size() != 2 || offsets[1] < offsets[0] || offsets[1] - offsets[0] != e.bytes ||
           offsets[1] > data_size)
