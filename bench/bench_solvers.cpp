@@ -8,10 +8,16 @@
 // On the GPU the floor is one correlation GEMM per row (w = 0 certifies at once);
 // "ws-tf32" is the working set with its correlation pass on TF32 tensor cores
 // (SolveOptions::gpu_tf32).
+// A benchmark that throws (no device, out of memory) is reported as an error row and
+// the others still run; the exit status is then 2. Each result is flushed as it comes,
+// so a run stopped by a timeout keeps the finished benchmarks in its JSON and console
+// output.
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -92,7 +98,8 @@ class ProblemCache {
 };
 
 void run_solver(benchmark::State& state, ProblemCache& cache, const Config& config, const std::string& solver,
-                std::int64_t c, std::int64_t d, std::int64_t n, std::int64_t gpu_batch, double l1, int l0 = 0) {
+                std::int64_t c, std::int64_t d, std::int64_t n, std::int64_t gpu_batch, double l1, int l0) {
+  const Resources resources(config.device);  // first: a missing device fails before a large problem is made
   const SyntheticProblem& problem = cache.get(c, d, n);
   SolveOptions options;
   options.l1 = l1;
@@ -102,7 +109,6 @@ void run_solver(benchmark::State& state, ProblemCache& cache, const Config& conf
   options.gpu_tf32 = tf32;
   options.gpu_batch_rows = gpu_batch;
   options.l0 = l0;
-  const Resources resources(config.device);
   auto decomposer = resources.make_decomposer(problem.dict.atoms.view(), options);
   SolveResult result;
   decomposer->solve(problem.rows.view(), result);  // warm-up: allocations, device buffers
@@ -121,9 +127,43 @@ void run_solver(benchmark::State& state, ProblemCache& cache, const Config& conf
   state.SetLabel(decomposer->name());
 }
 
+std::atomic<int> failed_benchmarks{0};
+
+// run_solver, with what it throws reported as this benchmark's error.
+void run_guarded(benchmark::State& state, ProblemCache& cache, const Config& config, const std::string& solver,
+                 std::int64_t c, std::int64_t d, std::int64_t n, std::int64_t gpu_batch, double l1, int l0 = 0) {
+  try {
+    run_solver(state, cache, config, solver, c, d, n, gpu_batch, l1, l0);
+  } catch (const std::exception& e) {
+    ++failed_benchmarks;
+    state.SkipWithError(e.what());
+  }
+}
+
+// The JSON file reporter, flushed after every result.
+class FlushingJsonReporter : public benchmark::JSONReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    JSONReporter::ReportRuns(runs);
+    GetOutputStream().flush();
+  }
+};
+
+// Whether argv asks for a JSON file (--benchmark_out, JSON being the default format).
+bool wants_json_file(int argc, char** argv) {
+  bool out = false, json = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--benchmark_out=", 0) == 0) out = arg.size() > std::strlen("--benchmark_out=");
+    if (arg.rfind("--benchmark_out_format=", 0) == 0) json = arg == "--benchmark_out_format=json";
+  }
+  return out && json;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // the console table line by line, also into a pipe
   const Config config = parse_config(argc, argv);
   ProblemCache cache;
   for (auto c : config.concepts)
@@ -133,20 +173,26 @@ int main(int argc, char** argv) try {
           const std::string size = "/c=" + std::to_string(c) + "/d=" + std::to_string(d) + "/rows=" + std::to_string(n) +
                                    (batch > 0 ? "/gpu_batch=" + std::to_string(batch) : "");
           benchmark::RegisterBenchmark(("floor" + size).c_str(), [&cache, &config, c, d, n, batch](benchmark::State& state) {
-            run_solver(state, cache, config, "ws", c, d, n, batch, 1e6);
+            run_guarded(state, cache, config, "ws", c, d, n, batch, 1e6);
           })->Unit(benchmark::kMillisecond)->UseRealTime();
           for (const auto& solver : config.solvers)
             benchmark::RegisterBenchmark((solver + size).c_str(),
                                          [&cache, &config, solver, c, d, n, batch](benchmark::State& state) {
-                                           run_solver(state, cache, config, solver, c, d, n, batch, config.l1, config.l0);
+                                           run_guarded(state, cache, config, solver, c, d, n, batch, config.l1, config.l0);
                                          })
                 ->Unit(benchmark::kMillisecond)
                 ->UseRealTime();
         }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  FlushingJsonReporter json_file;
+  if (wants_json_file(argc, argv)) benchmark::RunSpecifiedBenchmarks(nullptr, &json_file);
+  else benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  if (failed_benchmarks > 0) {
+    std::fprintf(stderr, "bench_solvers: %d benchmark(s) failed (error rows above)\n", failed_benchmarks.load());
+    return 2;
+  }
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_solvers: %s\n", e.what());
