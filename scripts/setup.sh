@@ -17,6 +17,7 @@ debian_packages=(
   libtorch-dev         # the CLIP encoders (LibTorch, Debian's CPU build)
   libgtest-dev libgmock-dev  # unit tests
   libbenchmark-dev     # micro-benchmarks
+  libboost-context-dev # fibers for the CUDA emulator the GPU parity tests run on without a GPU
   clang libclang-rt-dev libomp-dev  # make fuzz: libFuzzer harnesses (clang, its runtimes, its OpenMP)
   python3-venv python3-dev  # the Python module (built by pip install .)
   python3-torch        # torch tensors in the Python module's tests (Debian's CPU build)

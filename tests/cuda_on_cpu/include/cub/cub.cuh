@@ -1,0 +1,5 @@
+#pragma once
+#include "block/block_reduce.cuh"
+#include "block/block_scan.cuh"
+#include "device/device_scan.cuh"
+#include "device/device_select.cuh"
