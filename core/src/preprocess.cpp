@@ -44,7 +44,7 @@ void center_embeddings(MatrixView<float> rows, const std::vector<float>& mu, con
     normalize(x, rows.cols);
     if (!mu.empty()) {
       for (std::int64_t i = 0; i < rows.cols; ++i) x[i] -= mu[static_cast<std::size_t>(i)];
-      if (dot(x, x, rows.cols) < 1e-20)
+      if (dot(x, x, rows.cols) < kMeanRowNormSquared)
         throw InputError(name_row(r) + ": equals the image mean after normalization, so it has no direction to decompose");
       normalize(x, rows.cols);
     }

@@ -95,10 +95,12 @@ void CudaAdmm::solve_batch(const float* z, std::int64_t n, std::int64_t first, S
   const float one = 1.0f, zero = 0.0f;
   CONCISE_CUDA_CHECK(cublasSgemm(ctx_.blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, c, static_cast<int>(n), d, &one,
                                  atoms_.data(), d, z_.data(), d, &zero, b_.data(), c));
-  double rho = initial_rho_;
-  factor(rho);
-
+  // As FISTA's iteration 0: rows that w = 0 already certifies leave with an empty code.
   std::vector<Certificate> certificates;
+  drop_rows(certify_rows(0, false, first, result, certificates, /*w_is_zero=*/true));
+  double rho = initial_rho_;
+  if (active_ > 0) factor(rho);
+
   for (int it = 1; active_ > 0; ++it) {
     const int m = static_cast<int>(active_);
     const auto frho = static_cast<float>(rho);

@@ -32,7 +32,9 @@ std::int64_t CudaBatchSolver::batch_rows() {
   const std::int64_t per_row = bytes_per_row() + 2 * d_ * static_cast<std::int64_t>(sizeof(float));
   const auto fit = std::max<std::int64_t>(1, static_cast<std::int64_t>(free_bytes / 10 * 6) / per_row);
   const std::int64_t wanted = options_.gpu_batch_rows > 0 ? options_.gpu_batch_rows : kDefaultBatchRows;
-  batch_ = std::min(wanted, fit);
+  // cuBLAS takes int sizes and offsets: a batch's c- or d-wide matrix stays below 2^31 entries.
+  const std::int64_t addressable = std::numeric_limits<int>::max() / std::max(c_, d_);
+  batch_ = std::max<std::int64_t>(1, std::min({wanted, fit, addressable}));
   return batch_;
 }
 
@@ -79,7 +81,8 @@ void CudaBatchSolver::solve(MatrixView<const float> z, SolveResult& result) {
       const float* next_rows = z.row(first + batch);
       const std::int64_t next_count = std::min(batch, n - first - batch);
       next = std::async(std::launch::async, [this, next_slot, next_rows, next_count] {
-        DeviceScope thread_device(ctx_.device());
+        // A thread of its own: nothing to restore (restoring would make a context on GPU 0).
+        CONCISE_CUDA_CHECK(cudaSetDevice(ctx_.device()));
         stage(next_slot, next_rows, next_count);
       });
     }
@@ -141,7 +144,7 @@ std::vector<std::uint8_t> CudaBatchSolver::certify_rows(int iteration, bool last
   const std::int64_t active = active_;
   residual_and_correlation(w_.data(), active, w_is_zero);
   terms_.resize(static_cast<std::size_t>(active * kernels::kGapTerms));
-  kernels::gap_terms(z_.data(), r_.data(), w_.data(), g_.data(), atoms_.data(), active, c_, d_, terms_.data(), stream);
+  kernels::gap_terms(z_.data(), w_.data(), g_.data(), atoms_.data(), active, c_, d_, terms_.data(), stream);
   host_terms_.resize(terms_.size());
   CONCISE_CUDA_CHECK(cudaMemcpyAsync(host_terms_.data(), terms_.data(), terms_.bytes(), cudaMemcpyDeviceToHost, stream));
   ctx_.compute.synchronize();
@@ -185,7 +188,7 @@ void CudaBatchSolver::drop_rows(const std::vector<std::uint8_t>& keep) {
   if (!select_kept(keep) || active_ == 0) return;
   const std::int64_t remaining = active_;
   keep_rows(w_, spare_, c_, remaining);
-  keep_rows(z_, spare_, d_, remaining);
+  keep_rows(z_, spare_d_, d_, remaining);
   keep_solver_rows(remaining);
   ctx_.compute.synchronize();  // `keep` is read by an async copy
 }

@@ -62,6 +62,7 @@ class CudaBatchSolver : public Decomposer {
   std::vector<std::int64_t> row_ids_;        // batch row of each active row
   DeviceBuffer<float> atoms_;
   DeviceBuffer<float> z_, w_, r_, g_, w_final_, spare_;
+  DeviceBuffer<float> spare_d_;  // z_'s: a spare shared with the c-wide buffers would leave z_ c wide
   DeviceBuffer<int> kept_;
 
  private:

@@ -5,8 +5,9 @@
 // certified gap on the device; rows that are certified leave, the others
 // drop their zero weights, take the best-ranked violators (deterministically), grow
 // their Gram block from the new atoms, and solve their set by coordinate descent.
-// Each row holds at most the batch's capacity of atoms and a capacity x capacity
-// Gram block: no c x c matrix, so c = 200k fits. Every row progresses or stops with
+// Each row holds at most its own capacity of atoms (the batch's buffers are as wide
+// as the largest) and a Gram block of that width: no c x c matrix, so c = 200k fits.
+// A row's capacity is its own, so its code never depends on the rows beside it. Every row progresses or stops with
 // its honest gap, marked at limit (concise/cuda/ws_rules.hpp).
 #include <algorithm>
 #include <cmath>
@@ -83,10 +84,14 @@ class CudaWorkingSet final : public CudaBatchSolver {
 
   bool target() const { return options_.l0 > 0; }
   // Runs select_atoms on the rows flagged in `act` and returns their status (added,
-  // violated); the rows not flagged get 0, 0.
+  // violated); the rows not flagged get 0, 0 (their status on the device is kept).
   std::vector<int> select(const std::vector<std::uint8_t>& act, bool first_pass);
-  // The next capacity for the active rows, when the GPU's free memory holds it.
-  bool grow_capacity();
+  // The batch's buffers at `capacity` for the active rows, when the GPU's memory holds them.
+  bool grow_capacity(int capacity);
+  // The rows flagged in `needs` filled their sets with violators left: they take the
+  // next capacity and select again. Without memory for it they add nothing this pass
+  // and try again on the next, when fewer rows hold memory (or stop at max_rounds).
+  void make_room(const std::vector<std::uint8_t>& needs);
   // The codes of the sets at these active positions, by atom.
   std::vector<RowCode> download_codes(const std::vector<int>& positions);
   // Records the rows that leave (their set's code, or their best grid point's) in
@@ -97,6 +102,9 @@ class CudaWorkingSet final : public CudaBatchSolver {
   // The decisions of one target-sparsity row after its pass's certificate.
   Leave grid_decision(std::size_t i, int pass, bool converged, std::vector<std::uint8_t>& selects,
                       std::vector<int>& new_best, std::vector<std::uint8_t>& at_limit);
+  // A target-sparsity row whose grid point holds more than K atoms: back towards its
+  // best point (rules::grid_back), or the best is the answer.
+  Leave beyond_target(std::size_t i);
   // The lambda of an active row's next certificate and solve: the options', or its grid
   // point's. Before its first pass a target-sparsity row has grid 0 and max_k (C z)_k
   // still 0, so its lambda is 0 (w = 0 certified at lambda 0 finds lambda_max).
@@ -114,12 +122,14 @@ class CudaWorkingSet final : public CudaBatchSolver {
   SetBuffers sets_, spare_sets_;
   DeviceBuffer<double> terms_, certificates_, l1_rows_, max_correlation_;
   DeviceBuffer<std::uint8_t> converged_, act_;
-  DeviceBuffer<int> status_, int_spare_, leaving_, leaving_atoms_, leaving_size_, grid_, beyond_;
+  DeviceBuffer<int> status_, atoms_spare_, size_spare_, status_spare_, leaving_, leaving_atoms_, leaving_size_, grid_,
+      beyond_, row_capacity_;
   DeviceBuffer<float> sweep_tol_, leaving_weights_, set_spare_, gram_spare_;
   PinnedBuffer<double> host_certificates_;
   PinnedBuffer<std::uint8_t> host_converged_;
   // Per active row, compacted with the rows:
   std::vector<float> tol_;      // sweep tolerance
+  std::vector<int> capacity_;   // the most atoms the row's set may hold
   std::vector<GridRow> walk_;   // l0 only
   std::vector<RowCode> codes_;  // per batch row
 };
@@ -161,8 +171,11 @@ std::vector<int> CudaWorkingSet::select(const std::vector<std::uint8_t>& act, bo
   const Stream& stream = ctx_.compute;
   act_.resize(act.size());
   CONCISE_CUDA_CHECK(cudaMemcpyAsync(act_.data(), act.data(), act.size(), cudaMemcpyHostToDevice, stream.get()));
-  ws::select_atoms(g_.data(), sets_.view(), active_, c_, l1_rows_.data(), options_.l0, first_pass, act_.data(),
-                   status_.data(), stream.get());
+  row_capacity_.resize(capacity_.size());
+  CONCISE_CUDA_CHECK(cudaMemcpyAsync(row_capacity_.data(), capacity_.data(), capacity_.size() * sizeof(int),
+                                     cudaMemcpyHostToDevice, stream.get()));
+  ws::select_atoms(g_.data(), sets_.view(), row_capacity_.data(), active_, c_, l1_rows_.data(), options_.l0,
+                   first_pass, act_.data(), status_.data(), stream.get());
   std::vector<int> status(static_cast<std::size_t>(2 * active_));
   download_now(status.data(), status_.data(), status.size(), stream);
   for (std::size_t i = 0; i < act.size(); ++i)
@@ -170,27 +183,35 @@ std::vector<int> CudaWorkingSet::select(const std::vector<std::uint8_t>& act, bo
   return status;
 }
 
-bool CudaWorkingSet::grow_capacity() {
-  if (sets_.capacity >= ws::kMaxCapacity) return false;
-  const int next = ws::next_capacity(sets_.capacity);
-  const auto needed = static_cast<std::size_t>(active_ * ws::set_bytes(next));
+bool CudaWorkingSet::grow_capacity(int capacity) {
+  const auto needed = static_cast<std::size_t>(active_ * ws::set_bytes(capacity));
   std::size_t free_bytes = 0, total_bytes = 0;
   CONCISE_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   if (needed > free_bytes / 10 * 8) return false;
   try {
-    spare_sets_.resize(active_, next);
+    spare_sets_.resize(active_, capacity);
   } catch (const Error& e) {
-    // Memory taken meanwhile (another process on the GPU): these rows stop with their
-    // honest gap, as when the check above refuses. A failed allocation leaves the
-    // context usable; its error is cleared so that the next launch check does not see it.
+    // Memory taken meanwhile (another process on the GPU): as when the check above
+    // refuses. A failed allocation leaves the context usable.
     if (reports_lost_context(e.what())) throw;
-    cudaGetLastError();
+    spare_sets_ = SetBuffers{};
     return false;
   }
   ws::restride(sets_.view(), spare_sets_.view(), active_, ctx_.compute.get());
   ctx_.compute.synchronize();
   std::swap(sets_, spare_sets_);
+  spare_sets_ = SetBuffers{};  // the narrower buffers: memory the next growth may need
   return true;
+}
+
+void CudaWorkingSet::make_room(const std::vector<std::uint8_t>& needs) {
+  int widest = 0;
+  for (std::size_t i = 0; i < needs.size(); ++i)
+    if (needs[i]) widest = std::max(widest, ws::next_capacity(capacity_[i]));
+  if (widest == 0 || (widest > sets_.capacity && !grow_capacity(widest))) return;
+  for (std::size_t i = 0; i < needs.size(); ++i)
+    if (needs[i]) capacity_[i] = ws::next_capacity(capacity_[i]);
+  select(needs, false);
 }
 
 std::vector<RowCode> CudaWorkingSet::download_codes(const std::vector<int>& positions) {
@@ -198,7 +219,7 @@ std::vector<RowCode> CudaWorkingSet::download_codes(const std::vector<int>& posi
   if (positions.empty()) return codes;
   const Stream& stream = ctx_.compute;
   const auto m = static_cast<std::int64_t>(positions.size());
-  const int k = sets_.capacity;
+  const int k = sets_.capacity;  // the buffers' stride
   leaving_.resize(positions.size());
   leaving_atoms_.resize(static_cast<std::size_t>(m * k));
   leaving_weights_.resize(static_cast<std::size_t>(m * k));
@@ -260,19 +281,20 @@ void CudaWorkingSet::record_leaving(const std::vector<Leave>& leave, const std::
 
 void CudaWorkingSet::compact(const std::vector<std::uint8_t>& keep) {
   keep_flagged(tol_, keep);
+  keep_flagged(capacity_, keep);
   if (target()) keep_flagged(walk_, keep);
   if (!select_kept(keep) || active_ == 0) return;
   const std::int64_t remaining = active_;
   const std::int64_t k = sets_.capacity;
   // One spare per width: a spare shared by all of them would come to hold a Gram
   // block's size in every buffer it is swapped into.
-  keep_rows(z_, spare_, d_, remaining);
-  keep_rows(sets_.atoms, int_spare_, k, remaining);
+  keep_rows(z_, spare_d_, d_, remaining);
+  keep_rows(sets_.atoms, atoms_spare_, k, remaining);
   keep_rows(sets_.weights, set_spare_, k, remaining);
   keep_rows(sets_.b, set_spare_, k, remaining);
   keep_rows(sets_.gram, gram_spare_, k * k, remaining);
-  keep_rows(sets_.size, int_spare_, 1, remaining);
-  keep_rows(status_, int_spare_, 2, remaining);
+  keep_rows(sets_.size, size_spare_, 1, remaining);
+  keep_rows(status_, status_spare_, 2, remaining);
   ctx_.compute.synchronize();
 }
 
@@ -299,6 +321,10 @@ Leave CudaWorkingSet::grid_decision(std::size_t i, int pass, bool converged, std
     return Leave::Stays;
   }
   const bool within = cert[3] <= options_.l0;
+  if (!within && !ws::support_count_settled(tol_[i])) {  // solved again at this lambda, tighter
+    tol_[i] = ws::kFinestSweepTol;
+    return Leave::Stays;
+  }
   const bool last_point = rules::grid_ends_before(walk.max_correlation, options_.l0_ratio, walk.grid + 1);
   switch (rules::after_certified_grid_point(within, last_point, walk.grid, walk.best_grid)) {
     case rules::GridStep::Next:
@@ -306,19 +332,27 @@ Leave CudaWorkingSet::grid_decision(std::size_t i, int pass, bool converged, std
       walk.best_cert = Certificate{cert[0], cert[1]};
       new_best.push_back(static_cast<int>(i));
       ++walk.grid;
-      break;
+      walk.rounds = 0;
+      tol_[i] = ws::kFirstSweepTol;  // a new lambda: its set is solved afresh
+      return Leave::Stays;
     case rules::GridStep::Back:
-      walk.beyond = walk.grid;
-      walk.grid = rules::grid_back(walk.grid, walk.best_grid);
-      break;
     case rules::GridStep::FinishBest:
-      return Leave::Best;
+      return beyond_target(i);
     case rules::GridStep::GridEnd:
       at_limit[i] = 1;
       return Leave::Current;
   }
+  return Leave::Stays;
+}
+
+Leave CudaWorkingSet::beyond_target(std::size_t i) {
+  GridRow& walk = walk_[i];
+  if (rules::after_certified_grid_point(false, false, walk.grid, walk.best_grid) == rules::GridStep::FinishBest)
+    return Leave::Best;
+  walk.beyond = walk.grid;
+  walk.grid = rules::grid_back(walk.grid, walk.best_grid);
   walk.rounds = 0;
-  tol_[i] = ws::kFirstSweepTol;  // a new lambda: its set is solved afresh
+  tol_[i] = ws::kFirstSweepTol;
   return Leave::Stays;
 }
 
@@ -336,6 +370,7 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
   status_.resize(2 * rows);
   CONCISE_CUDA_CHECK(cudaMemsetAsync(status_.data(), 0, status_.bytes(), stream.get()));
   tol_.assign(rows, ws::kFirstSweepTol);
+  capacity_.assign(rows, ws::initial_capacity(options_.l0));
   walk_.assign(target() ? rows : 0, GridRow{});
   codes_.assign(rows, RowCode{});
 
@@ -346,7 +381,7 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
     ws::set_residuals(z_.data(), atoms_.data(), sets_.view(), m, d_, r_.data(), terms_.data(), stream.get());
     correlate(m, pass == 0);
     ws::certify_rows(g_.data(), r_.data(), atoms_.data(), terms_.data(), m, c_, d_, l1_rows_.data(), options_.tol,
-                     certificates_.data(), converged_.data(), stream.get());
+                     max_atom_norm_, certificates_.data(), converged_.data(), stream.get());
     host_certificates_.resize(ws::kTermsPerRow * active);
     host_converged_.resize(active);
     CONCISE_CUDA_CHECK(cudaMemcpyAsync(host_converged_.data(), converged_.data(), active, cudaMemcpyDeviceToHost,
@@ -374,25 +409,19 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
     const Leave stopped = target() ? Leave::Best : Leave::Current;
 
     std::vector<int> status(2 * active, 0);
+    std::vector<std::uint8_t> needs(active, 0);
     if (std::find(selects.begin(), selects.end(), 1) != selects.end()) {
       status = select(selects, pass == 0);
-      std::vector<std::uint8_t> needs(active, 0);
-      bool any_needs = false;
       for (std::size_t i = 0; i < active; ++i) {
         if (!selects[i]) continue;
-        const ws::RowStep step = ws::next_step(status[2 * i + 1] != 0, status[2 * i], sets_.capacity, tol_[i]);
-        if (step == ws::RowStep::NeedCapacity) needs[i] = 1, any_needs = true;
+        const ws::RowStep step = ws::next_step(status[2 * i + 1] != 0, status[2 * i], capacity_[i], tol_[i]);
+        if (step == ws::RowStep::NeedCapacity) needs[i] = 1;
         if (step == ws::RowStep::Tighten) tol_[i] = ws::tighter_sweep_tol(tol_[i]);
-        if (ws::stops(step)) leave[i] = stopped, at_limit[i] = 1;
-      }
-      if (any_needs && grow_capacity()) {
-        const std::vector<int> regrown = select(needs, false);
-        for (std::size_t i = 0; i < active; ++i)
-          if (needs[i]) status[2 * i] = regrown[2 * i], status[2 * i + 1] = regrown[2 * i + 1];
-      } else if (any_needs) {
-        // No memory for a larger set: these rows stop with their honest gap.
-        for (std::size_t i = 0; i < active; ++i)
-          if (needs[i]) leave[i] = stopped, at_limit[i] = 1;
+        if (!ws::stops(step)) continue;
+        if (target() && ws::stalled_beyond_target(host_certificates_.data()[ws::kTermsPerRow * i + 3], options_.l0))
+          leave[i] = beyond_target(i);
+        else
+          leave[i] = stopped, at_limit[i] = 1;
       }
     }
     // Rows that stay without a selection (a new grid point) add no atoms.
@@ -402,6 +431,9 @@ void CudaWorkingSet::solve_batch(const float* z, std::int64_t n, std::int64_t fi
     for (std::size_t i = 0; i < active; ++i) keep[i] = leave[i] == Leave::Stays ? 1 : 0;
     compact(keep);
     if (active_ == 0) break;
+    // After the rows that leave are gone, so that only staying rows take memory.
+    keep_flagged(needs, keep);
+    make_room(needs);
     sweep_tol_.resize(tol_.size());
     upload_now(sweep_tol_.data(), tol_.data(), tol_.size(), stream);
     ws::GridWalk walk{nullptr, nullptr, nullptr, options_.l0_ratio, options_.l0};

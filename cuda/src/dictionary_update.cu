@@ -12,6 +12,7 @@
 #include "concise/cuda/dictionary_update.hpp"
 #include "device_memory.hpp"
 #include "gpu_context.hpp"
+#include "kernels.cuh"
 
 namespace concise::cuda {
 namespace {
@@ -82,7 +83,14 @@ class CudaDictionaryUpdater final : public DictionaryUpdater {
   void accumulate(const SparseRows& codes, MatrixView<const float> z, float beta) override {
     DeviceScope scope(scope_device());
     const std::int64_t n = codes.rows(), total = fixed_ + learned_;
-    if (n == 0) return;
+    if (n == 0) {  // no rows: the statistics still decay by beta, as on the CPU
+      if (beta != 1.0f) {
+        kernels::scale(a_.data(), static_cast<std::int64_t>(a_.size()), beta, stream_.get());
+        kernels::scale(b_.data(), static_cast<std::int64_t>(b_.size()), beta, stream_.get());
+        stream_.synchronize();
+      }
+      return;
+    }
     std::vector<float> dense(static_cast<std::size_t>(n * total), 0.0f);
     for (std::int64_t r = 0; r < n; ++r)
       for (auto p = codes.indptr[static_cast<std::size_t>(r)]; p < codes.indptr[static_cast<std::size_t>(r) + 1]; ++p)
@@ -112,6 +120,7 @@ class CudaDictionaryUpdater final : public DictionaryUpdater {
     const int it = static_cast<int>(total), id = static_cast<int>(d);
     const int threads = static_cast<int>((d + 31) / 32 * 32);
     unsigned int largest_bits = 0;
+    CONCISE_CUDA_CHECK(cudaMemsetAsync(max_change_.data(), 0, sizeof(unsigned int), stream_.get()));  // sweeps = 0
     for (int sweep = 0; sweep < sweeps; ++sweep) {
       CONCISE_CUDA_CHECK(cudaMemsetAsync(max_change_.data(), 0, sizeof(unsigned int), stream_.get()));
       // R = B - A D: column-major R^T (d x K) = B^T - D^T (d x T) A^T (T x K).

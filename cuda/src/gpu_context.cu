@@ -2,6 +2,8 @@
 #include "concise/cuda/plugin.hpp"
 #include "gpu_context.hpp"
 
+#include <dlfcn.h>
+
 namespace concise::cuda {
 
 bool is_sticky(cudaError_t status) {
@@ -29,14 +31,46 @@ void throw_cuda_error(const char* call, const std::string& detail, const char* f
   // A library call's failure can hide a sticky fault of an earlier kernel; the runtime still reports that one.
   if (is_sticky(cudaPeekAtLastError()))
     message += "; " + std::string(kContextLost) + " (restart the process to use the GPU again)";
+  else
+    cudaGetLastError();  // a failed call stays the thread's last error: the next launch check would report it again
   throw Error(message);
 }
 
+namespace {
+
+// Whether `device` has its primary context already, asked of the driver the runtime
+// has loaded (the plugin links no driver library, so that it loads where none is).
+// Unknown (no driver in the process) counts as yes.
+bool has_primary_context(int device) {
+  using GetDevice = int (*)(int*, int);
+  using GetState = int (*)(int, unsigned*, int*);
+  void* driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD);
+  if (driver == nullptr) return true;
+  const auto get_device = reinterpret_cast<GetDevice>(dlsym(driver, "cuDeviceGet"));
+  const auto get_state = reinterpret_cast<GetState>(dlsym(driver, "cuDevicePrimaryCtxGetState"));
+  int handle = 0, active = 1;
+  unsigned flags = 0;
+  if (get_device == nullptr || get_state == nullptr || get_device(&handle, device) != 0 ||
+      get_state(handle, &flags, &active) != 0)
+    active = 1;
+  dlclose(driver);
+  return active != 0;
+}
+
+}  // namespace
+
 DeviceScope::DeviceScope(int device) {
   CONCISE_CUDA_CHECK(cudaGetDevice(&previous_));
-  CONCISE_CUDA_CHECK(cudaSetDevice(device));
+  if (previous_ != device) CONCISE_CUDA_CHECK(cudaSetDevice(device));
+  changed_ = previous_ != device;
 }
-DeviceScope::~DeviceScope() { cudaSetDevice(previous_); }
+DeviceScope::~DeviceScope() {
+  if (!changed_) return;
+  // cudaSetDevice makes the device's context: the previous device is restored only
+  // when it has one already (a thread that never used a GPU reads device 0, and
+  // restoring it would take GPU 0's memory for a context nobody uses).
+  if (has_primary_context(previous_)) cudaSetDevice(previous_);
+}
 
 Stream::Stream() { CONCISE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
 Stream::~Stream() { cudaStreamDestroy(stream_); }
@@ -47,23 +81,39 @@ Event::~Event() { cudaEventDestroy(event_); }
 void Event::record(cudaStream_t stream) { CONCISE_CUDA_CHECK(cudaEventRecord(event_, stream)); }
 void Event::wait_on(cudaStream_t stream) const { CONCISE_CUDA_CHECK(cudaStreamWaitEvent(stream, event_, 0)); }
 
+// A constructor that throws runs no destructor: a handle made before a failing call is destroyed here.
 BlasHandle::BlasHandle(cudaStream_t stream) {
   CONCISE_CUDA_CHECK(cublasCreate(&handle_));
-  CONCISE_CUDA_CHECK(cublasSetStream(handle_, stream));
-  // FP32 GEMMs stay FP32 (no TF32): the gap and the stopping test see FP32 rounding only.
-  CONCISE_CUDA_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));
+  try {
+    CONCISE_CUDA_CHECK(cublasSetStream(handle_, stream));
+    // FP32 GEMMs stay FP32 (no TF32): the gap and the stopping test see FP32 rounding only.
+    CONCISE_CUDA_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));
+  } catch (...) {
+    cublasDestroy(handle_);
+    throw;
+  }
 }
 BlasHandle::~BlasHandle() { cublasDestroy(handle_); }
 
 SparseHandle::SparseHandle(cudaStream_t stream) {
   CONCISE_CUDA_CHECK(cusparseCreate(&handle_));
-  CONCISE_CUDA_CHECK(cusparseSetStream(handle_, stream));
+  try {
+    CONCISE_CUDA_CHECK(cusparseSetStream(handle_, stream));
+  } catch (...) {
+    cusparseDestroy(handle_);
+    throw;
+  }
 }
 SparseHandle::~SparseHandle() { cusparseDestroy(handle_); }
 
 SolverHandle::SolverHandle(cudaStream_t stream) {
   CONCISE_CUDA_CHECK(cusolverDnCreate(&handle_));
-  CONCISE_CUDA_CHECK(cusolverDnSetStream(handle_, stream));
+  try {
+    CONCISE_CUDA_CHECK(cusolverDnSetStream(handle_, stream));
+  } catch (...) {
+    cusolverDnDestroy(handle_);
+    throw;
+  }
 }
 SolverHandle::~SolverHandle() { cusolverDnDestroy(handle_); }
 

@@ -16,6 +16,7 @@ class DeviceScope {
 
  private:
   int previous_ = 0;
+  bool changed_ = false;
 };
 
 class Stream {

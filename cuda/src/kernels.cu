@@ -4,8 +4,9 @@
 #include <algorithm>
 #include <cfloat>
 
-#include "cuda_check.hpp"
+#include "concise/core/preprocess.hpp"
 #include "concise/solvers/rules.hpp"
+#include "cuda_check.hpp"
 #include "kernels.cuh"
 #include "row_max.cuh"
 
@@ -15,6 +16,7 @@ namespace {
 
 constexpr int kThreads = 256;
 using DoubleReduce = cub::BlockReduce<double, kThreads>;
+using IntScan = cub::BlockScan<int, kThreads>;
 
 unsigned blocks_for(std::int64_t rows) { return static_cast<unsigned>(rows); }
 
@@ -52,29 +54,55 @@ __global__ void fista_step_kernel(const float* __restrict__ g, const float* __re
   for (std::int64_t k = threadIdx.x; k < c; k += kThreads) y_row[k] = next_row[k] + beta * (next_row[k] - w_row[k]);
 }
 
-__global__ void gap_terms_kernel(const float* __restrict__ z, const float* __restrict__ r, const float* __restrict__ w,
+// The certificate's residual is rebuilt in float64 from the row's nonzero weights,
+// r = z - sum_k w_k C_k, in shared memory (d doubles): the FP32 GEMM's residual is off
+// by about d 2^-24 sum_k w_k ||C_k||, more than the gap a tight tolerance asks for.
+__global__ void gap_terms_kernel(const float* __restrict__ z, const float* __restrict__ w,
                                  const float* __restrict__ g, const float* __restrict__ atoms, std::int64_t c,
                                  std::int64_t d, double* terms) {
+  extern __shared__ double r64[];
   __shared__ typename DoubleReduce::TempStorage double_storage;
+  __shared__ typename IntScan::TempStorage scan_storage;
   __shared__ RowMaxStorage<kThreads> max_storage;
+  __shared__ int chunk_atoms[kThreads];
+  __shared__ float chunk_weights[kThreads];
   const std::int64_t row = blockIdx.x;
   const float* z_row = z + row * d;
-  const float* r_row = r + row * d;
   const float* w_row = w + row * c;
   const float* g_row = g + row * c;
-  double rr = 0, rz = 0, sum_w = 0;
-  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) {
-    rr += static_cast<double>(r_row[i]) * r_row[i];
-    rz += static_cast<double>(r_row[i]) * z_row[i];
+  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) r64[i] = z_row[i];
+  double sum_w = 0;
+  for (std::int64_t base = 0; base < c; base += kThreads) {
+    const std::int64_t k = base + threadIdx.x;
+    const float wk = k < c ? w_row[k] : 0.0f;
+    sum_w += wk;
+    int at = 0, count = 0;
+    IntScan(scan_storage).ExclusiveSum(wk != 0.0f ? 1 : 0, at, count);
+    if (wk != 0.0f) {
+      chunk_atoms[at] = static_cast<int>(k);
+      chunk_weights[at] = wk;
+    }
+    __syncthreads();
+    for (std::int64_t i = threadIdx.x; i < d; i += kThreads) {
+      double s = r64[i];
+      for (int j = 0; j < count; ++j)
+        s -= static_cast<double>(chunk_weights[j]) * atoms[static_cast<std::int64_t>(chunk_atoms[j]) * d + i];
+      r64[i] = s;
+    }
+    __syncthreads();
   }
-  for (std::int64_t k = threadIdx.x; k < c; k += kThreads) sum_w += w_row[k];
+  double rr = 0, rz = 0;
+  for (std::int64_t i = threadIdx.x; i < d; i += kThreads) {
+    rr += r64[i] * r64[i];
+    rz += r64[i] * z_row[i];
+  }
   rr = DoubleReduce(double_storage).Sum(rr);
   __syncthreads();
   rz = DoubleReduce(double_storage).Sum(rz);
   __syncthreads();
   sum_w = DoubleReduce(double_storage).Sum(sum_w);
   __syncthreads();
-  const double best = certified_row_max<kThreads>(g_row, r_row, atoms, c, d, max_storage);
+  const double best = certified_row_max<kThreads>(g_row, r64, atoms, c, d, max_storage);
   if (threadIdx.x == 0) {
     double* out = terms + row * kGapTerms;
     out[0] = rr;
@@ -186,7 +214,7 @@ __global__ void shift_between_normalizations_kernel(const float* in, float* out,
   __syncthreads();
   t = DoubleReduce(storage).Sum(t);
   if (threadIdx.x == 0) {
-    if (bad && !(t > 0)) bad[row] = 1;  // the row was the mean itself
+    if (bad && !(t >= kMeanRowNormSquared)) bad[row] = 1;  // the row was the mean, as the CPU judges it
     norm_shared = fmax(sqrt(t), 1e-12);
   }
   __syncthreads();
@@ -278,10 +306,12 @@ void fista_step(const float* g, const float* w, float* w_next, float* y, const s
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 
-void gap_terms(const float* z, const float* r, const float* w, const float* g, const float* atoms, std::int64_t rows,
-               std::int64_t c, std::int64_t d, double* terms, cudaStream_t stream) {
+void gap_terms(const float* z, const float* w, const float* g, const float* atoms, std::int64_t rows, std::int64_t c,
+               std::int64_t d, double* terms, cudaStream_t stream) {
   if (rows == 0) return;
-  gap_terms_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(z, r, w, g, atoms, c, d, terms);
+  const auto shared_bytes = static_cast<int>(d * static_cast<std::int64_t>(sizeof(double)));
+  CONCISE_CUDA_CHECK(cudaFuncSetAttribute(gap_terms_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes));
+  gap_terms_kernel<<<blocks_for(rows), kThreads, shared_bytes, stream>>>(z, w, g, atoms, c, d, terms);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 

@@ -18,8 +18,11 @@ constexpr int kGapTerms = 4;
 void fista_step(const float* g, const float* w, float* w_next, float* y, const std::uint8_t* screened, double* t,
                 std::int64_t rows, std::int64_t c, float gain, float shrink, cudaStream_t stream);
 
-void gap_terms(const float* z, const float* r, const float* w, const float* g, const float* atoms, std::int64_t rows,
-               std::int64_t c, std::int64_t d, double* terms, cudaStream_t stream);
+// Per row, the gap's terms from w (kGapTerms: ||r||^2, <r, z>, sum w, the certified
+// max_k <C_k, r>) with r = z - C^T w rebuilt in float64 from w's nonzeros; g = C r from
+// the FP32 GEMM only picks the atoms whose products are recomputed for the maximum.
+void gap_terms(const float* z, const float* w, const float* g, const float* atoms, std::int64_t rows, std::int64_t c,
+               std::int64_t d, double* terms, cudaStream_t stream);
 
 // Gap-safe screening: atom k leaves row i when s_i g_ik + radius_i ||C_k|| < lambda/2
 // (scale_radius holds s_i and radius_i per row); its w and y are set to 0.

@@ -24,9 +24,9 @@ struct MaxOf {
 };
 
 // max_k <C_k, r> in float64 over the atoms whose float g_k lies within the margin of
-// the float maximum; the result is valid in thread 0.
-template <int Threads>
-__device__ double certified_row_max(const float* g_row, const float* r_row, const float* atoms, std::int64_t c,
+// the float maximum (r in float32 or float64); the result is valid in thread 0.
+template <int Threads, class Residual>
+__device__ double certified_row_max(const float* g_row, const Residual* r_row, const float* atoms, std::int64_t c,
                                     std::int64_t d, RowMaxStorage<Threads>& storage) {
   float largest = -FLT_MAX;
   for (std::int64_t k = threadIdx.x; k < c; k += Threads) largest = fmaxf(largest, g_row[k]);

@@ -100,14 +100,15 @@ __global__ void refine_correlations_kernel(float* __restrict__ g, const float* _
 
 __global__ void certify_rows_kernel(const float* __restrict__ g, const float* __restrict__ r,
                                     const float* __restrict__ atoms, const double* __restrict__ terms, std::int64_t c,
-                                    std::int64_t d, const double* __restrict__ l1, double tol, double* certificates,
-                                    std::uint8_t* converged) {
+                                    std::int64_t d, const double* __restrict__ l1, double tol,
+                                    double max_atom_norm, double* certificates, std::uint8_t* converged) {
   __shared__ RowMaxStorage<kThreads> storage;
   const std::int64_t row = blockIdx.x;
   const double max_g = certified_row_max<kThreads>(g + row * c, r + row * d, atoms, c, d, storage);
   if (threadIdx.x == 0) {
     const double* row_terms = terms + kTermsPerRow * row;
-    const GapTerms t{row_terms[0], row_terms[1], row_terms[2], max_g};
+    const GapTerms t{row_terms[0], row_terms[1], row_terms[2],
+                     max_g + float_residual_slack(max_atom_norm, row_terms[0])};
     const Certificate cert = rules::certify(t, l1[row]);
     double* out = certificates + kTermsPerRow * row;
     out[0] = cert.objective;
@@ -175,8 +176,9 @@ __device__ int prune_set(Sets sets, std::int64_t row, int* keep, int* int_buffer
   return kept;
 }
 
-__global__ void select_atoms_kernel(float* g, Sets sets, std::int64_t c, const double* __restrict__ l1, int l0,
-                                    bool first_pass, const std::uint8_t* act, int* status) {
+__global__ void select_atoms_kernel(float* g, Sets sets, const int* __restrict__ row_capacity, std::int64_t c,
+                                    const double* __restrict__ l1, int l0, bool first_pass, const std::uint8_t* act,
+                                    int* status) {
   __shared__ typename IntReduce::TempStorage int_storage;
   __shared__ typename FloatReduce::TempStorage float_storage;
   __shared__ typename IntScan::TempStorage scan_storage;
@@ -186,7 +188,7 @@ __global__ void select_atoms_kernel(float* g, Sets sets, std::int64_t c, const d
   __shared__ float max_shared;
   const std::int64_t row = blockIdx.x;
   if (act != nullptr && act[row] == 0) return;
-  const int k = sets.capacity;
+  const int k = sets.capacity, room = row_capacity[row];
   int* members = sets.atoms + row * k;
   float* weights = sets.weights + row * k;
   float* b = sets.b + row * k;
@@ -205,8 +207,8 @@ __global__ void select_atoms_kernel(float* g, Sets sets, std::int64_t c, const d
   __syncthreads();
   top = max_shared;
   const bool violated = top > threshold;
-  const int wanted = l0 > 0 ? (top > 0.0f ? target_atoms_to_add(size, k, first_pass, violated, l0) : 0)
-                           : (violated ? atoms_to_add(size, k, first_pass) : 0);
+  const int wanted = l0 > 0 ? (top > 0.0f ? target_atoms_to_add(size, room, first_pass, violated, l0) : 0)
+                           : (violated ? atoms_to_add(size, room, first_pass) : 0);
   int added = 0;
   if (wanted > 0) {
     const std::uint32_t lowest_key = order_key(lowest);
@@ -409,18 +411,19 @@ void refine_correlations(float* g, const float* r, const float* atoms, const dou
 }
 
 void certify_rows(const float* g, const float* r, const float* atoms, const double* terms, std::int64_t rows,
-                  std::int64_t c, std::int64_t d, const double* l1, double tol, double* certificates,
-                  std::uint8_t* converged, cudaStream_t stream) {
+                  std::int64_t c, std::int64_t d, const double* l1, double tol, double max_atom_norm,
+                  double* certificates, std::uint8_t* converged, cudaStream_t stream) {
   if (rows == 0) return;
-  certify_rows_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, r, atoms, terms, c, d, l1, tol, certificates,
-                                                             converged);
+  certify_rows_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, r, atoms, terms, c, d, l1, tol, max_atom_norm,
+                                                             certificates, converged);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 
-void select_atoms(float* g, Sets sets, std::int64_t rows, std::int64_t c, const double* l1, int l0, bool first_pass,
-                  const std::uint8_t* act, int* status, cudaStream_t stream) {
+void select_atoms(float* g, Sets sets, const int* row_capacity, std::int64_t rows, std::int64_t c, const double* l1,
+                  int l0, bool first_pass, const std::uint8_t* act, int* status, cudaStream_t stream) {
   if (rows == 0) return;
-  select_atoms_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, sets, c, l1, l0, first_pass, act, status);
+  select_atoms_kernel<<<blocks(rows), kThreads, 0, stream>>>(g, sets, row_capacity, c, l1, l0, first_pass, act,
+                                                             status);
   CONCISE_CUDA_CHECK_LAUNCH();
 }
 

@@ -35,20 +35,21 @@ void refine_correlations(float* g, const float* r, const float* atoms, const dou
                          double max_atom_norm, cudaStream_t stream);
 
 // Per row, from g = C r: the certified max_k g_k (float64), the certificate at the
-// row's lambda l1[row] (rules::certify) and whether it meets tol. certificates:
-// objective, gap, max_k g_k and the support per row.
+// row's lambda l1[row] (rules::certify, the maximum raised by ws::float_residual_slack)
+// and whether it meets tol. certificates: objective, gap, max_k g_k and the support per row.
 void certify_rows(const float* g, const float* r, const float* atoms, const double* terms, std::int64_t rows,
-                  std::int64_t c, std::int64_t d, const double* l1, double tol, double* certificates,
-                  std::uint8_t* converged, cudaStream_t stream);
+                  std::int64_t c, std::int64_t d, const double* l1, double tol, double max_atom_norm,
+                  double* certificates, std::uint8_t* converged, cudaStream_t stream);
 
 // Per row with act[row] != 0 (all rows when act is null): drops the atoms of weight 0
 // (with their Gram rows and columns), then adds the best-ranked candidates
 // (ws::candidates_above, ws::ranks_before; deterministic) as far as ws::atoms_to_add
-// (l0 > 0: ws::target_atoms_to_add) allows, weight 0. status[2 row] = atoms added,
+// (l0 > 0: ws::target_atoms_to_add) allows in the row's own capacity
+// (row_capacity[row] <= sets.capacity), weight 0. status[2 row] = atoms added,
 // status[2 row + 1] = 1 when some atom outside the set violates (C r)_k <= l1[row]/2.
 // g is overwritten.
-void select_atoms(float* g, Sets sets, std::int64_t rows, std::int64_t c, const double* l1, int l0, bool first_pass,
-                  const std::uint8_t* act, int* status, cudaStream_t stream);
+void select_atoms(float* g, Sets sets, const int* row_capacity, std::int64_t rows, std::int64_t c, const double* l1,
+                  int l0, bool first_pass, const std::uint8_t* act, int* status, cudaStream_t stream);
 
 // For the atoms each row just added (status[2 row] of them, last in its set): their
 // correlations b = <C_k, z> and their rows and columns of the Gram block.

@@ -26,6 +26,9 @@ void center_embeddings(MatrixView<float> rows, const std::vector<float>& mu, con
 // Below this squared norm a centered atom counts as zero (its row equals the mean of
 // the unit rows up to float32 rounding) and the dictionary is refused.
 constexpr double kZeroAtomNormSquared = 1e-10;
+// Below this squared norm a normalized embedding minus the image mean has no direction
+// left and the row is refused (center_embeddings, and the GPU's row preprocessing).
+constexpr double kMeanRowNormSquared = 1e-20;
 
 // Normalizes raw text embeddings, subtracts their mean and normalizes again.
 // Returns the mean of the normalized embeddings (the dictionary's text mean).

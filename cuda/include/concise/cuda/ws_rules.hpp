@@ -110,6 +110,13 @@ CONCISE_HOST_DEVICE inline double refine_floor(double lowest, float tf32_max, do
   return candidates < maximum ? candidates : maximum;
 }
 
+// The certificate's dual point comes from the float64 residual r64 (its terms), the
+// certified maximum from r64 stored in float32 for the GEMM: |<C_k, r - r64>| <=
+// ||C_k|| 2^-24 ||r64||, which the maximum takes on so that the gap stays an upper bound.
+CONCISE_HOST_DEVICE inline double float_residual_slack(double max_atom_norm, double rr) {
+  return max_atom_norm * sqrt(rr) * 5.9604644775390625e-8;
+}
+
 // Coordinate descent on the set's problem  min w^T G w - 2 b^T w + l1 sum(w), w >= 0:
 // the minimizer in w_j with the others fixed, given gram_w = (G w)_j.
 CONCISE_HOST_DEVICE inline float coordinate_step(float w, float gram_w, float b, float diagonal, float l1) {
@@ -158,6 +165,16 @@ CONCISE_HOST_DEVICE inline RowStep next_step(bool violated, int added, int capac
 CONCISE_HOST_DEVICE inline bool stops(RowStep step) {
   return step == RowStep::StopFull || step == RowStep::StopStalled;
 }
+
+// Target sparsity. The sets are solved by float32 coordinate descent, not exactly as
+// on the CPU: stopped at a loose sweep tolerance, a solution may keep atoms of tiny
+// weight that the exact one has not. A count beyond K sends a row back only once its
+// set was solved at the finest tolerance.
+CONCISE_HOST_DEVICE inline bool support_count_settled(float sweep_tol) { return at_finest_sweep_tol(sweep_tol); }
+// A row that stops (stalled, or full) at a point whose solution holds more than K
+// atoms is beyond K there: it goes back towards its best point instead of ending with
+// it, since float32 cannot certify every point a large set reaches.
+CONCISE_HOST_DEVICE inline bool stalled_beyond_target(double support, int l0) { return support > l0; }
 
 // Device bytes of one row's set at `capacity` (atoms, weights, correlations, size and
 // Gram block), twice: dropping rows gathers into a spare of the same size.
