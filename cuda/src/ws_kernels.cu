@@ -207,7 +207,11 @@ __global__ void select_atoms_kernel(float* g, Sets sets, const int* __restrict__
   __syncthreads();
   top = max_shared;
   const bool violated = top > threshold;
-  const int wanted = l0 > 0 ? (top > 0.0f ? target_atoms_to_add(size, room, first_pass, violated, l0) : 0)
+  int near = 0;  // target sparsity's growth: the atoms above the near-violation threshold
+  if (l0 > 0 && violated && !first_pass)
+    near = count_keys_above(g_row, c, order_key(static_cast<float>(rules::near_violation_threshold(l1[row]))),
+                            int_storage, &int_shared);
+  const int wanted = l0 > 0 ? (top > 0.0f ? target_atoms_to_add(size, room, first_pass, violated, l0, near) : 0)
                            : (violated ? atoms_to_add(size, room, first_pass) : 0);
   int added = 0;
   if (wanted > 0) {

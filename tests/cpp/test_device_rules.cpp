@@ -409,8 +409,10 @@ EmulatedRow emulate_gpu_row(MatrixView<const float> atoms, const float* z, doubl
       const bool violated = top > static_cast<float>(rules::violation_threshold(row_l1));
       const auto lowest = static_cast<float>(candidates_above(row_l1, l0, pass == 0));
       const auto size = static_cast<int>(set.size());
+      const auto near_threshold = static_cast<float>(rules::near_violation_threshold(row_l1));
+      const auto near = static_cast<int>(std::count_if(g.begin(), g.end(), [&](float x) { return x > near_threshold; }));
       const auto wanted_at = [&](int cap, bool first) {
-        if (target) return top > 0.0f ? target_atoms_to_add(size, cap, first, violated, l0) : 0;
+        if (target) return top > 0.0f ? target_atoms_to_add(size, cap, first, violated, l0, near) : 0;
         return violated ? atoms_to_add(size, cap, first) : 0;
       };
       int wanted = wanted_at(capacity, pass == 0);
@@ -529,12 +531,14 @@ TEST(DeviceRules, TheGpuGridWalkEndsOnTheCpusLambda) {
 }
 
 TEST(DeviceRules, TargetSparsityKeepsTwiceKAtomsInItsSets) {
-  EXPECT_EQ(target_atoms_to_add(0, 128, true, true, 5), kInitialAtoms);
-  EXPECT_EQ(target_atoms_to_add(0, 256, true, true, 50), 100);
-  EXPECT_EQ(target_atoms_to_add(30, 256, false, false, 50), 70);   // no violator: topped up to 2K
-  EXPECT_EQ(target_atoms_to_add(120, 256, false, true, 50), 120);  // violators: the set doubles
-  EXPECT_EQ(target_atoms_to_add(120, 128, false, true, 50), 8);    // as far as the capacity has room
-  EXPECT_EQ(target_atoms_to_add(120, 256, false, false, 50), 0);   // no violator, more than 2K: nothing
+  EXPECT_EQ(target_atoms_to_add(0, 128, true, true, 5, 0), kInitialAtoms);
+  EXPECT_EQ(target_atoms_to_add(0, 256, true, true, 50, 0), 100);
+  EXPECT_EQ(target_atoms_to_add(30, 256, false, false, 50, 0), 70);     // no violator: topped up to 2K
+  EXPECT_EQ(target_atoms_to_add(120, 256, false, true, 50, 500), 120);  // violators: the set doubles
+  EXPECT_EQ(target_atoms_to_add(120, 256, false, true, 50, 3), 3);      // by the near violators, as the CPU
+  EXPECT_EQ(target_atoms_to_add(30, 256, false, true, 50, 3), 70);      // and tops up to 2K
+  EXPECT_EQ(target_atoms_to_add(120, 128, false, true, 50, 500), 8);    // as far as the capacity has room
+  EXPECT_EQ(target_atoms_to_add(120, 256, false, false, 50, 0), 0);     // no violator, more than 2K: nothing
   EXPECT_EQ(initial_capacity(0), kInitialCapacity);
   EXPECT_EQ(initial_capacity(32), kInitialCapacity);  // 2 x 32 atoms and a growth step fit 128
   EXPECT_EQ(initial_capacity(40), 2 * kInitialCapacity);

@@ -122,6 +122,11 @@ namespace concise_emu {
 // Whether [p, p + bytes) lies inside one cudaMalloc allocation.
 bool is_device_range(const void* p, std::size_t bytes);
 bool is_live_stream(cudaStream_t stream);
+// The device a live stream belongs to (the current one for the legacy stream), or -1.
+int stream_device(cudaStream_t stream);
+// The device whose memory holds p (cudaMalloc), or -1.
+int device_of(const void* p);
+int current_device();
 void record_error(cudaError_t status);
 }  // namespace concise_emu
 

@@ -349,7 +349,8 @@ void run_kernel(const char* name, const LaunchConfig& config, const std::functio
     record_error(cudaErrorInvalidValue);
     return;
   }
-  if (config.stream != nullptr && !is_live_stream(config.stream)) {
+  // A stream of another device than the current one is an invalid handle for a launch.
+  if (config.stream != nullptr && stream_device(config.stream) != current_device()) {
     record_error(cudaErrorInvalidResourceHandle);
     return;
   }

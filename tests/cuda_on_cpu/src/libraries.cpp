@@ -15,6 +15,7 @@
 
 struct cublasContext {
   cudaStream_t stream = nullptr;
+  int device = 0;  // current when it was created: calls must run there, on its memory
 };
 struct cusparseContext {
   cudaStream_t stream = nullptr;
@@ -91,6 +92,12 @@ cublasStatus_t gemm(cublasHandle_t handle, cublasOperation_t ta, cublasOperation
                     float* c, int ldc, bool tf32) {
   if (!live(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!stream_ok(handle->stream)) return CUBLAS_STATUS_EXECUTION_FAILED;
+  const int device = handle->device;
+  if (concise_emu::current_device() != device ||
+      (handle->stream != nullptr && concise_emu::stream_device(handle->stream) != device) ||
+      (m > 0 && n > 0 && k > 0 && (concise_emu::device_of(a) != device || concise_emu::device_of(b) != device)) ||
+      (m > 0 && n > 0 && concise_emu::device_of(c) != device))
+    return CUBLAS_STATUS_EXECUTION_FAILED;  // another GPU's memory, or called on another GPU
   const int a_rows = ta == CUBLAS_OP_N ? m : k, a_cols = ta == CUBLAS_OP_N ? k : m;
   const int b_rows = tb == CUBLAS_OP_N ? k : n, b_cols = tb == CUBLAS_OP_N ? n : k;
   if (m < 0 || n < 0 || k < 0 || lda < std::max(1, a_rows) || ldb < std::max(1, b_rows) || ldc < std::max(1, m))
@@ -119,6 +126,7 @@ cublasStatus_t gemm(cublasHandle_t handle, cublasOperation_t ta, cublasOperation
 
 cublasStatus_t cublasCreate(cublasHandle_t* handle) {
   *handle = make_handle<cublasContext>();
+  (*handle)->device = concise_emu::current_device();
   return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasDestroy(cublasHandle_t handle) {

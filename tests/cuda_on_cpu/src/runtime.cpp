@@ -40,7 +40,7 @@ Runtime& runtime() {
 }
 
 thread_local cudaError_t last_error = cudaSuccess;
-thread_local int current_device = 0;
+thread_local int thread_device = 0;  // the calling thread's current device
 
 std::size_t env_size(const char* name, std::size_t fallback) {
   const char* v = std::getenv(name);
@@ -95,6 +95,19 @@ bool is_live_stream(cudaStream_t stream) {
   return r.streams.count(stream) > 0;
 }
 void record_error(cudaError_t status) { last_error = status; }
+int current_device() { return thread_device; }
+int stream_device(cudaStream_t stream) {
+  if (stream == nullptr) return thread_device;
+  Runtime& r = runtime();
+  const std::lock_guard<std::mutex> lock(r.mutex);
+  return r.streams.count(stream) > 0 ? stream->device : -1;
+}
+int device_of(const void* p) {
+  Runtime& r = runtime();
+  const std::lock_guard<std::mutex> lock(r.mutex);
+  const Allocation* a = find(r, p, 1);
+  return a != nullptr ? a->device : -1;
+}
 
 }  // namespace concise_emu
 
@@ -130,12 +143,12 @@ cudaError_t cudaRuntimeGetVersion(int* version) {
   return cudaSuccess;
 }
 cudaError_t cudaGetDevice(int* device) {
-  *device = concise_emu::current_device;
+  *device = concise_emu::thread_device;
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) {
   if (device < 0 || device >= concise_emu::device_count()) return fail(cudaErrorInvalidDevice);
-  concise_emu::current_device = device;
+  concise_emu::thread_device = device;
   return cudaSuccess;
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* props, int device) {
@@ -165,7 +178,7 @@ cudaError_t cudaMalloc(void** p, std::size_t bytes) {
   void* q = std::malloc(bytes);
   if (q == nullptr) return fail(cudaErrorMemoryAllocation);
   std::memset(q, 0xff, bytes);
-  r.device[static_cast<const char*>(q)] = {bytes, concise_emu::current_device};
+  r.device[static_cast<const char*>(q)] = {bytes, concise_emu::thread_device};
   r.used += bytes;
   *p = q;
   return cudaSuccess;
@@ -247,7 +260,7 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const vo
   return cudaSuccess;
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
-  *stream = new CUstream_st{concise_emu::current_device};
+  *stream = new CUstream_st{concise_emu::thread_device};
   auto& r = runtime();
   const std::lock_guard<std::mutex> lock(r.mutex);
   r.streams.insert(*stream);
@@ -273,7 +286,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   return cudaSuccess;
 }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
-  *event = new CUevent_st{concise_emu::current_device};
+  *event = new CUevent_st{concise_emu::thread_device};
   auto& r = runtime();
   const std::lock_guard<std::mutex> lock(r.mutex);
   r.events.insert(*event);

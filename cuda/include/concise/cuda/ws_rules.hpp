@@ -50,18 +50,22 @@ CONCISE_HOST_DEVICE inline double candidate_threshold(double l1, bool first_pass
 // Target sparsity (l0 > 0), as the CPU fast path: a set keeps at least 2 l0 of the
 // best-correlated atoms, so that its walk down the lambda grid can pass l0. The first
 // pass takes the max(64, 2 l0) best; later passes grow as with a lambda while
-// violators remain and top the set up to 2 l0 in any case. Every atom of positive
-// correlation is a candidate. Sets start large enough for 2 l0 atoms and their growth.
+// violators remain (by at most the `near` atoms above the near-violation threshold,
+// as the CPU takes them) and top the set up to 2 l0 in any case. Every atom of
+// positive correlation is a candidate, the best first, so the atoms taken are those
+// the CPU takes. Sets start large enough for 2 l0 atoms and their growth.
 CONCISE_HOST_DEVICE inline double candidates_above(double l1, int l0, bool first_pass) {
   return l0 > 0 ? 0.0 : candidate_threshold(l1, first_pass);
 }
-CONCISE_HOST_DEVICE inline int target_atoms_to_add(int size, int capacity, bool first_pass, bool violated, int l0) {
+CONCISE_HOST_DEVICE inline int target_atoms_to_add(int size, int capacity, bool first_pass, bool violated, int l0,
+                                                   int near) {
   const int room = capacity > size ? capacity - size : 0;
   int wanted = 0;
   if (first_pass) {
     wanted = kInitialAtoms > 2 * l0 ? kInitialAtoms : 2 * l0;
   } else {
-    const int grow = violated ? atoms_wanted(size, false) : 0, top_up = 2 * l0 - size;
+    const int most = atoms_wanted(size, false);
+    const int grow = violated ? (near < most ? near : most) : 0, top_up = 2 * l0 - size;
     wanted = grow > top_up ? grow : top_up;
   }
   return wanted < room ? wanted : room;
