@@ -86,6 +86,24 @@ cudaError_t check_copy(void* dst, const void* src, std::size_t bytes, cudaMemcpy
   return ok ? cudaSuccess : fail(cudaErrorInvalidValue);
 }
 
+// Streams and events: handles on the creating thread's current device, known until destroyed.
+template <class Handle>
+cudaError_t create_handle(Handle** handle, std::set<const Handle*>& live) {
+  *handle = new Handle{thread_device};
+  Runtime& r = runtime();
+  const std::lock_guard<std::mutex> lock(r.mutex);
+  live.insert(*handle);
+  return cudaSuccess;
+}
+template <class Handle>
+cudaError_t destroy_handle(Handle* handle, std::set<const Handle*>& live) {
+  Runtime& r = runtime();
+  const std::lock_guard<std::mutex> lock(r.mutex);
+  if (live.erase(handle) == 0) return fail(cudaErrorInvalidResourceHandle);
+  delete handle;
+  return cudaSuccess;
+}
+
 }  // namespace
 
 bool is_device_range(const void* p, std::size_t bytes) { return on_device(p, bytes); }
@@ -260,20 +278,10 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const vo
   return cudaSuccess;
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
-  *stream = new CUstream_st{concise_emu::thread_device};
-  auto& r = runtime();
-  const std::lock_guard<std::mutex> lock(r.mutex);
-  r.streams.insert(*stream);
-  return cudaSuccess;
+  return concise_emu::create_handle(stream, runtime().streams);
 }
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, 0); }
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  auto& r = runtime();
-  const std::lock_guard<std::mutex> lock(r.mutex);
-  if (r.streams.erase(stream) == 0) return fail(cudaErrorInvalidResourceHandle);
-  delete stream;
-  return cudaSuccess;
-}
+cudaError_t cudaStreamDestroy(cudaStream_t stream) { return concise_emu::destroy_handle(stream, runtime().streams); }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (stream != nullptr && !concise_emu::is_live_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
   return cudaSuccess;
@@ -286,20 +294,10 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   return cudaSuccess;
 }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
-  *event = new CUevent_st{concise_emu::thread_device};
-  auto& r = runtime();
-  const std::lock_guard<std::mutex> lock(r.mutex);
-  r.events.insert(*event);
-  return cudaSuccess;
+  return concise_emu::create_handle(event, runtime().events);
 }
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, 0); }
-cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  auto& r = runtime();
-  const std::lock_guard<std::mutex> lock(r.mutex);
-  if (r.events.erase(event) == 0) return fail(cudaErrorInvalidResourceHandle);
-  delete event;
-  return cudaSuccess;
-}
+cudaError_t cudaEventDestroy(cudaEvent_t event) { return concise_emu::destroy_handle(event, runtime().events); }
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   auto& r = runtime();
   const std::lock_guard<std::mutex> lock(r.mutex);
