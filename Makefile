@@ -32,7 +32,8 @@ test: setup build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@echo "pip install . (the Python module)"
 	@.venv/bin/python -m pip install -q .
-	@CONCISE_BIN=$(abspath $(BUILD))/tools/concise .venv/bin/python -m pytest -q -rs tests/python
+	@CONCISE_BIN=$(abspath $(BUILD))/tools/concise CONCISE_EMULATED_CUDA_PLUGIN_DIR=$(abspath $(BUILD))/tests/cuda_on_cpu \
+	  .venv/bin/python -m pytest -q -rs tests/python
 
 install: configure
 	@cmake --build $(BUILD) -j $(JOBS) --target concise_with_plugins

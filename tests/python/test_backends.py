@@ -9,6 +9,7 @@ import shutil
 import subprocess
 
 import h5py
+import numpy as np
 import pytest
 
 FORBIDDEN = ("libtorch", "libc10", "libcudart", "libcublas", "libcusparse", "libcusolver", "libcuda.")
@@ -189,3 +190,33 @@ def test_the_pip_installed_program_finds_the_plugins_pip_installed():
         line = next(line for line in out.splitlines() if line.strip().startswith(f"{name} ("))
         # Found where pip put it; a GPU-less machine may still say its driver is missing.
         assert "was not found" not in line and ("unavailable" not in line or "no CUDA driver" in line), line
+
+
+EMULATED_CUDA = os.environ.get("CONCISE_EMULATED_CUDA_PLUGIN_DIR", "")
+
+
+@pytest.mark.skipif(not (EMULATED_CUDA and (pathlib.Path(EMULATED_CUDA) / "libconcise_cuda.so").exists()),
+                    reason="make test points CONCISE_EMULATED_CUDA_PLUGIN_DIR at the CUDA plugin built for the "
+                           "CPU emulator of CUDA (tests/cuda_on_cpu)")
+@pytest.mark.parametrize("solve", [["--solver", "ws"], ["--l0", "5"]], ids=["lambda", "l0"])
+def test_a_file_decomposed_through_the_cuda_plugin_matches_the_cpu(synthetic, concise_bin, run, tmp_path, solve):
+    """The engine's whole GPU path, plugin table included, on the CPU emulator of CUDA:
+    the chunked job on --device cuda gives the CPU's objectives within the two gaps."""
+    common = [synthetic / "emb.npy", "--dictionary", synthetic / "dict.h5", *solve]
+    backends = run_with_plugins_in(concise_bin, EMULATED_CUDA, "backends").stdout
+    assert "CPU emulator of an sm_90 GPU" in backends, backends
+    gpu = run_with_plugins_in(concise_bin, EMULATED_CUDA, "decompose", *common, "--device", "cuda",
+                              "-o", tmp_path / "gpu.h5")
+    assert gpu.returncode == 0, gpu.stderr
+    run("decompose", *common, "--device", "cpu", "-o", tmp_path / "cpu.h5")
+    with h5py.File(tmp_path / "gpu.h5") as g, h5py.File(tmp_path / "cpu.h5") as c:
+        obj_g, gap_g, obj_c, gap_c = (f["stats/" + k][:] for f in (g, c) for k in ("objective", "gap"))
+        assert (g["stats/at_limit"][:] == 0).all()
+        if solve[0] == "--l0":
+            assert (g["stats/l0"][:] <= 5).all()
+            lam_g, lam_c = g["stats/l1"][:], c["stats/l1"][:]
+            same = abs(lam_g - lam_c) <= 1e-6 * lam_c
+            assert same.mean() >= 0.9, f"{same.mean():.2f} of the rows on the CPU's grid point"
+            obj_g, gap_g, obj_c, gap_c = obj_g[same], gap_g[same], obj_c[same], gap_c[same]
+        assert (gap_g <= 1e-4 * obj_g * (1 + 1e-3)).all()
+        assert (abs(obj_g - obj_c) <= np.maximum(gap_g, gap_c) * (1 + 1e-3) + 1e-6 * obj_c).all()
