@@ -61,9 +61,16 @@ __global__ void reused_storage(const float* in, float* out) {
   if (threadIdx.x == 0) out[0] = a + b;
 }
 
+// Exited lanes may stay in a mask (the vote counts them as 0), but not be read.
 __global__ void shuffle_after_exit(float* out) {
-  if (threadIdx.x == 31) return;
-  out[threadIdx.x] = __shfl_sync(0xffffffffu, 1.0f, 0);
+  if (threadIdx.x >= 16) return;
+  const unsigned live = __ballot_sync(0xffffffffu, 1);
+  out[threadIdx.x] = __shfl_sync(0xffffffffu, static_cast<float>(live == 0xffffu), threadIdx.x + 16);
+}
+
+__global__ void vote_after_exit(float* out) {
+  if (threadIdx.x >= 16) return;
+  out[threadIdx.x] = static_cast<float>(__ballot_sync(0xffffffffu, 1) == 0xffffu);
 }
 
 // One lane shuffles with its warp while the rest of the block waits at a barrier.
@@ -88,6 +95,10 @@ __global__ void racy(float* out) {
 
 __global__ void nothing(float*) {}
 
+__global__ void xor_in_halves(int* out) {
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, static_cast<int>(threadIdx.x), 16, 16);
+}
+
 TEST(CudaEmulator, ShufflesVotesAndBlockReductionsGiveTheGpusAnswers) {
   std::vector<float> in(2 * kThreads);
   for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i % 7) + 0.5f;
@@ -106,6 +117,23 @@ TEST(CudaEmulator, ShufflesVotesAndBlockReductionsGiveTheGpusAnswers) {
   for (int i = 0; i < kThreads; ++i) total += in[static_cast<std::size_t>(i)];
   const std::vector<float> sums = d_out.read();
   for (int i = 0; i < kThreads; ++i) EXPECT_NEAR(sums[static_cast<std::size_t>(i)], total, 1e-4f) << "thread " << i;
+}
+
+TEST(CudaEmulator, ExitedLanesVoteZeroAndXorShufflesMayReadEarlierSegments) {
+  Device<float> d_out(32);
+  cudaMemset(d_out.get(), 0, 32 * sizeof(float));
+  vote_after_exit<<<1, 32>>>(d_out.get());
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  const std::vector<float> votes = d_out.read();
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(votes[static_cast<std::size_t>(i)], 1.0f) << "lane " << i;
+  Device<int> lanes(32);
+  xor_in_halves<<<1, 32>>>(lanes.get());
+  const std::vector<int> got = lanes.read();
+  // PTX's butterfly reads lane ^ 16 when it is not beyond the lane's segment of 16.
+  EXPECT_EQ(got[16], 0) << "lane 16 reads lane 0, below its segment";
+  EXPECT_EQ(got[0], 0) << "lane 0 keeps its own value: lane 16 is beyond its segment";
+  EXPECT_EQ(got[20], 4);
+  EXPECT_EQ(got[4], 4);
 }
 
 TEST(CudaEmulator, SharedAndDeviceMemoryStartAsNaN) {
@@ -132,8 +160,10 @@ TEST(CudaEmulatorDeathTest, WhatAGpuLeavesUndefinedAbortsNamingTheKernel) {
   d_in.write(std::vector<float>(kThreads, 1.0f));
   EXPECT_DEATH(reused_storage<<<1, kThreads>>>(d_in.get(), d_out.get()),
                "kernel reused_storage, block \\(0,0,0\\): cub::BlockReduce::Sum reuses its TempStorage");
-  EXPECT_DEATH(shuffle_after_exit<<<1, 32>>>(d_out.get()), "names lane 31, which has exited");
+  EXPECT_DEATH(shuffle_after_exit<<<1, 32>>>(d_out.get()), "lane 0 reads lane 16, which has exited");
   EXPECT_DEATH(divergent_barrier<<<1, kThreads>>>(d_out.get()), "kernel divergent_barrier.*wait forever");
+  std::vector<float> host(kThreads);
+  EXPECT_DEATH(nothing<<<1, 32>>>(host.data()), "kernel nothing: argument 0 .* is not memory of the current GPU");
 }
 
 TEST(CudaEmulator, LaunchesAGpuRefusesReportAnError) {

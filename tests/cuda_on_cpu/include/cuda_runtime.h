@@ -127,6 +127,8 @@ int stream_device(cudaStream_t stream);
 // The device whose memory holds p (cudaMalloc), or -1.
 int device_of(const void* p);
 int current_device();
+// Whether a kernel on the current device may dereference p: its device memory, or pinned host memory.
+bool kernel_may_read(const void* p);
 void record_error(cudaError_t status);
 }  // namespace concise_emu
 

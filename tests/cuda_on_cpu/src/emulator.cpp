@@ -131,14 +131,14 @@ bool release_warps(Block& b) {
       const unsigned mask = f.arrival.mask;
       if ((mask & (1u << l)) == 0)
         fail(b, "thread " + std::to_string(base + l) + " calls " + f.arrival.what + " with a mask without its own lane");
+      // CUDA asks only the named lanes that have not exited to take part: an exited (or
+      // missing) lane counts as arrived with a vote of 0, and only reading it is a fault.
+      unsigned taking_part = 0;
       bool ready = true;
-      for (int m = 0; m < 32; ++m) {
-        if ((mask & (1u << m)) == 0) continue;
-        if (m >= lanes) fail(b, std::string(f.arrival.what) + " names lane " + std::to_string(m) + ", beyond the block");
+      for (int m = 0; m < lanes; ++m) {
+        if ((mask & (1u << m)) == 0 || fibers[base + m].finished) continue;
+        taking_part |= 1u << m;
         const Fiber& g = fibers[base + m];
-        if (g.finished)
-          fail(b, std::string(f.arrival.what) + " of thread " + std::to_string(base + l) + " names lane " +
-                      std::to_string(m) + ", which has exited");
         if (!g.waiting || !is_warp_op(g.arrival.op) || g.arrival.mask != mask) {
           ready = false;
           break;
@@ -153,31 +153,35 @@ bool release_warps(Block& b) {
         fail(b, std::string(f.arrival.what) + " with width " + std::to_string(width));
       unsigned votes = 0;
       for (int m = 0; m < lanes; ++m)
-        if ((mask & (1u << m)) && fibers[base + m].arrival.value != 0) votes |= 1u << m;
+        if ((taking_part & (1u << m)) && fibers[base + m].arrival.value != 0) votes |= 1u << m;
       for (int m = 0; m < lanes; ++m) {
-        if ((mask & (1u << m)) == 0) continue;
+        if ((taking_part & (1u << m)) == 0) continue;
         Fiber& g = fibers[base + m];
+        if (g.arrival.width != width) fail(b, std::string(g.arrival.what) + " with widths that differ between lanes");
         const int segment = m - m % width, p = g.arrival.param;
         int source = m;
         switch (g.arrival.op) {
           case Op::ShflIdx: source = segment + ((p % width) + width) % width; break;
           case Op::ShflDown: source = m % width + p < width ? m + p : m; break;
           case Op::ShflUp: source = m % width >= p ? m - p : m; break;
-          case Op::ShflXor: source = (m ^ p) - (m ^ p) % width == segment ? (m ^ p) : m; break;
+          case Op::ShflXor: source = (m ^ p) <= segment + width - 1 ? (m ^ p) : m; break;  // butterfly: any lower lane
           default: break;
         }
         if (g.arrival.op == Op::Ballot) g.outcome.value = votes;
         else if (g.arrival.op == Op::Any) g.outcome.value = votes != 0 ? 1 : 0;
-        else if (g.arrival.op == Op::All) g.outcome.value = votes == (mask & ((lanes == 32) ? ~0u : ((1u << lanes) - 1))) ? 1 : 0;
+        else if (g.arrival.op == Op::All) g.outcome.value = votes == taking_part ? 1 : 0;
         else if (g.arrival.op != Op::SyncWarp) {
           if (source >= lanes || (mask & (1u << source)) == 0)
             fail(b, std::string(g.arrival.what) + " of lane " + std::to_string(m) + " reads lane " +
                         std::to_string(source) + ", which is not in its mask");
+          if (fibers[base + source].finished)
+            fail(b, std::string(g.arrival.what) + " of lane " + std::to_string(m) + " reads lane " +
+                        std::to_string(source) + ", which has exited");
           g.outcome.value = fibers[base + source].arrival.value;
         }
       }
       for (int m = 0; m < lanes; ++m)
-        if (mask & (1u << m)) fibers[base + m].waiting = false;
+        if (taking_part & (1u << m)) fibers[base + m].waiting = false;
       released = true;
     }
   }
@@ -322,6 +326,14 @@ void* shared_object(const void* key, std::size_t bytes, std::size_t align) {
   return slot.get();
 }
 
+void check_pointer_argument(const char* kernel, int index, const void* p) {
+  if (p == nullptr || kernel_may_read(p)) return;
+  std::fprintf(stderr, "concise CUDA emulator: kernel %s: argument %d (%p) is not memory of the current GPU "
+               "(host memory, another GPU's, or freed)\n", kernel, index, p);
+  std::fflush(stderr);
+  std::abort();
+}
+
 void set_max_dynamic_shared(const char* kernel, int bytes) {
   const std::lock_guard<std::mutex> lock(attribute_mutex);
   dynamic_shared_limits()[kernel] = bytes;
@@ -364,14 +376,15 @@ void run_kernel(const char* name, const LaunchConfig& config, const std::functio
   b.body = &body;
   b.dynamic.resize((config.shared_bytes + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t));
   active = &b;
-  for (unsigned z = 0; z < g.z; ++z)
-    for (unsigned y = 0; y < g.y; ++y)
-      for (unsigned x = 0; x < g.x; ++x) {
-        b.index.x = x;
-        b.index.y = y;
-        b.index.z = z;
-        run_block(b);
-      }
+  const bool reverse = reverse_schedule();  // blocks in the other order too
+  const unsigned long long blocks = 1ull * g.x * g.y * g.z;
+  for (unsigned long long n = 0; n < blocks; ++n) {
+    const unsigned long long at = reverse ? blocks - 1 - n : n;
+    b.index.x = static_cast<unsigned>(at % g.x);
+    b.index.y = static_cast<unsigned>(at / g.x % g.y);
+    b.index.z = static_cast<unsigned>(at / (1ull * g.x * g.y));
+    run_block(b);
+  }
   active = nullptr;
 }
 

@@ -28,10 +28,10 @@ struct Allocation {
 struct Runtime {
   std::mutex mutex;
   std::map<const char*, Allocation, std::less<>> device;  // by start address
-  std::set<const void*> pinned;
+  std::map<const char*, std::size_t, std::less<>> pinned;  // start -> bytes
   std::set<const CUstream_st*> streams;
   std::set<const CUevent_st*> events;
-  std::size_t used = 0;
+  std::map<int, std::size_t> used;  // per device
 };
 
 Runtime& runtime() {
@@ -64,6 +64,14 @@ const Allocation* find(const Runtime& r, const void* p, std::size_t bytes) {
   --it;
   if (q + bytes > it->first + it->second.bytes) return nullptr;
   return &it->second;
+}
+
+bool is_pinned_locked(const Runtime& r, const void* p) {
+  const char* q = static_cast<const char*>(p);
+  auto it = r.pinned.upper_bound(q);
+  if (it == r.pinned.begin()) return false;
+  --it;
+  return q < it->first + std::max<std::size_t>(it->second, 1);
 }
 
 bool on_device(const void* p, std::size_t bytes) {
@@ -119,6 +127,12 @@ int stream_device(cudaStream_t stream) {
   Runtime& r = runtime();
   const std::lock_guard<std::mutex> lock(r.mutex);
   return r.streams.count(stream) > 0 ? stream->device : -1;
+}
+bool kernel_may_read(const void* p) {
+  Runtime& r = runtime();
+  const std::lock_guard<std::mutex> lock(r.mutex);
+  const Allocation* a = find(r, p, 1);
+  return (a != nullptr && a->device == thread_device) || is_pinned_locked(r, p);
 }
 int device_of(const void* p) {
   Runtime& r = runtime();
@@ -192,12 +206,12 @@ cudaError_t cudaMalloc(void** p, std::size_t bytes) {
   if (bytes == 0) return cudaSuccess;
   auto& r = runtime();
   const std::lock_guard<std::mutex> lock(r.mutex);
-  if (r.used + bytes > concise_emu::capacity()) return fail(cudaErrorMemoryAllocation);
+  if (r.used[concise_emu::thread_device] + bytes > concise_emu::capacity()) return fail(cudaErrorMemoryAllocation);
   void* q = std::malloc(bytes);
   if (q == nullptr) return fail(cudaErrorMemoryAllocation);
   std::memset(q, 0xff, bytes);
   r.device[static_cast<const char*>(q)] = {bytes, concise_emu::thread_device};
-  r.used += bytes;
+  r.used[concise_emu::thread_device] += bytes;
   *p = q;
   return cudaSuccess;
 }
@@ -207,7 +221,8 @@ cudaError_t cudaFree(void* p) {
   const std::lock_guard<std::mutex> lock(r.mutex);
   const auto it = r.device.find(static_cast<const char*>(p));
   if (it == r.device.end()) return fail(cudaErrorInvalidValue);
-  r.used -= it->second.bytes;
+  r.used[it->second.device] -= it->second.bytes;
+  std::memset(p, 0xff, it->second.bytes);  // a kernel still reading it after the free reads NaN
   r.device.erase(it);
   std::free(p);
   return cudaSuccess;
@@ -215,16 +230,17 @@ cudaError_t cudaFree(void* p) {
 cudaError_t cudaMallocHost(void** p, std::size_t bytes) {
   *p = std::malloc(bytes == 0 ? 1 : bytes);
   if (*p == nullptr) return fail(cudaErrorMemoryAllocation);
+  std::memset(*p, 0xff, bytes == 0 ? 1 : bytes);
   auto& r = runtime();
   const std::lock_guard<std::mutex> lock(r.mutex);
-  r.pinned.insert(*p);
+  r.pinned[static_cast<const char*>(*p)] = bytes;
   return cudaSuccess;
 }
 cudaError_t cudaFreeHost(void* p) {
   if (p == nullptr) return cudaSuccess;
   auto& r = runtime();
   const std::lock_guard<std::mutex> lock(r.mutex);
-  if (r.pinned.erase(p) == 0) return fail(cudaErrorInvalidValue);
+  if (r.pinned.erase(static_cast<const char*>(p)) == 0) return fail(cudaErrorInvalidValue);
   std::free(p);
   return cudaSuccess;
 }
@@ -232,7 +248,7 @@ cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
   auto& r = runtime();
   const std::lock_guard<std::mutex> lock(r.mutex);
   *total_bytes = concise_emu::capacity();
-  *free_bytes = *total_bytes - r.used;
+  *free_bytes = *total_bytes - r.used[concise_emu::thread_device];
   return cudaSuccess;
 }
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
@@ -271,7 +287,7 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const vo
     attributes->type = cudaMemoryTypeDevice;
     attributes->device = a->device;
     attributes->devicePointer = const_cast<void*>(p);
-  } else if (r.pinned.count(p) > 0) {
+  } else if (concise_emu::is_pinned_locked(r, p)) {
     attributes->type = cudaMemoryTypeHost;
     attributes->hostPointer = const_cast<void*>(p);
   }

@@ -45,8 +45,18 @@ dim3 grid_dim();
 // the configuration is one a GPU refuses.
 void run_kernel(const char* name, const LaunchConfig& config, const std::function<void()>& body);
 
+// A pointer argument a GPU could not dereference (host memory, another device's, freed):
+// aborts naming the kernel and the argument.
+void check_pointer_argument(const char* kernel, int index, const void* p);
+template <class T>
+void check_argument(const char* kernel, int index, const T& value) {
+  if constexpr (std::is_pointer<T>::value) check_pointer_argument(kernel, index, value);
+}
+
 template <class Kernel, class... Args>
 void launch(const LaunchConfig& config, const char* name, Kernel kernel, Args... args) {
+  int index = 0;
+  (check_argument(name, index++, args), ...);
   const std::tuple<std::decay_t<Args>...> values(args...);
   run_kernel(name, config, [&] {
     auto copy = values;  // each thread owns its parameters, as on a GPU
