@@ -98,6 +98,7 @@ struct Outcome {
 };
 Outcome arrive(const Arrival& arrival);
 
+
 template <class T>
 std::uint64_t to_bits(T v) {
   static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffles of at most 8 bytes");
@@ -117,6 +118,21 @@ template <class T>
 T poison() {
   if constexpr (std::is_floating_point<T>::value) return std::numeric_limits<T>::quiet_NaN();
   else return static_cast<T>(0x5eadbeefu);
+}
+
+// A CUB block collective of `threads` threads on `storage` (its epoch checks reuse).
+template <class Value, class Storage>
+Outcome collective(Value value, int param, int threads, Resolver resolver, Storage& storage, const char* what) {
+  Arrival a;
+  a.op = Op::Collective;
+  a.value = to_bits(value);
+  a.param = param;
+  a.width = threads;
+  a.resolve = resolver;
+  a.storage = &storage;
+  a.storage_epoch = &storage.epoch;
+  a.what = what;
+  return arrive(a);
 }
 
 }  // namespace concise_emu

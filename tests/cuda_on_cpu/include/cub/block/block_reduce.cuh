@@ -57,16 +57,7 @@ class BlockReduce {
   }
   T run(T value, concise_emu::Resolver resolver, const char* what, int valid) {
     static_assert(Y == 1 && Z == 1, "one-dimensional blocks");
-    concise_emu::Arrival a;
-    a.op = concise_emu::Op::Collective;
-    a.value = concise_emu::to_bits(value);
-    a.param = valid;
-    a.width = Threads;
-    a.resolve = resolver;
-    a.storage = &storage_;
-    a.storage_epoch = &storage_.epoch;
-    a.what = what;
-    return concise_emu::from_bits<T>(concise_emu::arrive(a).value);
+    return concise_emu::from_bits<T>(concise_emu::collective(value, valid, Threads, resolver, storage_, what).value);
   }
   TempStorage& storage_;
 };

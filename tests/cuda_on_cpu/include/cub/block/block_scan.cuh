@@ -20,16 +20,8 @@ class BlockScan {
   }
   void ExclusiveSum(T input, T& output, T& aggregate) {
     static_assert(Y == 1 && Z == 1, "one-dimensional blocks");
-    concise_emu::Arrival a;
-    a.op = concise_emu::Op::Collective;
-    a.value = concise_emu::to_bits(input);
-    a.param = Threads;
-    a.width = Threads;
-    a.resolve = &resolve;
-    a.storage = &storage_;
-    a.storage_epoch = &storage_.epoch;
-    a.what = "cub::BlockScan::ExclusiveSum";
-    const concise_emu::Outcome got = concise_emu::arrive(a);
+    const concise_emu::Outcome got =
+        concise_emu::collective(input, Threads, Threads, &resolve, storage_, "cub::BlockScan::ExclusiveSum");
     output = concise_emu::from_bits<T>(got.value);
     aggregate = concise_emu::from_bits<T>(got.aggregate);
   }
