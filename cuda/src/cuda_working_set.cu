@@ -5,9 +5,9 @@
 // certified gap on the device; rows that are certified leave, the others
 // drop their zero weights, take the best-ranked violators (deterministically), grow
 // their Gram block from the new atoms, and solve their set by coordinate descent.
-// Each row holds at most its own capacity of atoms (the batch's buffers are as wide
-// as the largest) and a Gram block of that width: no c x c matrix, so c = 200k fits.
-// A row's capacity is its own, so its code never depends on the rows beside it. Every row progresses or stops with
+// Each row holds at most its own capacity of atoms, so its code never depends on the
+// rows beside it (the batch's buffers are as wide as the widest row), and a Gram block
+// of that width: no c x c matrix, so c = 200k fits. Every row progresses or stops with
 // its honest gap, marked at limit (concise/cuda/ws_rules.hpp).
 #include <algorithm>
 #include <cmath>

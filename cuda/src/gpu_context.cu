@@ -81,39 +81,39 @@ Event::~Event() { cudaEventDestroy(event_); }
 void Event::record(cudaStream_t stream) { CONCISE_CUDA_CHECK(cudaEventRecord(event_, stream)); }
 void Event::wait_on(cudaStream_t stream) const { CONCISE_CUDA_CHECK(cudaStreamWaitEvent(stream, event_, 0)); }
 
-// A constructor that throws runs no destructor: a handle made before a failing call is destroyed here.
+// A constructor that throws runs no destructor: a handle made before a failing call
+// of `configure` is destroyed here.
+namespace {
+template <class Handle, class Destroy, class Configure>
+void configure_or_destroy(Handle handle, Destroy destroy, Configure configure) {
+  try {
+    configure();
+  } catch (...) {
+    destroy(handle);
+    throw;
+  }
+}
+}  // namespace
+
 BlasHandle::BlasHandle(cudaStream_t stream) {
   CONCISE_CUDA_CHECK(cublasCreate(&handle_));
-  try {
+  configure_or_destroy(handle_, cublasDestroy, [&] {
     CONCISE_CUDA_CHECK(cublasSetStream(handle_, stream));
     // FP32 GEMMs stay FP32 (no TF32): the gap and the stopping test see FP32 rounding only.
     CONCISE_CUDA_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));
-  } catch (...) {
-    cublasDestroy(handle_);
-    throw;
-  }
+  });
 }
 BlasHandle::~BlasHandle() { cublasDestroy(handle_); }
 
 SparseHandle::SparseHandle(cudaStream_t stream) {
   CONCISE_CUDA_CHECK(cusparseCreate(&handle_));
-  try {
-    CONCISE_CUDA_CHECK(cusparseSetStream(handle_, stream));
-  } catch (...) {
-    cusparseDestroy(handle_);
-    throw;
-  }
+  configure_or_destroy(handle_, cusparseDestroy, [&] { CONCISE_CUDA_CHECK(cusparseSetStream(handle_, stream)); });
 }
 SparseHandle::~SparseHandle() { cusparseDestroy(handle_); }
 
 SolverHandle::SolverHandle(cudaStream_t stream) {
   CONCISE_CUDA_CHECK(cusolverDnCreate(&handle_));
-  try {
-    CONCISE_CUDA_CHECK(cusolverDnSetStream(handle_, stream));
-  } catch (...) {
-    cusolverDnDestroy(handle_);
-    throw;
-  }
+  configure_or_destroy(handle_, cusolverDnDestroy, [&] { CONCISE_CUDA_CHECK(cusolverDnSetStream(handle_, stream)); });
 }
 SolverHandle::~SolverHandle() { cusolverDnDestroy(handle_); }
 

@@ -74,6 +74,7 @@ struct Block {
   std::vector<Fiber>* fibers = nullptr;
   int current = -1;
   const std::function<void()>* body = nullptr;
+  bool reverse = false;     // CONCISE_EMU_SCHEDULE=reverse, read once per launch
   std::uint64_t epoch = 0;  // block barriers passed
   std::map<const void*, std::unique_ptr<std::max_align_t[]>> statics;
   std::size_t static_bytes = 0;
@@ -270,11 +271,10 @@ void run_block(Block& b) {
   b.statics.clear();
   b.static_bytes = 0;
   if (!b.dynamic.empty()) std::memset(b.dynamic.data(), 0xff, b.dynamic.size() * sizeof(std::max_align_t));
-  const bool reverse = reverse_schedule();
   for (;;) {
     bool all_finished = true;
     for (int k = 0; k < b.threads; ++k) {
-      const int t = reverse ? b.threads - 1 - k : k;
+      const int t = b.reverse ? b.threads - 1 - k : k;
       Fiber& f = fibers[t];
       if (f.finished) continue;
       if (!f.waiting) {
@@ -376,10 +376,10 @@ void run_kernel(const char* name, const LaunchConfig& config, const std::functio
   b.body = &body;
   b.dynamic.resize((config.shared_bytes + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t));
   active = &b;
-  const bool reverse = reverse_schedule();  // blocks in the other order too
+  b.reverse = reverse_schedule();  // blocks in the other order too
   const unsigned long long blocks = 1ull * g.x * g.y * g.z;
   for (unsigned long long n = 0; n < blocks; ++n) {
-    const unsigned long long at = reverse ? blocks - 1 - n : n;
+    const unsigned long long at = b.reverse ? blocks - 1 - n : n;
     b.index.x = static_cast<unsigned>(at % g.x);
     b.index.y = static_cast<unsigned>(at / g.x % g.y);
     b.index.z = static_cast<unsigned>(at / (1ull * g.x * g.y));

@@ -27,8 +27,9 @@ struct Allocation {
 
 struct Runtime {
   std::mutex mutex;
-  std::map<const char*, Allocation, std::less<>> device;  // by start address
-  std::map<const char*, std::size_t, std::less<>> pinned;  // start -> bytes
+  using Allocations = std::map<const char*, Allocation, std::less<>>;  // by start address
+  Allocations device;  // cudaMalloc
+  Allocations pinned;  // cudaMallocHost (device -1)
   std::set<const CUstream_st*> streams;
   std::set<const CUevent_st*> events;
   std::map<int, std::size_t> used;  // per device
@@ -56,23 +57,17 @@ cudaError_t fail(cudaError_t status) {
   return status;
 }
 
-// The allocation holding [p, p + bytes), or nullptr.
-const Allocation* find(const Runtime& r, const void* p, std::size_t bytes) {
+// The allocation of `in` holding [p, p + bytes), or nullptr.
+const Allocation* holding(const Runtime::Allocations& in, const void* p, std::size_t bytes) {
   const char* q = static_cast<const char*>(p);
-  auto it = r.device.upper_bound(q);
-  if (it == r.device.begin()) return nullptr;
+  auto it = in.upper_bound(q);
+  if (it == in.begin()) return nullptr;
   --it;
   if (q + bytes > it->first + it->second.bytes) return nullptr;
   return &it->second;
 }
-
-bool is_pinned_locked(const Runtime& r, const void* p) {
-  const char* q = static_cast<const char*>(p);
-  auto it = r.pinned.upper_bound(q);
-  if (it == r.pinned.begin()) return false;
-  --it;
-  return q < it->first + std::max<std::size_t>(it->second, 1);
-}
+const Allocation* find(const Runtime& r, const void* p, std::size_t bytes) { return holding(r.device, p, bytes); }
+bool is_pinned_locked(const Runtime& r, const void* p) { return holding(r.pinned, p, 1) != nullptr; }
 
 bool on_device(const void* p, std::size_t bytes) {
   Runtime& r = runtime();
@@ -233,7 +228,7 @@ cudaError_t cudaMallocHost(void** p, std::size_t bytes) {
   std::memset(*p, 0xff, bytes == 0 ? 1 : bytes);
   auto& r = runtime();
   const std::lock_guard<std::mutex> lock(r.mutex);
-  r.pinned[static_cast<const char*>(*p)] = bytes;
+  r.pinned[static_cast<const char*>(*p)] = {bytes == 0 ? 1 : bytes, -1};
   return cudaSuccess;
 }
 cudaError_t cudaFreeHost(void* p) {
